@@ -1,0 +1,104 @@
+# clipc — build, test, benchmark and demo.
+#
+#   make            CPU build: build/clipc, build/libclipc.a
+#   make CUDA=1     adds the CUDA backend (build-cuda/)
+#   make test       unit tests (release and ASan+UBSan), parity tests, CLI tests
+#   make bench      benchmarks against the reference tools -> benchmarks/RESULTS.md
+#   make demo       installs missing packages, builds, runs the demo
+#
+# Sources are found by wildcard: every .c in engine/ kernels/ train/ index/ data/ goes into
+# libclipc.a; tools/*.c make the clipc binary; tests/*.c make the unit-test binary.
+
+CC ?= gcc
+CUDA ?= 0
+SAN ?= 0
+PREFIX ?= /usr/local
+
+ifeq ($(SAN),1)
+  BUILD ?= build-asan
+  OPTFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN = -fsanitize=address,undefined
+else ifeq ($(CUDA),1)
+  BUILD ?= build-cuda
+  OPTFLAGS = -O2 -g
+else
+  BUILD ?= build
+  OPTFLAGS = -O2 -g
+endif
+
+CPPFLAGS += -I. -D_GNU_SOURCE
+CFLAGS += -std=c11 $(OPTFLAGS) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -MMD -MP -Wno-format-truncation
+LDLIBS += -lopenblas -lturbojpeg -ljpeg -lpng -lz -lcjson -lpcre2-8 -lutf8proc -lmicrohttpd -lm -lpthread
+LDFLAGS += -fopenmp $(LDSAN)
+
+LIB_SRCS := $(wildcard engine/*.c kernels/*.c train/*.c index/*.c data/*.c)
+TOOL_SRCS := $(wildcard tools/*.c)
+TEST_SRCS := $(wildcard tests/*.c)
+
+ifeq ($(CUDA),1)
+  NVCC ?= nvcc
+  CUDA_HOME ?= /usr/local/cuda
+  CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90
+  NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -fPIC --expt-relaxed-constexpr -lineinfo
+  CU_SRCS := $(wildcard kernels/cuda/*.cu engine/cuda/*.cu)
+  CPPFLAGS += -DCLIPC_CUDA -I$(CUDA_HOME)/include
+  LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcudart -lcublas -lcublasLt -lcudnn -lstdc++ -Wl,-rpath,$(CUDA_HOME)/lib64
+endif
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+
+.PHONY: all test test-unit bench demo install clean deps test-browser
+all: $(BUILD)/clipc $(BUILD)/libclipc.a
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -DCLIPC_CUDA -c $< -o $@
+
+$(BUILD)/libclipc.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/clipc: $(TOOL_OBJS) $(BUILD)/libclipc.a
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(BUILD)/libclipc.a $(LDLIBS)
+
+$(BUILD)/tests/unit: $(TEST_OBJS) $(BUILD)/libclipc.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libclipc.a $(LDLIBS)
+
+test-unit: $(BUILD)/tests/unit $(BUILD)/clipc
+
+deps:
+	@scripts/install-deps.sh
+
+# The whole suite: release unit tests (with the Python parity tests), the same unit tests under
+# ASan+UBSan (slow parity tests skipped), and the CLI tests. Ends with "N passed, M failed".
+test: deps
+	@$(MAKE) --no-print-directory -j2 all test-unit
+	@$(MAKE) --no-print-directory -j2 SAN=1 test-unit
+	@tests/run.sh
+
+bench: deps all
+	@benchmarks/run.sh
+
+demo: deps all
+	@scripts/demo.sh
+
+test-browser: deps all
+	@tests/browser/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/clipc $(DESTDIR)$(PREFIX)/bin/clipc
+	install -m 644 $(BUILD)/libclipc.a $(DESTDIR)$(PREFIX)/lib/libclipc.a
+	install -m 644 include/clipc.h $(DESTDIR)$(PREFIX)/include/clipc.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/clipc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/clipc.pc
+
+clean:
+	rm -rf build build-asan build-cuda
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,34 @@
+#!/bin/sh
+# install-deps.sh — installs the Debian packages clipc needs, only those missing (idempotent).
+# Build: compiler, OpenBLAS, libjpeg-turbo, libpng, zlib, cJSON, PCRE2, utf8proc, libmicrohttpd.
+# Tests and benchmarks: the Python references (torch, numpy, PIL, faiss, hnswlib), run with
+# /usr/bin/python3. Set CLIPC_NO_PYTHON_DEPS=1 to skip those (the build alone needs none of them).
+set -e
+packages="build-essential pkg-config libopenblas-dev libturbojpeg0-dev libjpeg-dev libpng-dev zlib1g-dev
+libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev"
+if [ "${CLIPC_NO_PYTHON_DEPS:-0}" != 1 ]; then
+    packages="$packages python3 python3-torch python3-numpy python3-pil python3-faiss python3-hnswlib"
+fi
+missing=""
+for pkg in $packages; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    case "$status" in
+        *"install ok installed"*) ;;
+        *) missing="$missing $pkg" ;;
+    esac
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing:$missing"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+        echo "install-deps: need root (or sudo) to install:$missing" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+if ! $SUDO apt-get install -y --no-install-recommends $missing; then
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends $missing
+fi

@@ -1,0 +1,9 @@
+/* commands.h — the subcommands of the clipc binary; each lives in tools/cmd_<name>.c. */
+#ifndef CLIPC_COMMANDS_H
+#define CLIPC_COMMANDS_H
+
+#include "tools/cli.h"
+
+extern const cc_command cmd_version;
+
+#endif
