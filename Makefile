@@ -34,6 +34,7 @@ LDFLAGS += -fopenmp $(LDSAN)
 LIB_SRCS := $(wildcard engine/*.c kernels/*.c train/*.c index/*.c data/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 TEST_SRCS := $(wildcard tests/*.c)
+BENCH_SRCS := $(wildcard benchmarks/*/*.c)
 
 ifeq ($(CUDA),1)
   NVCC ?= nvcc
@@ -48,8 +49,9 @@ endif
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+BENCH_BINS := $(BENCH_SRCS:benchmarks/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-unit bench demo install clean deps test-browser
+.PHONY: all test test-unit bench bench-bins demo install clean deps test-browser
 all: $(BUILD)/clipc $(BUILD)/libclipc.a
 
 $(BUILD)/%.o: %.c
@@ -72,6 +74,13 @@ $(BUILD)/tests/unit: $(TEST_OBJS) $(BUILD)/libclipc.a
 
 test-unit: $(BUILD)/tests/unit $(BUILD)/clipc
 
+# Each benchmarks/<area>/<name>.c is one program: $(BUILD)/bench/<area>/<name>
+$(BUILD)/bench/%: benchmarks/%.c $(BUILD)/libclipc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libclipc.a $(LDLIBS)
+
+bench-bins: $(BENCH_BINS)
+
 deps:
 	@scripts/install-deps.sh
 
@@ -82,7 +91,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j2 SAN=1 test-unit
 	@tests/run.sh
 
-bench: deps all
+bench: deps all bench-bins
 	@benchmarks/run.sh
 
 demo: deps all

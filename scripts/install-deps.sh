@@ -7,7 +7,7 @@ set -e
 packages="build-essential pkg-config libopenblas-dev libturbojpeg0-dev libjpeg-dev libpng-dev zlib1g-dev
 libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev"
 if [ "${CLIPC_NO_PYTHON_DEPS:-0}" != 1 ]; then
-    packages="$packages python3 python3-torch python3-numpy python3-pil python3-faiss python3-hnswlib"
+    packages="$packages python3 python3-torch python3-numpy python3-pil python3-faiss python3-hnswlib python3-regex"
 fi
 missing=""
 for pkg in $packages; do
