@@ -27,7 +27,7 @@ else
 endif
 
 CPPFLAGS += -I. -D_GNU_SOURCE
-CFLAGS += -std=c11 $(OPTFLAGS) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -MMD -MP -Wno-format-truncation
+CFLAGS += -std=c11 $(OPTFLAGS) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -MMD -MP -Wno-format-truncation -Wno-format-zero-length
 LDLIBS += -lopenblas -lturbojpeg -ljpeg -lpng -lz -lcjson -lpcre2-8 -lutf8proc -lmicrohttpd -lm -lpthread
 LDFLAGS += -fopenmp $(LDSAN)
 

@@ -26,17 +26,20 @@ void test_register(const char *name, const char *file, test_fn fn, int slow);
 #define TEST_SLOW(name) TEST_IMPL(name, 1)
 
 void test_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Failure of CHECK/REQUIRE: prints the condition's text, then the optional message. */
+void test_fail_cond(const char *file, int line, const char *kind, const char *cond, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 extern int test_failures; /* failures in the current test */
 
 /* CHECK records a failure and continues; REQUIRE also returns from the test function. */
 #define CHECK(cond, ...)                                                       \
     do {                                                                       \
-        if (!(cond)) test_fail_at(__FILE__, __LINE__, "CHECK(" #cond ") " __VA_ARGS__); \
+        if (!(cond)) test_fail_cond(__FILE__, __LINE__, "CHECK", #cond, "" __VA_ARGS__); \
     } while (0)
 #define REQUIRE(cond, ...)                                                     \
     do {                                                                       \
         if (!(cond)) {                                                         \
-            test_fail_at(__FILE__, __LINE__, "REQUIRE(" #cond ") " __VA_ARGS__); \
+            test_fail_cond(__FILE__, __LINE__, "REQUIRE", #cond, "" __VA_ARGS__); \
             return;                                                            \
         }                                                                      \
     } while (0)

@@ -45,6 +45,19 @@ void test_fail_at(const char *file, int line, const char *fmt, ...) {
     fprintf(stderr, "\n");
 }
 
+void test_fail_cond(const char *file, int line, const char *kind, const char *cond, const char *fmt, ...) {
+    test_failures++;
+    fprintf(stderr, "    %s:%d: %s(%s) failed", file, line, kind, cond);
+    if (fmt[0]) {
+        fprintf(stderr, ": ");
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+    }
+    fprintf(stderr, "\n");
+}
+
 double test_rel_error(const float *a, const float *b, int64_t n) {
     double max_diff = 0, max_ref = 0;
     for (int64_t i = 0; i < n; i++) {
