@@ -1,0 +1,108 @@
+/* clip.h — the CLIP model (Hugging Face CLIPModel layout) built on the graph.
+ *
+ * One place for each fact: every shape comes from cc_clip_config, read from config.json (or one of
+ * the built-in architectures); every parameter is declared once in clip.c's registry with its
+ * Hugging Face name and shape, and loading, random init, export and the optimizer all walk that
+ * registry.
+ */
+#ifndef CLIPC_CLIP_H
+#define CLIPC_CLIP_H
+
+#include <stdint.h>
+
+#include "engine/backend.h"
+#include "engine/graph.h"
+#include "engine/safetensors.h"
+
+typedef struct cc_clip_tower_config {
+    int hidden_size;
+    int intermediate_size;
+    int num_layers;
+    int num_heads;
+    cc_act_kind act;
+    float layer_norm_eps;
+    /* text tower */
+    int vocab_size;
+    int max_positions;   /* context length */
+    int eos_token_id;    /* -1: pool at the position the tokenizer reports (first end-of-text) */
+    /* vision tower */
+    int image_size;
+    int patch_size;
+    int num_channels;
+} cc_clip_tower_config;
+
+typedef struct cc_clip_config {
+    cc_clip_tower_config text, vision;
+    int projection_dim;
+    float logit_scale_init;
+} cc_clip_config;
+
+/* Parses a Hugging Face CLIP config.json (CLIPConfig). Errors name the file and the field. */
+int cc_clip_config_load(const char *path, cc_clip_config *out);
+/* Writes config.json in Hugging Face's layout (atomic). */
+int cc_clip_config_save(const cc_clip_config *cfg, const char *path);
+/* Built-in shapes: "tiny" (64x64 images, for training from scratch on 2 cores) and "b32"
+ * (ViT-B/32). vocab_size is set by the caller for tiny. Returns -1 for unknown names. */
+int cc_clip_config_builtin(const char *name, cc_clip_config *out);
+int cc_clip_n_patches(const cc_clip_config *cfg); /* (image/patch)^2 */
+
+typedef struct cc_clip_layer {
+    cc_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
+    cc_tensor *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+} cc_clip_layer;
+
+typedef struct cc_clip_model {
+    cc_clip_config config;
+    /* text tower */
+    cc_tensor *token_embedding, *text_position_embedding, *final_ln_w, *final_ln_b, *text_projection;
+    cc_clip_layer *text_layers;
+    /* vision tower */
+    cc_tensor *class_embedding, *patch_embedding, *vision_position_embedding;
+    cc_tensor *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b, *visual_projection;
+    cc_clip_layer *vision_layers;
+    cc_tensor *logit_scale;
+    /* every parameter above, in registry order; tensor->name is the Hugging Face name */
+    cc_tensor **params;
+    int n_params;
+    int64_t n_text_params, n_vision_params; /* element counts per tower (projections included) */
+    cc_backend *backend;
+    cc_safetensors weights_file; /* kept open while params point into it */
+    struct clip_graph_cache *cache;
+} cc_clip_model;
+
+/* Creates the parameter records for a config on a backend (NULL = CPU), without data. */
+cc_clip_model *cc_clip_new(const cc_clip_config *cfg, cc_backend *backend);
+void cc_clip_free(cc_clip_model *m);
+/* Loads config.json + weights from a model directory (model.safetensors or a sharded index).
+ * Missing, unexpected or mis-shaped tensors are reported together in one error. */
+cc_clip_model *cc_clip_load(const char *model_dir, cc_backend *backend);
+/* Fills every parameter with Hugging Face CLIP's initialisation (allocating memory). */
+int cc_clip_init_random(cc_clip_model *m, uint64_t seed);
+/* Marks parameters trainable (CC_FLAG_PARAM) per tower. */
+void cc_clip_set_trainable(cc_clip_model *m, int text, int vision);
+int cc_clip_is_text_param(const cc_clip_model *m, const cc_tensor *param);
+/* Decay applies to matrices only: not to biases, layernorm gains, embeddings or logit_scale. */
+int cc_clip_param_decays(const cc_clip_model *m, const cc_tensor *param);
+/* Saves every parameter as HF model.safetensors (dtype F32/F16/BF16). */
+int cc_clip_save_weights(const cc_clip_model *m, const char *path, cc_dtype dtype);
+
+/* Graph builders (no computation). images: [B, C, S, S]; token_ids: int32 [B*T]; pool_index:
+ * int32 [B] with b*T + (position of the end-of-text token of row b). Return [B, projection_dim]
+ * features, not normalised. */
+cc_tensor *cc_clip_image_features(cc_graph *g, const cc_clip_model *m, cc_tensor *images);
+cc_tensor *cc_clip_text_features(cc_graph *g, const cc_clip_model *m, cc_tensor *token_ids, int64_t batch,
+                                 int64_t seq_len, cc_tensor *pool_index);
+
+/* Embedding through cached graphs. pixels: [batch, C, S, S] preprocessed; out: [batch, proj]. */
+int cc_clip_embed_images(cc_clip_model *m, const float *pixels, int64_t batch, float *out, int normalize);
+/* ids: [batch, context] (context = config.text.max_positions), eot_pos[b] = index of the end-of-text
+ * token in row b. Runs only up to the longest row (the causal mask makes the rest irrelevant). */
+int cc_clip_embed_texts(cc_clip_model *m, const int32_t *ids, const int32_t *eot_pos, int64_t batch, float *out,
+                        int normalize);
+/* Same, but always computing all `context` positions (for tests of the trimming). */
+int cc_clip_embed_texts_full(cc_clip_model *m, const int32_t *ids, const int32_t *eot_pos, int64_t batch, float *out,
+                             int normalize);
+/* Drops cached graphs (after parameters moved or changed shape). */
+void cc_clip_clear_cache(cc_clip_model *m);
+
+#endif

@@ -1,0 +1,271 @@
+"""clip_ref.py — an independent PyTorch implementation of Hugging Face's CLIPModel architecture,
+written from its description, used as the reference for clipc's model.
+
+usage:
+  clip_ref.py make OUT_DIR SEED [--arch small|b32] [--n-images N] [--n-texts N] [--dtypes f32,bf16]
+      writes OUT_DIR/model_<dtype>/ (config.json + model.safetensors in HF layout, random weights),
+      OUT_DIR/pixels.npy [N,3,S,S], OUT_DIR/ids.npy [N,77] int64, OUT_DIR/eot.npy [N] int64, and per
+      dtype OUT_DIR/<dtype>_image_embeds.npy, <dtype>_text_embeds.npy (L2-normalised) and
+      <dtype>_logits.npy (exp(logit_scale) * image · textᵀ), computed in float64 from the weights
+      as stored (so the bf16 reference uses the bf16-rounded weights).
+  clip_ref.py embed MODEL_DIR PIXELS.npy IDS.npy EOT.npy OUT_PREFIX
+      loads a model directory (f32/f16/bf16 safetensors) and writes OUT_PREFIX_image_embeds.npy etc.
+
+Vision: conv patch embedding (no bias) -> prepend class embedding -> + position embedding ->
+pre_layrnorm -> pre-LN encoder layers -> post_layernorm on the class token -> visual_projection.
+Text: token + position embedding -> causal pre-LN layers -> final_layer_norm -> row of the first
+end-of-text token -> text_projection. Attention scale head_dim^-0.5.
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+SMALL = {
+    "text_config": {"vocab_size": 49408, "hidden_size": 36, "intermediate_size": 60, "num_hidden_layers": 2,
+                    "num_attention_heads": 3, "max_position_embeddings": 77, "hidden_act": "gelu",
+                    "layer_norm_eps": 1e-5, "eos_token_id": 49407},
+    "vision_config": {"hidden_size": 40, "intermediate_size": 72, "num_hidden_layers": 2, "num_attention_heads": 5,
+                      "image_size": 36, "patch_size": 6, "num_channels": 3, "hidden_act": "quick_gelu",
+                      "layer_norm_eps": 1e-5},
+    "projection_dim": 24, "logit_scale_init_value": 2.6592,
+}
+B32 = {
+    "text_config": {"vocab_size": 49408, "hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12,
+                    "num_attention_heads": 8, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
+                    "layer_norm_eps": 1e-5, "eos_token_id": 49407},
+    "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                      "num_attention_heads": 12, "image_size": 224, "patch_size": 32, "num_channels": 3,
+                      "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5},
+    "projection_dim": 512, "logit_scale_init_value": 2.6592,
+}
+
+
+def param_shapes(cfg):
+    t, v, p = cfg["text_config"], cfg["vision_config"], cfg["projection_dim"]
+    shapes = {}
+
+    def layers(prefix, c, f, n):
+        for i in range(n):
+            base = f"{prefix}.encoder.layers.{i}"
+            for ln in ("layer_norm1", "layer_norm2"):
+                shapes[f"{base}.{ln}.weight"] = (c,)
+                shapes[f"{base}.{ln}.bias"] = (c,)
+            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                shapes[f"{base}.self_attn.{proj}.weight"] = (c, c)
+                shapes[f"{base}.self_attn.{proj}.bias"] = (c,)
+            shapes[f"{base}.mlp.fc1.weight"] = (f, c)
+            shapes[f"{base}.mlp.fc1.bias"] = (f,)
+            shapes[f"{base}.mlp.fc2.weight"] = (c, f)
+            shapes[f"{base}.mlp.fc2.bias"] = (c,)
+
+    ct, cv = t["hidden_size"], v["hidden_size"]
+    shapes["text_model.embeddings.token_embedding.weight"] = (t["vocab_size"], ct)
+    shapes["text_model.embeddings.position_embedding.weight"] = (t["max_position_embeddings"], ct)
+    layers("text_model", ct, t["intermediate_size"], t["num_hidden_layers"])
+    shapes["text_model.final_layer_norm.weight"] = (ct,)
+    shapes["text_model.final_layer_norm.bias"] = (ct,)
+    n_pos = (v["image_size"] // v["patch_size"]) ** 2 + 1
+    shapes["vision_model.embeddings.class_embedding"] = (cv,)
+    shapes["vision_model.embeddings.patch_embedding.weight"] = (cv, v["num_channels"], v["patch_size"], v["patch_size"])
+    shapes["vision_model.embeddings.position_embedding.weight"] = (n_pos, cv)
+    shapes["vision_model.pre_layrnorm.weight"] = (cv,)
+    shapes["vision_model.pre_layrnorm.bias"] = (cv,)
+    layers("vision_model", cv, v["intermediate_size"], v["num_hidden_layers"])
+    shapes["vision_model.post_layernorm.weight"] = (cv,)
+    shapes["vision_model.post_layernorm.bias"] = (cv,)
+    shapes["visual_projection.weight"] = (p, cv)
+    shapes["text_projection.weight"] = (p, ct)
+    shapes["logit_scale"] = ()
+    return shapes
+
+
+def random_weights(cfg, rng):
+    """Random weights with every parameter non-trivial (gains around 1, biases non-zero)."""
+    weights = {}
+    for name, shape in param_shapes(cfg).items():
+        if name == "logit_scale":
+            weights[name] = np.array(cfg["logit_scale_init_value"], dtype=np.float32)
+        elif name.endswith("norm1.weight") or name.endswith("norm2.weight") or "norm.weight" in name \
+                or "layrnorm.weight" in name:
+            weights[name] = (1.0 + 0.1 * rng.standard_normal(shape)).astype(np.float32)
+        elif len(shape) == 1:
+            weights[name] = (0.05 * rng.standard_normal(shape)).astype(np.float32)
+        else:
+            fan_in = int(np.prod(shape[1:]))
+            std = 0.02 if "embedding" in name else fan_in ** -0.5
+            weights[name] = (std * rng.standard_normal(shape)).astype(np.float32)
+    return weights
+
+
+def bf16_round(a):
+    return torch.tensor(a).to(torch.bfloat16).to(torch.float32).numpy()
+
+
+def write_safetensors(path, weights, dtype):
+    header, blobs, offset = {}, [], 0
+    for name in sorted(weights):
+        a = weights[name]
+        if dtype == "f32":
+            raw, code = a.astype("<f4").tobytes(), "F32"
+        elif dtype == "f16":
+            raw, code = a.astype("<f2").tobytes(), "F16"
+        else:
+            raw, code = torch.tensor(a).to(torch.bfloat16).view(torch.int16).numpy().tobytes(), "BF16"
+        header[name] = {"dtype": code, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    header["__metadata__"] = {"format": "pt"}
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        raw = data[b:end]
+        if e["dtype"] == "F32":
+            a = np.frombuffer(raw, "<f4")
+        elif e["dtype"] == "F16":
+            a = np.frombuffer(raw, "<f2").astype(np.float32)
+        elif e["dtype"] == "BF16":
+            a = torch.frombuffer(bytearray(raw), dtype=torch.bfloat16).float().numpy()
+        else:
+            continue
+        out[name] = a.reshape(e["shape"]).astype(np.float32)
+    return out
+
+
+def act(x, name):
+    if name == "quick_gelu":
+        return x * torch.sigmoid(1.702 * x)
+    if name == "gelu":
+        return torch.nn.functional.gelu(x)
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def encoder(x, w, prefix, tc, causal):
+    B, T, C = x.shape
+    H = tc["num_attention_heads"]
+    d = C // H
+    eps = tc.get("layer_norm_eps", 1e-5)
+    for i in range(tc["num_hidden_layers"]):
+        p = lambda n: w[f"{prefix}.encoder.layers.{i}.{n}"]
+        a = torch.nn.functional.layer_norm(x, (C,), p("layer_norm1.weight"), p("layer_norm1.bias"), eps)
+        q = (a @ p("self_attn.q_proj.weight").T + p("self_attn.q_proj.bias")) * d ** -0.5
+        k = a @ p("self_attn.k_proj.weight").T + p("self_attn.k_proj.bias")
+        v = a @ p("self_attn.v_proj.weight").T + p("self_attn.v_proj.bias")
+        q, k, v = (t.reshape(B, T, H, d).transpose(1, 2) for t in (q, k, v))
+        s = q @ k.transpose(-1, -2)
+        if causal:
+            s = s.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+        o = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(B, T, C)
+        x = x + o @ p("self_attn.out_proj.weight").T + p("self_attn.out_proj.bias")
+        h = torch.nn.functional.layer_norm(x, (C,), p("layer_norm2.weight"), p("layer_norm2.bias"), eps)
+        h = act(h @ p("mlp.fc1.weight").T + p("mlp.fc1.bias"), tc.get("hidden_act", "quick_gelu"))
+        x = x + h @ p("mlp.fc2.weight").T + p("mlp.fc2.bias")
+    return x
+
+
+def image_features(w, cfg, pixels):
+    vc = cfg["vision_config"]
+    eps = vc.get("layer_norm_eps", 1e-5)
+    x = torch.nn.functional.conv2d(pixels, w["vision_model.embeddings.patch_embedding.weight"], stride=vc["patch_size"])
+    x = x.flatten(2).transpose(1, 2)
+    cls = w["vision_model.embeddings.class_embedding"].expand(x.shape[0], 1, -1)
+    x = torch.cat([cls, x], 1) + w["vision_model.embeddings.position_embedding.weight"]
+    C = x.shape[-1]
+    x = torch.nn.functional.layer_norm(x, (C,), w["vision_model.pre_layrnorm.weight"], w["vision_model.pre_layrnorm.bias"], eps)
+    x = encoder(x, w, "vision_model", vc, False)
+    pooled = torch.nn.functional.layer_norm(x[:, 0], (C,), w["vision_model.post_layernorm.weight"],
+                                            w["vision_model.post_layernorm.bias"], eps)
+    return pooled @ w["visual_projection.weight"].T
+
+
+def text_features(w, cfg, ids, eot):
+    tc = cfg["text_config"]
+    eps = tc.get("layer_norm_eps", 1e-5)
+    T = ids.shape[1]
+    x = w["text_model.embeddings.token_embedding.weight"][ids] + w["text_model.embeddings.position_embedding.weight"][:T]
+    x = encoder(x, w, "text_model", tc, True)
+    C = x.shape[-1]
+    x = torch.nn.functional.layer_norm(x, (C,), w["text_model.final_layer_norm.weight"],
+                                       w["text_model.final_layer_norm.bias"], eps)
+    pooled = x[torch.arange(x.shape[0]), eot]
+    return pooled @ w["text_projection.weight"].T
+
+
+def run(weights_np, cfg, pixels, ids, eot, prefix):
+    w = {k: torch.tensor(v, dtype=torch.float64) for k, v in weights_np.items()}
+    with torch.no_grad():
+        img = image_features(w, cfg, torch.tensor(pixels, dtype=torch.float64))
+        txt = text_features(w, cfg, torch.tensor(ids), torch.tensor(eot))
+        img = img / img.norm(dim=-1, keepdim=True)
+        txt = txt / txt.norm(dim=-1, keepdim=True)
+        logits = w["logit_scale"].exp() * img @ txt.T
+    np.save(prefix + "_image_embeds.npy", img.numpy().astype(np.float32))
+    np.save(prefix + "_text_embeds.npy", txt.numpy().astype(np.float32))
+    np.save(prefix + "_logits.npy", logits.numpy().astype(np.float32))
+
+
+def main():
+    if sys.argv[1] == "make":
+        out, seed = sys.argv[2], int(sys.argv[3])
+        opts = dict(zip(sys.argv[4::2], sys.argv[5::2]))
+        cfg = B32 if opts.get("--arch", "small") == "b32" else SMALL
+        n_images, n_texts = int(opts.get("--n-images", 5)), int(opts.get("--n-texts", 7))
+        dtypes = opts.get("--dtypes", "f32,bf16").split(",")
+        rng = np.random.default_rng(seed)
+        weights = random_weights(cfg, rng)
+        vc, tc = cfg["vision_config"], cfg["text_config"]
+        S = vc["image_size"]
+        pixels = rng.standard_normal((n_images, 3, S, S)).astype(np.float32)
+        ctx, vocab = tc["max_position_embeddings"], tc["vocab_size"]
+        ids = np.zeros((n_texts, ctx), dtype=np.int64)
+        eot = rng.integers(1, ctx, size=n_texts)
+        eot[0] = ctx - 1  # one caption fills the whole context
+        for i in range(n_texts):
+            ids[i, 0] = vocab - 2
+            ids[i, 1:eot[i]] = rng.integers(0, vocab - 2, size=eot[i] - 1)
+            ids[i, eot[i]] = vocab - 1
+        np.save(os.path.join(out, "pixels.npy"), pixels)
+        np.save(os.path.join(out, "ids.npy"), ids)
+        np.save(os.path.join(out, "eot.npy"), eot.astype(np.int64))
+        for dtype in dtypes:
+            d = os.path.join(out, f"model_{dtype}")
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump(dict(cfg, architectures=["CLIPModel"], model_type="clip"), f, indent=2)
+            write_safetensors(os.path.join(d, "model.safetensors"), weights, dtype)
+            stored = weights if dtype == "f32" else {k: (bf16_round(v) if dtype == "bf16" else v.astype(np.float16).astype(np.float32)) for k, v in weights.items()}
+            run(stored, cfg, pixels, ids, eot, os.path.join(out, dtype))
+    elif sys.argv[1] == "embed":
+        model_dir, pixels, ids, eot, prefix = sys.argv[2:7]
+        with open(os.path.join(model_dir, "config.json")) as f:
+            cfg = json.load(f)
+        weights = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+        run(weights, cfg, np.load(pixels), np.load(ids), np.load(eot), prefix)
+    else:
+        sys.exit("usage: clip_ref.py make|embed ...")
+
+
+if __name__ == "__main__":
+    main()
