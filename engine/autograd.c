@@ -163,6 +163,10 @@ static void node_backward(cc_graph *g, cc_tensor *node) {
         if (wants_grad(x)) add_grad(g, x, cc_mul_scalar(g, y, dy));
         if (wants_grad(y)) add_grad(g, y, cc_mul_scalar(g, x, dy));
         break;
+    case CC_OP_CONCAT:
+        if (wants_grad(x)) add_grad(g, x, cc_cont(g, cc_slice(g, dy, 0, 0, x->shape[0])));
+        if (wants_grad(y)) add_grad(g, y, cc_cont(g, cc_slice(g, dy, 0, x->shape[0], y->shape[0])));
+        break;
     default:
         cc_graph_fail(g, "backward: no gradient rule for op %s", cc_op_name(node->op));
         break;

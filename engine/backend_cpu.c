@@ -112,6 +112,10 @@ static int cpu_compute_node(cc_backend *be, cc_tensor *node) {
     case CC_OP_MUL_SCALAR: cc_cpu_scale(F(x), F(node), n, F(y)[0]); return 0;
     case CC_OP_EXP: cc_cpu_exp(F(x), F(node), n); return 0;
     case CC_OP_FILL: cc_cpu_fill(F(node), n, node->fparams[0]); return 0;
+    case CC_OP_CONCAT:
+        memcpy(F(node), F(x), cc_nbytes(x));
+        memcpy(F(node) + cc_nelements(x), F(y), cc_nbytes(y));
+        return 0;
     case CC_OP_LAYERNORM: cc_cpu_layernorm_forward(F(x), F(y), F(z), F(node), rows, width, node->fparams[0]); return 0;
     case CC_OP_SOFTMAX:
         cc_cpu_softmax_forward(F(x), F(node), rows, width, node->fparams[0], node->iparams[0] ? width : 0);

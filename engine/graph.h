@@ -67,6 +67,8 @@ cc_tensor *cc_sum(cc_graph *g, cc_tensor *x);
 cc_tensor *cc_sum_to(cc_graph *g, cc_tensor *x, int ndim, const int64_t *shape); /* trailing shape */
 cc_tensor *cc_repeat(cc_graph *g, cc_tensor *x, const cc_tensor *like);
 cc_tensor *cc_dot(cc_graph *g, cc_tensor *a, cc_tensor *b);
+/* [a; b] along dim 0; the other dims must match. */
+cc_tensor *cc_concat(cc_graph *g, cc_tensor *a, cc_tensor *b);
 
 /* Generic node constructor used by the ops and by backward (checks nothing). */
 cc_tensor *cc_graph_new_node(cc_graph *g, cc_op op, cc_dtype dtype, int ndim, const int64_t *shape);

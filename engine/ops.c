@@ -68,7 +68,7 @@ cc_tensor *cc_reshape(cc_graph *g, cc_tensor *x, int ndim, const int64_t *shape)
     for (int i = 0; i < ndim; i++) count *= shape[i];
     cc_tensor probe = {.ndim = ndim};
     for (int i = 0; i < ndim && i < CC_MAX_DIMS; i++) probe.shape[i] = shape[i];
-    if (ndim < 1 || ndim > CC_MAX_DIMS || count != cc_nelements(x))
+    if (ndim < 0 || ndim > CC_MAX_DIMS || count != cc_nelements(x))
         return cc_graph_fail(g, "reshape: cannot reshape %s to %s", SHAPE(x), SHAPE2(&probe));
     x = cc_cont(g, x);
     if (!x) return NULL;
@@ -397,9 +397,24 @@ cc_tensor *cc_repeat(cc_graph *g, cc_tensor *x, const cc_tensor *like) {
 cc_tensor *cc_dot(cc_graph *g, cc_tensor *a, cc_tensor *b) {
     SHAPE_BUFFERS;
     if (!a || !b) return NULL;
-    if (cc_nelements(a) != cc_nelements(b)) return cc_graph_fail(g, "dot: sizes differ: %s and %s", SHAPE(a), SHAPE2(b));
+    if (!cc_same_shape(a, b)) return cc_graph_fail(g, "dot: shapes differ: %s and %s", SHAPE(a), SHAPE2(b));
     a = cc_cont(g, a);
     b = cc_cont(g, b);
     int64_t one = 1;
     return a && b ? make_node(g, CC_OP_DOT, 1, &one, a, b, NULL, NULL) : NULL;
+}
+
+cc_tensor *cc_concat(cc_graph *g, cc_tensor *a, cc_tensor *b) {
+    SHAPE_BUFFERS;
+    if (!a || !b) return NULL;
+    int same = a->ndim == b->ndim && a->ndim >= 1;
+    for (int i = 1; same && i < a->ndim; i++) same = a->shape[i] == b->shape[i];
+    if (!same) return cc_graph_fail(g, "concat: %s and %s differ beyond the first dim", SHAPE(a), SHAPE2(b));
+    a = cc_cont(g, a);
+    b = cc_cont(g, b);
+    if (!a || !b) return NULL;
+    int64_t shape[CC_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    shape[0] = a->shape[0] + b->shape[0];
+    return make_node(g, CC_OP_CONCAT, a->ndim, shape, a, b, NULL, NULL);
 }

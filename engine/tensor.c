@@ -38,7 +38,7 @@ const char *cc_op_name(cc_op op) {
         [CC_OP_ATTENTION] = "attention", [CC_OP_ACT] = "act", [CC_OP_GET_ROWS] = "get_rows",
         [CC_OP_PATCHIFY] = "patchify", [CC_OP_PREPEND_ROW] = "prepend_row", [CC_OP_L2NORM] = "l2norm",
         [CC_OP_CROSS_ENTROPY] = "cross_entropy", [CC_OP_SUM] = "sum", [CC_OP_SUM_TO] = "sum_to",
-        [CC_OP_REPEAT] = "repeat", [CC_OP_DOT] = "dot", [CC_OP_FILL] = "fill",
+        [CC_OP_REPEAT] = "repeat", [CC_OP_DOT] = "dot", [CC_OP_FILL] = "fill", [CC_OP_CONCAT] = "concat",
         [CC_OP_LAYERNORM_BACK_X] = "layernorm_back_x", [CC_OP_LAYERNORM_BACK_PARAMS] = "layernorm_back_params",
         [CC_OP_SOFTMAX_BACK] = "softmax_back", [CC_OP_ATTENTION_BACK] = "attention_back",
         [CC_OP_ACT_BACK] = "act_back", [CC_OP_GET_ROWS_BACK] = "get_rows_back",

@@ -46,6 +46,7 @@ typedef enum cc_op {
     CC_OP_REPEAT,    /* broadcast src (trailing shape or [1]) up to the result's shape */
     CC_OP_DOT,       /* sum(a*b) -> [1] */
     CC_OP_FILL,      /* every element = fp[0] (seeds backward with d loss = 1) */
+    CC_OP_CONCAT,    /* [a; b] along dim 0 (rows of the outermost dim) */
     /* created by backward */
     CC_OP_LAYERNORM_BACK_X,      /* (dy, x, gamma) -> dx */
     CC_OP_LAYERNORM_BACK_PARAMS, /* (dy, x) -> [2,C]: dgamma, dbeta */

@@ -60,6 +60,7 @@ static cc_tensor *b_permute_matmul(cc_graph *g, cc_tensor **in) {
     return cc_matmul(g, cc_transpose(g, in[0], 1, 2), in[1], 0, 0);
 }
 static cc_tensor *b_slice(cc_graph *g, cc_tensor **in) { return cc_slice(g, in[0], 1, 3, 17); }
+static cc_tensor *b_concat(cc_graph *g, cc_tensor **in) { return cc_concat(g, in[0], in[1]); }
 
 static const struct {
     const char *name;
@@ -77,7 +78,7 @@ static const struct {
     {"get_rows", 2, b_get_rows}, {"patchify_conv", 2, b_patchify_conv}, {"prepend_row", 2, b_prepend_row},
     {"l2norm", 1, b_l2norm}, {"cross_entropy", 2, b_cross_entropy}, {"sum", 1, b_sum}, {"sum_to", 1, b_sum_to},
     {"repeat", 1, b_repeat}, {"dot", 2, b_dot}, {"transpose_cont", 1, b_transpose_cont},
-    {"permute_matmul", 2, b_permute_matmul}, {"slice", 1, b_slice},
+    {"permute_matmul", 2, b_permute_matmul}, {"slice", 1, b_slice}, {"concat", 2, b_concat},
 };
 
 /* A parameter tensor holding an npy file's data (float -> trainable; int -> int32 constant). */

@@ -8,6 +8,11 @@ usage:
       dtype OUT_DIR/<dtype>_image_embeds.npy, <dtype>_text_embeds.npy (L2-normalised) and
       <dtype>_logits.npy (exp(logit_scale) * image · textᵀ), computed in float64 from the weights
       as stored (so the bf16 reference uses the bf16-rounded weights).
+  clip_ref.py train MODEL_DIR PIXELS.npy IDS.npy EOT.npy OUT_DIR STEPS MODAL_REG
+      AdamW (lr 1e-3, betas (0.9, 0.98), eps 1e-6, weight decay 0.2 on matrices except embeddings,
+      3 warmup steps then cosine to STEPS, gradient-norm clipping at 1.0, logit_scale clamped to
+      ln 100) on the one batch, in float64; writes OUT_DIR/losses.npy and OUT_DIR/grad_<name>.npy
+      (gradients of the first step).
   clip_ref.py embed MODEL_DIR PIXELS.npy IDS.npy EOT.npy OUT_PREFIX
       loads a model directory (f32/f16/bf16 safetensors) and writes OUT_PREFIX_image_embeds.npy etc.
 
@@ -226,6 +231,56 @@ def run(weights_np, cfg, pixels, ids, eot, prefix):
     np.save(prefix + "_logits.npy", logits.numpy().astype(np.float32))
 
 
+def infonce(img, txt, logit_scale, modal_reg):
+    img = img / img.norm(dim=-1, keepdim=True)
+    txt = txt / txt.norm(dim=-1, keepdim=True)
+    logits = logit_scale.exp() * img @ txt.T
+    labels = torch.arange(img.shape[0])
+    loss = 0.5 * (torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels))
+    if modal_reg > 0:
+        gap = img.mean(0) - txt.mean(0)
+        loss = loss + modal_reg * (gap * gap).sum()
+    return loss
+
+
+def decays(name, shape):
+    return len(shape) >= 2 and "position_embedding" not in name and "token_embedding" not in name
+
+
+def train(model_dir, pixels, ids, eot, out_dir, steps, modal_reg):
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    w = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+         for k, v in read_safetensors(os.path.join(model_dir, "model.safetensors")).items()}
+    groups = [{"params": [t for k, t in w.items() if decays(k, t.shape)], "weight_decay": 0.2},
+              {"params": [t for k, t in w.items() if not decays(k, t.shape)], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.98), eps=1e-6, foreach=False)
+    warmup = 3
+
+    def lr_at(step):
+        if step < warmup:
+            return 1e-3 * (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / (steps - warmup))) * 1e-3
+
+    pixels, ids, eot = torch.tensor(pixels, dtype=torch.float64), torch.tensor(ids), torch.tensor(eot)
+    losses = []
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        opt.zero_grad()
+        loss = infonce(image_features(w, cfg, pixels), text_features(w, cfg, ids, eot), w["logit_scale"], modal_reg)
+        loss.backward()
+        losses.append(loss.item())
+        if step == 0:
+            for k, t in w.items():
+                np.save(os.path.join(out_dir, f"grad_{k}.npy"), t.grad.numpy().astype(np.float32))
+        torch.nn.utils.clip_grad_norm_(list(w.values()), 1.0)
+        opt.step()
+        with torch.no_grad():
+            w["logit_scale"].clamp_(max=math.log(100))
+    np.save(os.path.join(out_dir, "losses.npy"), np.array(losses, dtype=np.float32))
+
+
 def main():
     if sys.argv[1] == "make":
         out, seed = sys.argv[2], int(sys.argv[3])
@@ -257,6 +312,9 @@ def main():
             write_safetensors(os.path.join(d, "model.safetensors"), weights, dtype)
             stored = weights if dtype == "f32" else {k: (bf16_round(v) if dtype == "bf16" else v.astype(np.float16).astype(np.float32)) for k, v in weights.items()}
             run(stored, cfg, pixels, ids, eot, os.path.join(out, dtype))
+    elif sys.argv[1] == "train":
+        model_dir, pixels, ids, eot, out_dir, steps, modal_reg = sys.argv[2:9]
+        train(model_dir, np.load(pixels), np.load(ids), np.load(eot), out_dir, int(steps), float(modal_reg))
     elif sys.argv[1] == "embed":
         model_dir, pixels, ids, eot, prefix = sys.argv[2:7]
         with open(os.path.join(model_dir, "config.json")) as f:

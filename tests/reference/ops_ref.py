@@ -107,3 +107,4 @@ save("dot", [rand(B, T, C), rand(B, T, C)], lambda a, b: (a * b).sum().reshape(1
 save("transpose_cont", [rand(B, T, C)], lambda x: x.transpose(0, 2).contiguous())
 save("permute_matmul", [rand(B, T, C), rand(B, T, 29)], lambda a, b: a.transpose(1, 2) @ b)
 save("slice", [rand(B, T, C)], lambda x: x[:, 3:20, :] * 1.0)
+save("concat", [rand(5, T, C), rand(B, T, C)], lambda a, b: torch.cat([a, b], 0))

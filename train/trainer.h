@@ -1,0 +1,64 @@
+/* trainer.h — one CLIP training step on the graph: forward both towers, InfoNCE, backward into the
+ * parameters' gradient accumulators, and AdamW. The CLI loop (tools/cmd_train.c) adds data,
+ * evaluation, logging and checkpoints around it.
+ *
+ * accum_freq K > 1 is open_clip's large-batch trick: first the features of all K micro-batches are
+ * computed without gradients; then each micro-batch is recomputed with gradients while the other
+ * micro-batches' features enter the loss as constants. Every pass computes the full-batch loss, and
+ * the K gradients sum to the full-batch gradient, while activations for only one micro-batch exist.
+ */
+#ifndef CLIPC_TRAINER_H
+#define CLIPC_TRAINER_H
+
+#include <stdint.h>
+
+#include "engine/clip.h"
+#include "train/optim.h"
+
+typedef struct cc_trainer_config {
+    cc_adamw_config adamw;
+    int accum_freq;      /* micro-batches per batch (1 = plain) */
+    float modal_reg;     /* λ of the modal-alignment regulariser; 0 = off */
+    int lock_image;      /* freeze the vision tower (LiT) */
+    int lock_text;       /* freeze the text tower */
+    int adapter;         /* train only a linear map after each tower's projection (identity-initialised) */
+} cc_trainer_config;
+
+void cc_trainer_config_default(cc_trainer_config *cfg);
+
+typedef struct cc_trainer {
+    cc_trainer_config config;
+    cc_clip_model *model;
+    cc_adamw opt;
+    cc_tensor *image_adapter, *text_adapter; /* [D, D] when config.adapter */
+    struct trainer_graph_cache *cache;
+    int64_t n_trainable;                     /* trainable parameter elements */
+} cc_trainer;
+
+int cc_trainer_init(cc_trainer *tr, cc_clip_model *model, const cc_trainer_config *cfg);
+void cc_trainer_free(cc_trainer *tr);
+
+/* A batch: pixels [B, C, S, S]; ids [B, context] (context = model text max_positions); eot[b] =
+ * position of row b's end-of-text token. */
+typedef struct cc_batch {
+    const float *pixels;
+    const int32_t *ids;
+    const int32_t *eot;
+    int64_t size;
+} cc_batch;
+
+/* Forward + backward of one batch; gradients are added to the accumulators; *loss = batch loss. */
+int cc_trainer_accumulate(cc_trainer *tr, const cc_batch *batch, float *loss);
+/* AdamW on the accumulated gradients × grad_scale, clamp logit_scale ≤ ln 100, zero gradients.
+ * *grad_norm receives the global norm before clipping. */
+int cc_trainer_apply(cc_trainer *tr, float grad_scale, double *grad_norm);
+int cc_trainer_zero_grad(cc_trainer *tr);
+/* Loss without gradients (validation). */
+int cc_trainer_loss(cc_trainer *tr, const cc_batch *batch, float *loss);
+/* Features as the loss sees them (adapters applied), L2-normalised: [B, D]. */
+int cc_trainer_image_features(cc_trainer *tr, const float *pixels, int64_t batch, float *out);
+int cc_trainer_text_features(cc_trainer *tr, const int32_t *ids, const int32_t *eot, int64_t batch, float *out);
+/* Folds the adapters into the projections (export keeps the Hugging Face layout). */
+int cc_trainer_merge_adapters(cc_trainer *tr);
+
+#endif
