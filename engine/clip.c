@@ -121,19 +121,14 @@ static int parse_tower(const char *path, const cJSON *obj, const char *section, 
     return 0;
 }
 
-int cc_clip_config_load(const char *path, cc_clip_config *out) {
-    char *text;
-    size_t size;
-    if (cc_read_file(path, &text, &size) != 0) return -1;
+int cc_clip_config_parse(const char *text, size_t size, const char *path, cc_clip_config *out) {
     cJSON *root = cJSON_ParseWithLength(text, size);
     if (!root || !cJSON_IsObject(root)) {
         const char *at = cJSON_GetErrorPtr();
         cc_set_error("%s: not valid JSON (error near byte %lld)", path, at && root == NULL ? (long long)(at - text) : -1LL);
-        free(text);
         cJSON_Delete(root);
         return -1;
     }
-    free(text);
     memset(out, 0, sizeof *out);
     int status = parse_tower(path, cJSON_GetObjectItemCaseSensitive(root, "text_config"), "text_config", 1, &out->text);
     if (!status)
@@ -146,6 +141,15 @@ int cc_clip_config_load(const char *path, cc_clip_config *out) {
     const cJSON *scale = cJSON_GetObjectItemCaseSensitive(root, "logit_scale_init_value");
     out->logit_scale_init = cJSON_IsNumber(scale) ? (float)scale->valuedouble : 2.6592f;
     cJSON_Delete(root);
+    return status;
+}
+
+int cc_clip_config_load(const char *path, cc_clip_config *out) {
+    char *text;
+    size_t size;
+    if (cc_read_file(path, &text, &size) != 0) return -1;
+    int status = cc_clip_config_parse(text, size, path, out);
+    free(text);
     return status;
 }
 
@@ -174,7 +178,7 @@ static cJSON *tower_json(const cc_clip_tower_config *t, int is_text, int project
     return obj;
 }
 
-int cc_clip_config_save(const cc_clip_config *cfg, const char *path) {
+char *cc_clip_config_json(const cc_clip_config *cfg) {
     cJSON *root = cJSON_CreateObject();
     cJSON *arch = cJSON_AddArrayToObject(root, "architectures");
     cJSON_AddItemToArray(arch, cJSON_CreateString("CLIPModel"));
@@ -186,10 +190,13 @@ int cc_clip_config_save(const cc_clip_config *cfg, const char *path) {
     cJSON_AddItemToObject(root, "vision_config", tower_json(&cfg->vision, 0, cfg->projection_dim));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!text) {
-        cc_set_error("%s: out of memory", path);
-        return -1;
-    }
+    if (!text) cc_set_error("out of memory writing a model config");
+    return text;
+}
+
+int cc_clip_config_save(const cc_clip_config *cfg, const char *path) {
+    char *text = cc_clip_config_json(cfg);
+    if (!text) return -1;
     int status = cc_write_file_atomic(path, text, strlen(text));
     free(text);
     return status;

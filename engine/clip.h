@@ -8,6 +8,7 @@
 #ifndef CLIPC_CLIP_H
 #define CLIPC_CLIP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/backend.h"
@@ -39,6 +40,9 @@ typedef struct cc_clip_config {
 
 /* Parses a Hugging Face CLIP config.json (CLIPConfig). Errors name the file and the field. */
 int cc_clip_config_load(const char *path, cc_clip_config *out);
+int cc_clip_config_parse(const char *text, size_t size, const char *source_name, cc_clip_config *out);
+/* config.json text in Hugging Face's layout (malloc'd). */
+char *cc_clip_config_json(const cc_clip_config *cfg);
 /* Writes config.json in Hugging Face's layout (atomic). */
 int cc_clip_config_save(const cc_clip_config *cfg, const char *path);
 /* Built-in shapes: "tiny" (64x64 images, for training from scratch on 2 cores) and "b32"

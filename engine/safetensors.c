@@ -69,6 +69,22 @@ static int append_entry(cc_safetensors *st, int *cap, const cc_st_entry *entry) 
     return 0;
 }
 
+/* Keeps the string values of __metadata__ (the format allows only strings there). */
+static int keep_metadata(cc_safetensors *st, const cJSON *meta) {
+    int n = cJSON_GetArraySize(meta);
+    st->meta_keys = cc_calloc((size_t)n + 1, sizeof *st->meta_keys, "metadata");
+    st->meta_values = cc_calloc((size_t)n + 1, sizeof *st->meta_values, "metadata");
+    if (!st->meta_keys || !st->meta_values) return -1;
+    for (const cJSON *item = meta->child; item; item = item->next) {
+        if (!cJSON_IsString(item)) continue;
+        st->meta_keys[st->n_meta] = cc_strdup(item->string);
+        st->meta_values[st->n_meta] = cc_strdup(item->valuestring);
+        if (!st->meta_keys[st->n_meta] || !st->meta_values[st->n_meta]) return -1;
+        st->n_meta++;
+    }
+    return 0;
+}
+
 /* Maps one file and appends its entries (only those in `wanted` when given: shards). */
 static int open_one(cc_safetensors *st, int *cap, const char *path) {
     cc_st_file *f = cc_calloc(1, sizeof *f, "safetensors file");
@@ -122,7 +138,10 @@ static int open_one(cc_safetensors *st, int *cap, const char *path) {
     span *spans = cc_calloc((size_t)n_items + 1, sizeof *spans, "safetensors spans");
     int n_spans = 0, status = spans ? 0 : -1;
     for (cJSON *item = header->child; item && status == 0; item = item->next) {
-        if (!strcmp(item->string, "__metadata__")) continue;
+        if (!strcmp(item->string, "__metadata__")) {
+            if (st->n_files == 0) status = keep_metadata(st, item);
+            continue;
+        }
         cc_st_entry e = {0};
         cJSON *dtype = cJSON_GetObjectItemCaseSensitive(item, "dtype");
         cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
@@ -307,7 +326,19 @@ int cc_st_open(const char *path, cc_safetensors *out) {
     return 0;
 }
 
+const char *cc_st_metadata(const cc_safetensors *st, const char *key) {
+    for (int i = 0; i < st->n_meta; i++)
+        if (!strcmp(st->meta_keys[i], key)) return st->meta_values[i];
+    return NULL;
+}
+
 void cc_st_close(cc_safetensors *st) {
+    for (int i = 0; i < st->n_meta; i++) {
+        free(st->meta_keys[i]);
+        free(st->meta_values[i]);
+    }
+    free(st->meta_keys);
+    free(st->meta_values);
     for (int i = 0; i < st->n_entries; i++) free(st->entries[i].name);
     for (int i = 0; i < st->n_files; i++) close_file(st->files[i]);
     free(st->entries);

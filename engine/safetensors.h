@@ -32,6 +32,8 @@ typedef struct cc_st_file cc_st_file;
 typedef struct cc_safetensors {
     cc_st_entry *entries; /* sorted by name */
     int n_entries;
+    char **meta_keys, **meta_values; /* __metadata__ string pairs (of the first file) */
+    int n_meta;
     cc_st_file **files;
     int n_files;
 } cc_safetensors;
@@ -40,6 +42,8 @@ typedef struct cc_safetensors {
 int cc_st_open(const char *path, cc_safetensors *out);
 void cc_st_close(cc_safetensors *st);
 const cc_st_entry *cc_st_find(const cc_safetensors *st, const char *name);
+/* Value of a __metadata__ key, or NULL. */
+const char *cc_st_metadata(const cc_safetensors *st, const char *key);
 /* Converts an entry to f32 into dst (count elements). */
 int cc_st_read_f32(const cc_st_entry *entry, float *dst, int64_t count);
 

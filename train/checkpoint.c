@@ -1,0 +1,214 @@
+/* checkpoint.c — save and restore training state (see checkpoint.h). */
+#include "train/checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/safetensors.h"
+#include "engine/util.h"
+
+#define CHECKPOINT_FORMAT "clipc-checkpoint-1"
+
+/* Host copy of a tensor's data (the tensor's own memory when it is on the host). */
+static float *host_view(cc_tensor *t, float **to_free) {
+    *to_free = NULL;
+    if (!t->backend || t->backend->host_memory) return t->data;
+    float *copy = cc_malloc(cc_nbytes(t), t->name);
+    if (!copy || cc_tensor_download(t, copy) != 0) {
+        free(copy);
+        return NULL;
+    }
+    *to_free = copy;
+    return copy;
+}
+
+static char *metadata_json(cc_trainer *tr, const cc_train_state *state) {
+    char *config = cc_clip_config_json(&tr->model->config);
+    if (!config) return NULL;
+    cJSON *meta = cJSON_CreateObject();
+    char number[64];
+    cJSON_AddStringToObject(meta, "format", CHECKPOINT_FORMAT);
+    cJSON_AddStringToObject(meta, "config", config);
+    free(config);
+#define ADD_NUMBER(key, value)                                           \
+    snprintf(number, sizeof number, "%lld", (long long)(value));        \
+    cJSON_AddStringToObject(meta, key, number)
+    ADD_NUMBER("step", state->step);
+    ADD_NUMBER("optimizer_step", tr->opt.step);
+    ADD_NUMBER("epoch", state->epoch);
+    ADD_NUMBER("batch_in_epoch", state->batch_in_epoch);
+    ADD_NUMBER("skipped_images", state->skipped_images);
+#undef ADD_NUMBER
+    snprintf(number, sizeof number, "%llu", (unsigned long long)state->seed);
+    cJSON_AddStringToObject(meta, "seed", number);
+    cJSON_AddStringToObject(meta, "tokenizer_dir", state->tokenizer_dir);
+    cJSON_AddStringToObject(meta, "train_config", state->train_config);
+    char *text = cJSON_PrintUnformatted(meta);
+    cJSON_Delete(meta);
+    return text;
+}
+
+int cc_checkpoint_save(const char *path, cc_trainer *tr, const cc_train_state *state) {
+    cc_clip_model *m = tr->model;
+    int max_items = m->n_params + 3 * tr->opt.n_params + 2;
+    cc_st_write_item *items = cc_calloc((size_t)max_items, sizeof *items, "checkpoint");
+    float **owned = cc_calloc((size_t)max_items, sizeof *owned, "checkpoint");
+    char **names = cc_calloc((size_t)max_items, sizeof *names, "checkpoint");
+    int n = 0, status = items && owned && names ? 0 : -1;
+    for (int i = 0; i < m->n_params && status == 0; i++) {
+        cc_tensor *p = m->params[i];
+        float *data = host_view(p, &owned[n]);
+        if (!data) status = -1;
+        items[n++] = (cc_st_write_item){p->name, p->ndim, p->shape, data};
+    }
+    cc_tensor *adapters[2] = {tr->image_adapter, tr->text_adapter};
+    const char *adapter_names[2] = {"adapter.image", "adapter.text"};
+    for (int i = 0; i < 2 && status == 0; i++) {
+        if (!adapters[i]) continue;
+        float *data = host_view(adapters[i], &owned[n]);
+        if (!data) status = -1;
+        items[n++] = (cc_st_write_item){adapter_names[i], 2, adapters[i]->shape, data};
+    }
+    for (int i = 0; i < tr->opt.n_params && status == 0; i++) {
+        cc_tensor *p = tr->opt.params[i];
+        cc_tensor *moments[2] = {tr->opt.m[i], tr->opt.v[i]};
+        for (int k = 0; k < 2 && status == 0; k++) {
+            size_t len = strlen(p->name) + 16;
+            names[n] = cc_malloc(len, "checkpoint name");
+            if (!names[n]) {
+                status = -1;
+                break;
+            }
+            snprintf(names[n], len, "optimizer.%c.%s", k == 0 ? 'm' : 'v', p->name);
+            float *data = host_view(moments[k], &owned[n]);
+            if (!data) status = -1;
+            items[n] = (cc_st_write_item){names[n], p->ndim, p->shape, data};
+            n++;
+        }
+    }
+    char *meta = status == 0 ? metadata_json(tr, state) : NULL;
+    if (status == 0 && meta) status = cc_st_write(path, items, n, CC_F32, meta);
+    else status = -1;
+    free(meta);
+    for (int i = 0; i < max_items && owned; i++) {
+        free(owned[i]);
+        if (names) free(names[i]);
+    }
+    free(owned);
+    free(names);
+    free(items);
+    return status;
+}
+
+static int64_t meta_int(const cc_safetensors *st, const char *key) {
+    const char *value = cc_st_metadata(st, key);
+    return value ? strtoll(value, NULL, 10) : 0;
+}
+
+static float *read_host(const cc_safetensors *st, const char *name, int64_t count, const char *path) {
+    const cc_st_entry *e = cc_st_find(st, name);
+    if (!e) {
+        cc_set_error("%s: checkpoint lacks tensor %s", path, name);
+        return NULL;
+    }
+    float *data = cc_malloc_aligned((size_t)count * sizeof(float), name);
+    if (data && cc_st_read_f32(e, data, count) != 0) {
+        cc_free_aligned(data);
+        return NULL;
+    }
+    return data;
+}
+
+/* Copies host values into a tensor (allocating it on its backend if needed). */
+static int fill_tensor(cc_tensor *t, cc_backend *backend, float *host) {
+    if (backend->host_memory) {
+        if (t->owned_data) cc_free_aligned(t->owned_data);
+        t->data = t->owned_data = host;
+        t->backend = NULL;
+        return 0;
+    }
+    int status = t->data ? 0 : cc_tensor_alloc(t, backend);
+    if (status == 0) status = cc_tensor_upload(t, host);
+    cc_free_aligned(host);
+    return status;
+}
+
+cc_clip_model *cc_checkpoint_load_model(const char *path, cc_backend *backend, cc_train_state *state,
+                                        float **image_adapter, float **text_adapter) {
+    if (!backend) backend = cc_backend_cpu();
+    cc_safetensors st;
+    if (cc_st_open(path, &st) != 0) return NULL;
+    const char *format = cc_st_metadata(&st, "format"), *config_text = cc_st_metadata(&st, "config");
+    if (!format || strcmp(format, CHECKPOINT_FORMAT) != 0 || !config_text) {
+        cc_set_error("%s: not a clipc training checkpoint (no '%s' metadata)", path, CHECKPOINT_FORMAT);
+        cc_st_close(&st);
+        return NULL;
+    }
+    cc_clip_config cfg;
+    cc_clip_model *m = NULL;
+    if (cc_clip_config_parse(config_text, strlen(config_text), path, &cfg) == 0) m = cc_clip_new(&cfg, backend);
+    int status = m ? 0 : -1;
+    for (int i = 0; m && i < m->n_params && status == 0; i++) {
+        float *host = read_host(&st, m->params[i]->name, cc_nelements(m->params[i]), path);
+        status = host ? fill_tensor(m->params[i], backend, host) : -1;
+    }
+    if (status == 0 && state) {
+        memset(state, 0, sizeof *state);
+        state->step = meta_int(&st, "step");
+        state->epoch = meta_int(&st, "epoch");
+        state->batch_in_epoch = meta_int(&st, "batch_in_epoch");
+        state->skipped_images = meta_int(&st, "skipped_images");
+        const char *seed = cc_st_metadata(&st, "seed");
+        state->seed = seed ? strtoull(seed, NULL, 10) : 0;
+        const char *tok = cc_st_metadata(&st, "tokenizer_dir"), *train = cc_st_metadata(&st, "train_config");
+        snprintf(state->tokenizer_dir, sizeof state->tokenizer_dir, "%s", tok ? tok : "");
+        snprintf(state->train_config, sizeof state->train_config, "%s", train ? train : "");
+    }
+    int64_t dim = cfg.projection_dim;
+    float **outs[2] = {image_adapter, text_adapter};
+    const char *names[2] = {"adapter.image", "adapter.text"};
+    for (int i = 0; i < 2 && status == 0; i++) {
+        if (!outs[i]) continue;
+        *outs[i] = cc_st_find(&st, names[i]) ? read_host(&st, names[i], dim * dim, path) : NULL;
+        if (cc_st_find(&st, names[i]) && !*outs[i]) status = -1;
+    }
+    cc_st_close(&st);
+    if (status != 0) {
+        cc_clip_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int cc_checkpoint_restore_trainer(const char *path, cc_trainer *tr) {
+    cc_safetensors st;
+    if (cc_st_open(path, &st) != 0) return -1;
+    int status = 0;
+    char name[CC_NAME_MAX + 32];
+    for (int i = 0; i < tr->opt.n_params && status == 0; i++) {
+        cc_tensor *p = tr->opt.params[i];
+        cc_tensor *moments[2] = {tr->opt.m[i], tr->opt.v[i]};
+        for (int k = 0; k < 2 && status == 0; k++) {
+            snprintf(name, sizeof name, "optimizer.%c.%s", k == 0 ? 'm' : 'v', p->name);
+            float *host = read_host(&st, name, cc_nelements(p), path);
+            status = host ? 0 : -1;
+            if (host) {
+                status = cc_tensor_upload(moments[k], host);
+                cc_free_aligned(host);
+            }
+        }
+    }
+    cc_tensor *adapters[2] = {tr->image_adapter, tr->text_adapter};
+    const char *adapter_names[2] = {"adapter.image", "adapter.text"};
+    for (int i = 0; i < 2 && status == 0; i++) {
+        if (!adapters[i]) continue;
+        float *host = read_host(&st, adapter_names[i], cc_nelements(adapters[i]), path);
+        status = host ? cc_tensor_upload(adapters[i], host) : -1;
+        cc_free_aligned(host);
+    }
+    if (status == 0) tr->opt.step = meta_int(&st, "optimizer_step");
+    cc_st_close(&st);
+    return status;
+}
