@@ -660,6 +660,17 @@ void cc_clip_clear_cache(cc_clip_model *m) {
     }
 }
 
+void cc_clip_print_profile(const cc_clip_model *m, FILE *out) {
+    if (!m->cache) return;
+    for (int i = 0; i < GRAPH_CACHE_SIZE; i++) {
+        const clip_graph_entry *e = &m->cache->entries[i];
+        if (!e->graph) continue;
+        fprintf(out, "%s tower, batch %lld%s:\n", e->kind ? "text" : "image", (long long)e->batch,
+                e->kind ? "" : "");
+        cc_graph_print_profile(e->graph, out);
+    }
+}
+
 static clip_graph_entry *cached_graph(cc_clip_model *m, int kind, int64_t batch, int64_t seq_len, int normalize) {
     if (!m->cache) {
         m->cache = cc_calloc(1, sizeof *m->cache, "graph cache");

@@ -9,6 +9,7 @@
 #define CLIPC_CLIP_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "engine/backend.h"
@@ -71,7 +72,7 @@ typedef struct cc_clip_model {
     int64_t n_text_params, n_vision_params; /* element counts per tower (projections included) */
     cc_backend *backend;
     cc_safetensors weights_file; /* kept open while params point into it */
-    struct clip_graph_cache *cache;
+    struct clip_graph_cache *cache; /* graphs per (tower, batch, length), clip.c */
 } cc_clip_model;
 
 /* Creates the parameter records for a config on a backend (NULL = CPU), without data. */
@@ -106,6 +107,8 @@ int cc_clip_embed_texts(cc_clip_model *m, const int32_t *ids, const int32_t *eot
 /* Same, but always computing all `context` positions (for tests of the trimming). */
 int cc_clip_embed_texts_full(cc_clip_model *m, const int32_t *ids, const int32_t *eot_pos, int64_t batch, float *out,
                              int normalize);
+/* Per-op time profile of the cached graphs (profiling is on when CLIPC_PROFILE is set). */
+void cc_clip_print_profile(const cc_clip_model *m, FILE *out);
 /* Drops cached graphs (after parameters moved or changed shape). */
 void cc_clip_clear_cache(cc_clip_model *m);
 

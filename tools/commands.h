@@ -5,5 +5,6 @@
 #include "tools/cli.h"
 
 extern const cc_command cmd_version;
+extern const cc_command cmd_info;
 
 #endif

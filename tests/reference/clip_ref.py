@@ -168,7 +168,8 @@ def act(x, name):
 
 
 def encoder(x, w, prefix, tc, causal):
-    B, T, C = x.shape
+    B, T, _ = x.shape
+    C = tc["hidden_size"]  # a Python int (keeps ONNX export static)
     H = tc["num_attention_heads"]
     d = C // H
     eps = tc.get("layer_norm_eps", 1e-5)
@@ -197,7 +198,7 @@ def image_features(w, cfg, pixels):
     x = x.flatten(2).transpose(1, 2)
     cls = w["vision_model.embeddings.class_embedding"].expand(x.shape[0], 1, -1)
     x = torch.cat([cls, x], 1) + w["vision_model.embeddings.position_embedding.weight"]
-    C = x.shape[-1]
+    C = vc["hidden_size"]
     x = torch.nn.functional.layer_norm(x, (C,), w["vision_model.pre_layrnorm.weight"], w["vision_model.pre_layrnorm.bias"], eps)
     x = encoder(x, w, "vision_model", vc, False)
     pooled = torch.nn.functional.layer_norm(x[:, 0], (C,), w["vision_model.post_layernorm.weight"],
@@ -211,7 +212,7 @@ def text_features(w, cfg, ids, eot):
     T = ids.shape[1]
     x = w["text_model.embeddings.token_embedding.weight"][ids] + w["text_model.embeddings.position_embedding.weight"][:T]
     x = encoder(x, w, "text_model", tc, True)
-    C = x.shape[-1]
+    C = tc["hidden_size"]
     x = torch.nn.functional.layer_norm(x, (C,), w["text_model.final_layer_norm.weight"],
                                        w["text_model.final_layer_norm.bias"], eps)
     pooled = x[torch.arange(x.shape[0]), eot]
