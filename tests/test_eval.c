@@ -114,7 +114,7 @@ TEST(checkpoint_resume_continues_identically) {
         for (int32_t t = 0; t < eot[i]; t++) ids[i * context + t] = (int32_t)cc_rng_below(&rng, 29);
         ids[i * context + eot[i]] = 29;
     }
-    cc_batch batch = {pixels, ids, eot, n};
+    cc_train_batch batch = {pixels, ids, eot, n};
     cc_trainer_config cfg;
     cc_trainer_config_default(&cfg);
     cfg.adamw.lr = 1e-2f;

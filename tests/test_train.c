@@ -69,7 +69,7 @@ static void check_training_against_reference(float modal_reg) {
     REQUIRE(cc_trainer_init(&tr, m, &cfg) == 0, "%s", cc_last_error());
     cc_npy ref_losses;
     REQUIRE(cc_npy_read_f32(test_path("losses.npy"), &ref_losses) == 0);
-    cc_batch batch = {rb.pixels.data, rb.ids, rb.eot, rb.n};
+    cc_train_batch batch = {rb.pixels.data, rb.ids, rb.eot, rb.n};
     for (int step = 0; step < steps; step++) {
         float loss;
         REQUIRE(cc_trainer_accumulate(&tr, &batch, &loss) == 0, "%s", cc_last_error());
@@ -157,7 +157,7 @@ TEST(train_accum_freq_equals_full_batch) {
     float *pixels;
     int32_t *ids, *eot;
     random_batch(&rng, m, 8, &pixels, &ids, &eot);
-    cc_batch batch = {pixels, ids, eot, 8};
+    cc_train_batch batch = {pixels, ids, eot, 8};
     float losses[3];
     float *grads[3];
     int64_t n_grads = 0;
@@ -194,7 +194,7 @@ TEST(train_lock_image_and_adapter) {
     float *pixels;
     int32_t *ids, *eot;
     random_batch(&rng, m, 6, &pixels, &ids, &eot);
-    cc_batch batch = {pixels, ids, eot, 6};
+    cc_train_batch batch = {pixels, ids, eot, 6};
     /* locked vision tower: its weights do not move, the text tower's do */
     float before_patch = ((float *)m->patch_embedding->data)[5], before_tok = ((float *)m->final_ln_b->data)[3];
     cc_trainer_config cfg;

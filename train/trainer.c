@@ -233,7 +233,7 @@ static int upload_labels(trainer_graph *e) {
     return status;
 }
 
-static int run_loss_graph(cc_trainer *tr, enum graph_kind kind, const cc_batch *batch, float *loss) {
+static int run_loss_graph(cc_trainer *tr, enum graph_kind kind, const cc_train_batch *batch, float *loss) {
     int64_t T = text_length(tr, batch->eot, batch->size);
     trainer_graph *e = get_graph(tr, kind, batch->size, T, 0, 0);
     if (!e || cc_tensor_upload(e->pixels, batch->pixels) != 0 || upload_text(tr, e, batch->ids, batch->eot) != 0 ||
@@ -242,7 +242,7 @@ static int run_loss_graph(cc_trainer *tr, enum graph_kind kind, const cc_batch *
     return cc_tensor_download(e->output, loss);
 }
 
-int cc_trainer_loss(cc_trainer *tr, const cc_batch *batch, float *loss) {
+int cc_trainer_loss(cc_trainer *tr, const cc_train_batch *batch, float *loss) {
     return run_loss_graph(tr, GRAPH_LOSS, batch, loss);
 }
 
@@ -262,7 +262,7 @@ int cc_trainer_text_features(cc_trainer *tr, const int32_t *ids, const int32_t *
  * micro-batch with the others' features as constants. Rows are ordered (this micro-batch, then the
  * others): InfoNCE does not depend on the order of the pairs. Every pass sees the whole loss, so
  * logit_scale takes its gradient from the first pass only (open_clip adds it K times). */
-static int accumulate_micro_batches(cc_trainer *tr, const cc_batch *batch, float *loss) {
+static int accumulate_micro_batches(cc_trainer *tr, const cc_train_batch *batch, float *loss) {
     const cc_clip_config *c = &tr->model->config;
     int64_t K = tr->config.accum_freq, B = batch->size, b = B / K, dim = c->projection_dim;
     int64_t context = c->text.max_positions;
@@ -312,7 +312,7 @@ static int accumulate_micro_batches(cc_trainer *tr, const cc_batch *batch, float
     return status;
 }
 
-int cc_trainer_accumulate(cc_trainer *tr, const cc_batch *batch, float *loss) {
+int cc_trainer_accumulate(cc_trainer *tr, const cc_train_batch *batch, float *loss) {
     if (tr->config.accum_freq > 1) return accumulate_micro_batches(tr, batch, loss);
     return run_loss_graph(tr, GRAPH_TRAIN, batch, loss);
 }

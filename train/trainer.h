@@ -40,21 +40,21 @@ void cc_trainer_free(cc_trainer *tr);
 
 /* A batch: pixels [B, C, S, S]; ids [B, context] (context = model text max_positions); eot[b] =
  * position of row b's end-of-text token. */
-typedef struct cc_batch {
+typedef struct cc_train_batch {
     const float *pixels;
     const int32_t *ids;
     const int32_t *eot;
     int64_t size;
-} cc_batch;
+} cc_train_batch;
 
 /* Forward + backward of one batch; gradients are added to the accumulators; *loss = batch loss. */
-int cc_trainer_accumulate(cc_trainer *tr, const cc_batch *batch, float *loss);
+int cc_trainer_accumulate(cc_trainer *tr, const cc_train_batch *batch, float *loss);
 /* AdamW on the accumulated gradients × grad_scale, clamp logit_scale ≤ ln 100, zero gradients.
  * *grad_norm receives the global norm before clipping. */
 int cc_trainer_apply(cc_trainer *tr, float grad_scale, double *grad_norm);
 int cc_trainer_zero_grad(cc_trainer *tr);
 /* Loss without gradients (validation). */
-int cc_trainer_loss(cc_trainer *tr, const cc_batch *batch, float *loss);
+int cc_trainer_loss(cc_trainer *tr, const cc_train_batch *batch, float *loss);
 /* Features as the loss sees them (adapters applied), L2-normalised: [B, D]. */
 int cc_trainer_image_features(cc_trainer *tr, const float *pixels, int64_t batch, float *out);
 int cc_trainer_text_features(cc_trainer *tr, const int32_t *ids, const int32_t *eot, int64_t batch, float *out);
