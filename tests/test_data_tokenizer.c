@@ -609,3 +609,129 @@ TEST(tokenizer_rejects_bad_vocabulary_files) {
     CHECK(cc_tokenizer_load_hf(vocab, merges) == NULL);
     CHECK(cc_tokenizer_load_dir(test_path("nothing-here")) == NULL);
 }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* BPE learning                                                                                   */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Captions from a small grammar, plus some noise (punctuation, digits, non-ASCII, HTML). */
+static char **grammar_captions(uint64_t seed, int n) {
+    static const char *const sizes[] = {"small", "large", "tiny", "big"};
+    static const char *const colours[] = {"red", "green", "blue", "yellow", "purple", "orange", "white", "black"};
+    static const char *const shapes[] = {"circle", "square", "triangle", "star", "hexagon", "cross"};
+    static const char *const relations[] = {"above", "below", "to the left of", "to the right of"};
+    static const char *const extras[] = {"", ".", "!", " 2x", " &amp; more", " caf\xc3\xa9", " \xe2\x98\x85", " (again)", "'s"};
+    cc_rng rng;
+    cc_rng_seed(&rng, seed);
+    char **out = malloc((size_t)n * sizeof(char *));
+    for (int i = 0; i < n; i++) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "A %s %s %s %s a %s %s %s on a %s background%s", sizes[cc_rng_below(&rng, 4)],
+                 colours[cc_rng_below(&rng, 8)], shapes[cc_rng_below(&rng, 6)], relations[cc_rng_below(&rng, 4)],
+                 sizes[cc_rng_below(&rng, 4)], colours[cc_rng_below(&rng, 8)], shapes[cc_rng_below(&rng, 6)],
+                 colours[cc_rng_below(&rng, 8)], extras[cc_rng_below(&rng, 9)]);
+        out[i] = strdup(buf);
+    }
+    return out;
+}
+
+/* What decode(encode(text)) must give for any byte-level vocabulary: the pieces joined by spaces
+ * (each piece's last token carries "</w>"), special tokens without one. */
+static int append_piece(void *ctx, const char *s, size_t n) {
+    char *out = ctx;
+    strncat(out, s, n);
+    if (!(n == 15 && memcmp(s, "<|startoftext|>", 15) == 0) && !(n == 13 && memcmp(s, "<|endoftext|>", 13) == 0)) strcat(out, " ");
+    return 0;
+}
+
+TEST(bpe_learn_is_deterministic_and_round_trips) {
+    int n = 600;
+    char **captions = grammar_captions(test_seed(), n);
+    const char *dir_a = test_path("vocab_a"), *dir_b = test_path("vocab_b");
+    int merges_a = cc_bpe_learn((const char *const *)captions, n, 400, dir_a);
+    int merges_b = cc_bpe_learn((const char *const *)captions, n, 400, dir_b);
+    REQUIRE(merges_a > 50, "learned %d merges: %s", merges_a, cc_last_error());
+    CHECK(merges_a == merges_b);
+    int files_differ = test_system("cmp -s '%s/vocab.json' '%s/vocab.json' && cmp -s '%s/merges.txt' '%s/merges.txt'",
+                                   dir_a, dir_b, dir_a, dir_b);
+    CHECK(files_differ == 0, "two runs give different files");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/merges.txt", dir_a);
+    char *merges_text;
+    REQUIRE(cc_read_file(path, &merges_text, NULL) == 0);
+    CHECK(strncmp(merges_text, "#version: 0.2\n", 14) == 0, "merges.txt starts with the #version line");
+    free(merges_text);
+    cc_tokenizer *tok = cc_tokenizer_load_dir(dir_a);
+    REQUIRE(tok, "%s", cc_last_error());
+    CHECK(cc_tokenizer_vocab_size(tok) == 512 + merges_a + 2, "vocab %d", cc_tokenizer_vocab_size(tok));
+    CHECK(cc_tokenizer_sot(tok) == 512 + merges_a && cc_tokenizer_eot(tok) == 513 + merges_a);
+    int64_t n_bytes = 0, n_tokens = 0;
+    for (int i = 0; i < n; i++) {
+        cc_tokens tokens = {0};
+        REQUIRE(cc_tokenizer_encode(tok, captions[i], strlen(captions[i]), &tokens, NULL) == 0);
+        char *decoded = cc_tokenizer_decode(tok, tokens.ids, tokens.count, NULL);
+        REQUIRE(decoded);
+        size_t clean_len;
+        char *clean = cc_clip_clean_text(captions[i], strlen(captions[i]), &clean_len, NULL);
+        char expected[2048] = "";
+        cc_for_each_piece(clean, clean_len, append_piece, expected);
+        CHECK(strcmp(decoded, expected) == 0, "'%s' decodes to '%s'", captions[i], decoded);
+        n_bytes += (int64_t)clean_len;
+        n_tokens += tokens.count;
+        free(clean);
+        free(decoded);
+        cc_tokens_free(&tokens);
+    }
+    /* the grammar's words become single tokens: far fewer tokens than bytes */
+    CHECK(n_tokens * 3 < n_bytes, "%lld tokens for %lld bytes", (long long)n_tokens, (long long)n_bytes);
+    /* new text (unseen words, emoji) still encodes and round-trips: it is byte-level */
+    const char *unseen = "zebra \xf0\x9f\xa6\x93 qwerty";
+    cc_tokens tokens = {0};
+    REQUIRE(cc_tokenizer_encode(tok, unseen, strlen(unseen), &tokens, NULL) == 0);
+    char *decoded = cc_tokenizer_decode(tok, tokens.ids, tokens.count, NULL);
+    CHECK(decoded && strcmp(decoded, "zebra \xf0\x9f\xa6\x93 qwerty ") == 0, "'%s'", decoded);
+    free(decoded);
+    cc_tokens_free(&tokens);
+    cc_tokenizer_free(tok);
+    /* bad arguments */
+    CHECK(cc_bpe_learn((const char *const *)captions, n, CC_CLIP_OPENAI_MERGES + 1, dir_a) < 0);
+    for (int i = 0; i < n; i++) free(captions[i]);
+    free(captions);
+}
+
+TEST_SLOW(bpe_learned_vocabulary_reads_like_hugging_face) {
+    /* the learned files, read the way HF's slow CLIPTokenizer reads them, give our ids */
+    int n = 400;
+    char **captions = grammar_captions(test_seed() + 1, n);
+    const char *dir = test_path("vocab");
+    REQUIRE(cc_bpe_learn((const char *const *)captions, n, 250, dir) > 0, "%s", cc_last_error());
+    FILE *fp = fopen(test_path("texts.txt"), "wb");
+    for (int i = 0; i < n; i++) {
+        write_escaped(fp, captions[i], strlen(captions[i]));
+        fputc('\n', fp);
+    }
+    fclose(fp);
+    REQUIRE(test_python("tokenizer_ref.py", "hf-encode", dir, test_path("texts.txt"), test_path("py.txt"), NULL) == 0);
+    cc_tokenizer *tok = cc_tokenizer_load_dir(dir);
+    REQUIRE(tok);
+    line_reader reader = {0};
+    REQUIRE(cc_read_file(test_path("py.txt"), &reader.data, &reader.size) == 0);
+    char *line;
+    size_t line_len;
+    int mismatches = 0, checked = 0;
+    for (int i = 0; i < n && next_line(&reader, &line, &line_len); i++, checked++) {
+        cc_tokens tokens = {0};
+        REQUIRE(cc_tokenizer_encode(tok, captions[i], strlen(captions[i]), &tokens, NULL) == 0);
+        char ids_text[4096] = "";
+        size_t w = 0;
+        for (int k = 0; k < tokens.count; k++) w += (size_t)snprintf(ids_text + w, sizeof ids_text - w, k ? " %d" : "%d", tokens.ids[k]);
+        if ((w != line_len || memcmp(ids_text, line, w) != 0) && mismatches++ < 3)
+            fprintf(stderr, "    '%s': ours %s, python %.*s\n", captions[i], ids_text, (int)line_len, line);
+        cc_tokens_free(&tokens);
+    }
+    CHECK(checked == n && mismatches == 0, "%d of %d differ", mismatches, checked);
+    free(reader.data);
+    cc_tokenizer_free(tok);
+    for (int i = 0; i < n; i++) free(captions[i]);
+    free(captions);
+}
