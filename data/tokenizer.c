@@ -143,6 +143,10 @@ int32_t *cc_strmap_get(const cc_strmap *map, const char *key, size_t len) {
     return slot->key ? &slot->value : NULL;
 }
 
+const char *cc_strmap_key(const cc_strmap *map, const char *key, size_t len) {
+    return strmap_find(map, key, len, cc_hash_bytes(key, len))->key;
+}
+
 /* Sets key -> value (overwriting, as a Python dict does). */
 int cc_strmap_put(cc_strmap *map, const char *key, size_t len, int32_t value) {
     if ((map->count + 1) * 2 > map->cap) {

@@ -28,6 +28,8 @@ int cc_strmap_init(cc_strmap *map, size_t expected);
 void cc_strmap_free(cc_strmap *map);
 int32_t *cc_strmap_get(const cc_strmap *map, const char *key, size_t len);
 int cc_strmap_put(cc_strmap *map, const char *key, size_t len, int32_t value);
+/* The map's own NUL-terminated copy of key (stable until the map is freed), or NULL. */
+const char *cc_strmap_key(const cc_strmap *map, const char *key, size_t len);
 
 /* CPython's UTF-8 decoding with errors="replace"; out holds len code points. */
 size_t cc_utf8_decode_replace(const uint8_t *s, size_t len, uint32_t *out, int64_t *n_invalid);
