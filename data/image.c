@@ -91,6 +91,16 @@ static pthread_once_t tj_key_once = PTHREAD_ONCE_INIT;
 static void destroy_tj_handle(void *handle) { tjDestroy(handle); }
 static void create_tj_key(void) { pthread_key_create(&tj_key, destroy_tj_handle); }
 
+/* After a failed decode the handle is discarded: libjpeg-turbo 2.1 can leave a handle whose decode
+ * failed mid-stream unable to parse the next file's markers ("Bogus marker length"). */
+static void drop_thread_decompressor(void) {
+    tjhandle handle = pthread_getspecific(tj_key);
+    if (handle) {
+        tjDestroy(handle);
+        pthread_setspecific(tj_key, NULL);
+    }
+}
+
 static tjhandle thread_decompressor(void) {
     pthread_once(&tj_key_once, create_tj_key);
     tjhandle handle = pthread_getspecific(tj_key);
@@ -131,9 +141,10 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name, const
                        cc_image *out) {
     tjhandle tj = thread_decompressor();
     if (!tj) return -1;
-    int width, height, subsamp, colorspace;
+    int width = 0, height = 0, subsamp = 0, colorspace = -1; /* a tables-only stream leaves them unset */
     if (tjDecompressHeader3(tj, data, (unsigned long)size, &width, &height, &subsamp, &colorspace) != 0) {
         cc_set_error("%s: corrupt JPEG header: %s", name, tjGetErrorStr2(tj));
+        drop_thread_decompressor();
         return -1;
     }
     if (check_dimensions(name, "JPEG", width, height, options) != 0) return -1;
@@ -170,6 +181,7 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name, const
             cc_set_error("%s: %s JPEG: %s", name, strstr(message, "Premature end") ? "truncated" : "corrupt",
                          message);
             if (channels == 4 && target != out->cmyk) free(target);
+            drop_thread_decompressor();
             goto fail;
         }
     }
@@ -401,10 +413,12 @@ int cc_image_probe(const void *data, size_t size, const char *name, int *width, 
     }
     if (is_jpeg(bytes, size)) {
         tjhandle tj = thread_decompressor();
-        int subsamp, colorspace;
+        int subsamp = 0, colorspace = -1;
+        *width = *height = 0;
         if (!tj) return -1;
         if (tjDecompressHeader3(tj, bytes, (unsigned long)size, width, height, &subsamp, &colorspace) != 0) {
             cc_set_error("%s: corrupt JPEG header: %s", name, tjGetErrorStr2(tj));
+            drop_thread_decompressor();
             return -1;
         }
         return check_dimensions(name, "JPEG", *width, *height, NULL);

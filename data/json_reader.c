@@ -32,8 +32,10 @@ int json_error(json_reader *r, const char *what) {
             line++;
             line_start = p + 1;
         }
-    cc_set_error("%s: malformed JSON at line %d, column %d (byte %zu): %s", r->name, line, (int)(r->at - line_start) + 1,
-                 (size_t)(r->at - r->text), what);
+    const char *p = r->at;
+    while (p < r->end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    cc_set_error("%s: malformed JSON at line %d, column %d (byte %zu): %s%s", r->name, line, (int)(r->at - line_start) + 1,
+                 (size_t)(r->at - r->text), p >= r->end && !strstr(what, "end of file") ? "unexpected end of file, " : "", what);
     return -1;
 }
 

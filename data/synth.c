@@ -121,10 +121,14 @@ static int inside_polygon(const float (*v)[2], int n, float u, float w) {
 typedef struct shape_geometry {
     float vertices[12][2]; /* polygon in the shape's unit frame (y down); n = 0 for circle / cross */
     int n;
+    float cos_a, sin_a;    /* the inverse rotation */
 } shape_geometry;
 
-static void make_geometry(cc_shape_kind kind, shape_geometry *g) {
+static void make_geometry(const cc_synth_shape *shape, shape_geometry *g) {
+    cc_shape_kind kind = shape->kind;
     g->n = 0;
+    g->cos_a = cosf(-shape->angle);
+    g->sin_a = sinf(-shape->angle);
     switch (kind) {
     case CC_SHAPE_TRIANGLE:
         g->n = 3;
@@ -169,8 +173,7 @@ static void make_geometry(cc_shape_kind kind, shape_geometry *g) {
 static int inside_shape(const cc_synth_shape *s, const shape_geometry *g, float x, float y) {
     float dx = (x - s->cx) / s->radius, dy = (y - s->cy) / s->radius;
     if (dx * dx + dy * dy > 1.3f) return 0; /* every shape lies within 1.14 radii */
-    float c = cosf(-s->angle), sn = sinf(-s->angle);
-    float u = c * dx - sn * dy, w = sn * dx + c * dy;
+    float u = g->cos_a * dx - g->sin_a * dy, w = g->sin_a * dx + g->cos_a * dy;
     switch (s->kind) {
     case CC_SHAPE_CIRCLE: return u * u + w * w <= 1;
     case CC_SHAPE_CROSS: return (fabsf(u) <= 0.3f && fabsf(w) <= 0.9f) || (fabsf(w) <= 0.3f && fabsf(u) <= 0.9f);
@@ -180,7 +183,7 @@ static int inside_shape(const cc_synth_shape *s, const shape_geometry *g, float 
 
 void cc_synth_draw(const cc_synth_scene *scene, int size, uint8_t *rgb) {
     shape_geometry geometry[CC_SYNTH_MAX_SHAPES];
-    for (int i = 0; i < scene->n_shapes; i++) make_geometry(scene->shapes[i].kind, &geometry[i]);
+    for (int i = 0; i < scene->n_shapes; i++) make_geometry(&scene->shapes[i], &geometry[i]);
     const uint8_t *bg = BACKGROUNDS[scene->background].rgb;
     for (int py = 0; py < size; py++)
         for (int px = 0; px < size; px++) {
@@ -263,6 +266,29 @@ void cc_synth_caption(const cc_synth_scene *scene, int variant, char *out, size_
 /* Writing a dataset                                                                              */
 /* ---------------------------------------------------------------------------------------------- */
 
+/* Writes an image file through a temp file + rename (never a half-written image under its name) but
+ * without cc_write_file_atomic's fsync: the images can be regenerated from the seed, and an fsync per
+ * file made writing thousands of them disk-bound (pairs.tsv, written last, is fsync'd). */
+static int write_image_file(const char *path, const uint8_t *rgb, int size, const cc_synth_options *o) {
+    uint8_t *data;
+    size_t n = 0;
+    int rc = o->jpeg ? cc_image_encode_jpeg(rgb, size, size, 3, o->quality, &data, &n)
+                     : cc_image_encode_png(rgb, size, size, 3, &data, &n);
+    if (rc != 0) return -1;
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = fopen(tmp, "wb");
+    int ok = fp && fwrite(data, 1, n, fp) == n;
+    if (fp && fclose(fp) != 0) ok = 0;
+    free(data);
+    if (!ok || rename(tmp, path) != 0) {
+        cc_set_error("%s: cannot write the image", path);
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 void cc_synth_options_default(cc_synth_options *options) {
     memset(options, 0, sizeof *options);
     options->count = 1000;
@@ -344,9 +370,7 @@ int cc_synth_write(const char *out_dir, const cc_synth_options *o) {
             cc_synth_caption(&scene, 1, captions[i][1], CC_SYNTH_CAPTION_MAX);
             char path[4200];
             snprintf(path, sizeof path, "%s/%06lld.%s", images_dir, (long long)i, ext);
-            int rc = o->jpeg ? cc_image_write_jpeg(path, rgb, o->size, o->size, 3, o->quality)
-                             : cc_image_write_png(path, rgb, o->size, o->size, 3);
-            if (rc != 0) {
+            if (write_image_file(path, rgb, o->size, o) != 0) {
 #pragma omp critical(synth_error)
                 if (!failed++) snprintf(first_error, sizeof first_error, "%s", cc_last_error());
             }

@@ -51,6 +51,7 @@ typedef struct cc_tokens {
     int32_t *ids;
     int count, cap;
 } cc_tokens;
+int cc_tokens_push(cc_tokens *tokens, int32_t id);
 void cc_tokens_free(cc_tokens *tokens);
 
 /* Counters of what the cleaning had to repair (may be NULL). */

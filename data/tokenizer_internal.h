@@ -10,7 +10,6 @@
 #include "data/tokenizer.h"
 
 uint64_t cc_hash_bytes(const void *data, size_t len);
-int cc_tokens_push(cc_tokens *tokens, int32_t id);
 
 typedef struct cc_strmap_slot {
     char *key; /* NUL-terminated copy; NULL = empty slot */

@@ -5,5 +5,9 @@
 #include "tools/cli.h"
 
 extern const cc_command cmd_version;
+extern const cc_command cmd_tokenize;
+extern const cc_command cmd_preprocess;
+extern const cc_command cmd_synth;
+extern const cc_command cmd_tokenizer_learn;
 
 #endif
