@@ -10,7 +10,10 @@ bytes_to_unicode, the last symbol with '</w>', then BPE merges by rank, with a d
 
 usage as a tool:
   simple_tokenizer_ref.py encode VOCAB_GZ < texts     ids of each line (no start/end tokens)
-  simple_tokenizer_ref.py bench VOCAB_GZ FILE REPEATS  tokens/s over FILE's lines (cache warm after pass 1)
+  simple_tokenizer_ref.py bench VOCAB_GZ FILE REPEATS [--cold]
+                                                      tokens/s over FILE's lines: warm = one untimed pass
+                                                      fills the cache, then REPEATS timed passes; --cold =
+                                                      one timed pass on a fresh tokenizer
 Lines are read as UTF-8 with errors="replace" and "\\\\", "\\t", "\\n", "\\r" unescaped.
 """
 import gzip
@@ -148,8 +151,9 @@ def main():
     elif sys.argv[1] == "bench":
         with open(sys.argv[3], "rb") as f:
             lines = read_lines(f)
-        repeats = int(sys.argv[4])
-        for line in lines:  # warm the cache, as clipc's is warm after its first pass
+        cold = len(sys.argv) > 5 and sys.argv[5] == "--cold"
+        repeats = 1 if cold else int(sys.argv[4])
+        for line in lines if not cold else []:  # warm the cache, as clipc's is warmed
             tok.encode(line)
         n_tokens = 0
         start = time.perf_counter()
