@@ -94,6 +94,7 @@ typedef struct cc_batch {
     int32_t *eot_pos;          /* [n] position of eot in each row */
     int64_t *pair_index;       /* [n] index of each pair in the dataset */
     int n_skipped;             /* unreadable images skipped in this batch (skip_unreadable mode) */
+    const char *skip_reason;   /* the first skipped image's error (names the file), or NULL */
     int64_t index;             /* batch number in the epoch */
 } cc_batch;
 

@@ -25,6 +25,7 @@ typedef struct batch_slot {
     cc_batch out;
     uint8_t *status;    /* [batch_size] item_status */
     char *error;        /* the first failure's message (strict mode) */
+    char *skip_reason;  /* the first skipped item's message */
 } batch_slot;
 
 struct cc_loader {
@@ -81,9 +82,10 @@ static void process_item(cc_loader *L, batch_slot *slot, int64_t item, int pos) 
     }
     slot->out.pair_index[pos] = pair;
     slot->status[pos] = (uint8_t)status;
-    if (status == ITEM_FAILED) {
+    if (status != ITEM_OK) {
+        char **message = status == ITEM_FAILED ? &slot->error : &slot->skip_reason;
         pthread_mutex_lock(&L->lock);
-        if (!slot->error) slot->error = cc_strdup(cc_last_error());
+        if (!*message) *message = cc_strdup(cc_last_error());
         pthread_mutex_unlock(&L->lock);
     }
 }
@@ -113,7 +115,8 @@ static void assign_slot(cc_loader *L, batch_slot *slot, int64_t b) {
     slot->n_items = b < L->n_batches ? batch_size_of(L, b) : 0;
     slot->n_done = 0;
     free(slot->error);
-    slot->error = NULL;
+    free(slot->skip_reason);
+    slot->error = slot->skip_reason = NULL;
 }
 
 cc_loader *cc_loader_create(const cc_dataset *ds, cc_tokenizer *tok, const cc_loader_config *cfg) {
@@ -208,6 +211,7 @@ static void compact(cc_loader *L, batch_slot *slot) {
     }
     out->n = kept;
     out->n_skipped = skipped;
+    out->skip_reason = slot->skip_reason;
     out->index = slot->batch;
     out->image_size = L->cfg.preprocess.crop_height;
     out->context = L->cfg.context;
@@ -258,6 +262,7 @@ void cc_loader_free(cc_loader *L) {
             free(L->slots[s].out.pair_index);
             free(L->slots[s].status);
             free(L->slots[s].error);
+            free(L->slots[s].skip_reason);
         }
     free(L->slots);
     free(L->order);

@@ -30,14 +30,7 @@
 
 #if HAVE_X86
 
-static int cpu_has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return cached;
-}
+static int cpu_has_avx2(void) { return __builtin_cpu_supports("avx2"); }
 
 __attribute__((target("avx2"))) static void vertical_avx2(const uint8_t *src, size_t src_stride, int row_bytes,
                                                           const cc_resample_coeffs *c, int first_row, uint8_t *dst,

@@ -251,6 +251,11 @@ TEST(loader_batches_equal_direct_preprocessing) {
         CHECK(batch->n + batch->n_skipped == (n_batches < 4 ? 8 : 8), "batch %d: %d + %d", n_batches, batch->n, batch->n_skipped);
         if (n_batches == 0) first_pairs[0] = batch->pair_index[0];
         skipped += batch->n_skipped;
+        CHECK((batch->n_skipped > 0) == (batch->skip_reason != NULL));
+        if (batch->skip_reason)
+            CHECK(strstr(batch->skip_reason, "missing.png") || strstr(batch->skip_reason, "does-not-exist.png") ||
+                      strstr(batch->skip_reason, "pairs.tsv"),
+                  "skip reason '%s'", batch->skip_reason);
         for (int i = 0; i < batch->n; i++) {
             int64_t p = batch->pair_index[i];
             seen[p]++;
