@@ -70,27 +70,9 @@ static const char *store_caption(cc_dataset *ds, const char *caption, size_t len
     int ascii = 1;
     for (size_t i = 0; i < len && ascii; i++) ascii = (unsigned char)caption[i] < 0x80;
     if (ascii) return store_string(ds, caption, len);
-    uint32_t *cps = cc_malloc((len + 1) * sizeof(uint32_t), "caption");
     char *utf8 = cc_malloc(3 * len + 1, "caption");
-    const char *stored = NULL;
-    if (cps && utf8) {
-        int64_t invalid = 0;
-        size_t n = cc_utf8_decode_replace((const uint8_t *)caption, len, cps, &invalid);
-        ds->n_invalid_utf8 += invalid;
-        size_t w = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t c = cps[i];
-            if (c < 0x80) utf8[w++] = (char)c;
-            else if (c < 0x800) utf8[w++] = (char)(0xc0 | c >> 6), utf8[w++] = (char)(0x80 | (c & 0x3f));
-            else if (c < 0x10000)
-                utf8[w++] = (char)(0xe0 | c >> 12), utf8[w++] = (char)(0x80 | (c >> 6 & 0x3f)), utf8[w++] = (char)(0x80 | (c & 0x3f));
-            else
-                utf8[w++] = (char)(0xf0 | c >> 18), utf8[w++] = (char)(0x80 | (c >> 12 & 0x3f)),
-                utf8[w++] = (char)(0x80 | (c >> 6 & 0x3f)), utf8[w++] = (char)(0x80 | (c & 0x3f));
-        }
-        stored = store_string(ds, utf8, w);
-    }
-    free(cps);
+    if (!utf8) return NULL;
+    const char *stored = store_string(ds, utf8, cc_utf8_repair(caption, len, utf8, &ds->n_invalid_utf8));
     free(utf8);
     return stored;
 }

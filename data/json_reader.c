@@ -113,29 +113,6 @@ static int hex4(const char *p, uint32_t *out) {
     return 0;
 }
 
-static size_t put_utf8(uint32_t cp, char *out) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 int json_string(json_reader *r, const char **out, size_t *len) {
     if (expect(r, '"', "expected a string") != 0) return -1;
     const char *start = r->at;
@@ -185,7 +162,7 @@ int json_string(json_reader *r, const char **out, size_t *len) {
                     cp = 0xfffd; /* a lone surrogate */
                     r->invalid_utf8++;
                 }
-                w += put_utf8(cp, w);
+                w += cc_utf8_encode(cp, w);
                 break;
             }
             default:
@@ -202,17 +179,7 @@ int json_string(json_reader *r, const char **out, size_t *len) {
             /* a run of non-ASCII bytes: copied when valid UTF-8, repaired otherwise */
             const char *run = q;
             while (q < p && (unsigned char)*q >= 0x80) q++;
-            uint32_t cps[64];
-            const char *chunk = run;
-            while (chunk < q) {
-                size_t n = (size_t)(q - chunk) > 64 ? 64 : (size_t)(q - chunk);
-                /* do not cut a sequence: back up to a lead byte when the chunk is full */
-                if (chunk + n < q)
-                    while (n > 1 && ((unsigned char)chunk[n] & 0xc0) == 0x80) n--;
-                size_t n_cps = cc_utf8_decode_replace((const uint8_t *)chunk, n, cps, &r->invalid_utf8);
-                for (size_t k = 0; k < n_cps; k++) w += put_utf8(cps[k], w);
-                chunk += n;
-            }
+            w += cc_utf8_repair(run, (size_t)(q - run), w, &r->invalid_utf8);
         }
     }
     *w = 0;

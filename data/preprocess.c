@@ -136,6 +136,23 @@ void cc_resample_vertical_scalar(const uint8_t *src, size_t src_stride, int row_
     }
 }
 
+/* The vertical coefficients of output rows [y0, y0 + window_height) (when the height changes) and the
+ * input rows [*row_first, *row_last) they read — all the rows the horizontal pass has to produce. */
+static int vertical_plan(int height, int out_height, int y0, int window_height, cc_resample_coeffs *vert, int *row_first,
+                         int *row_last) {
+    *row_first = y0;
+    *row_last = y0 + window_height;
+    if (out_height == height) return 0;
+    if (cc_resample_coeffs_init(vert, height, out_height, y0, window_height) != 0) return -1;
+    *row_first = vert->start[0];
+    *row_last = 0;
+    for (int i = 0; i < window_height; i++) { /* Pillow's taps move monotonically; do not rely on it */
+        if (vert->start[i] < *row_first) *row_first = vert->start[i];
+        if (vert->start[i] + vert->n_taps[i] > *row_last) *row_last = vert->start[i] + vert->n_taps[i];
+    }
+    return 0;
+}
+
 int cc_resize_bicubic_u8(const uint8_t *src, int width, int height, int channels, int out_width, int out_height,
                          int x0, int y0, int window_width, int window_height, uint8_t *out) {
     if (channels < 1 || channels > 4 || width <= 0 || height <= 0 || out_width <= 0 || out_height <= 0 || x0 < 0 ||
@@ -150,15 +167,8 @@ int cc_resize_bicubic_u8(const uint8_t *src, int width, int height, int channels
     cc_resample_coeffs horiz = {0}, vert = {0};
     uint8_t *temp = NULL;
     int rc = -1;
-    /* rows of the source the vertical pass reads (all rows of the window when no vertical pass) */
-    int row_first = y0, row_last = y0 + window_height;
-    if (need_vertical) {
-        if (cc_resample_coeffs_init(&vert, height, out_height, y0, window_height) != 0) goto done;
-        row_first = vert.start[0];
-        row_last = vert.start[window_height - 1] + vert.n_taps[window_height - 1];
-        for (int i = 0; i < window_height; i++) /* PIL's taps are monotonic; guard anyway */
-            if (vert.start[i] < row_first) row_first = vert.start[i];
-    }
+    int row_first, row_last;
+    if (vertical_plan(height, out_height, y0, window_height, &vert, &row_first, &row_last) != 0) goto done;
     const uint8_t *rows = src + (size_t)row_first * src_stride;
     size_t rows_stride = src_stride;
     int col_offset = x0; /* column of the window inside `rows` when there is no horizontal pass */
@@ -203,12 +213,8 @@ static int resize_gray16(const cc_image *img, int out_width, int out_height, int
     cc_resample_coeffs horiz = {0}, vert = {0};
     int32_t *temp = NULL;
     int rc = -1;
-    int row_first = y0, row_last = y0 + window_height;
-    if (need_vertical) {
-        if (cc_resample_coeffs_init(&vert, height, out_height, y0, window_height) != 0) goto done;
-        row_first = vert.start[0];
-        row_last = vert.start[window_height - 1] + vert.n_taps[window_height - 1];
-    }
+    int row_first, row_last;
+    if (vertical_plan(height, out_height, y0, window_height, &vert, &row_first, &row_last) != 0) goto done;
     int temp_width = need_horizontal ? window_width : width;
     temp = cc_malloc((size_t)(row_last - row_first) * temp_width * sizeof(int32_t), "resize buffer");
     if (!temp) goto done;

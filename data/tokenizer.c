@@ -181,67 +181,58 @@ int cc_strmap_put(cc_strmap *map, const char *key, size_t len, int32_t value) {
 /* UTF-8                                                                                          */
 /* ---------------------------------------------------------------------------------------------- */
 
-/* Decodes UTF-8 into code points, replacing each maximal invalid subsequence by U+FFFD exactly as
- * CPython's decoder with errors="replace" does. `out` must hold len code points. Returns the count. */
-size_t cc_utf8_decode_replace(const uint8_t *s, size_t len, uint32_t *out, int64_t *n_invalid) {
-    size_t n = 0, i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            out[n++] = c;
-            i++;
-            continue;
-        }
-        int need;
-        uint32_t cp;
-        uint8_t lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            cp = c & 0x0f;
-            if (c == 0xe0) lo = 0xa0;
-            if (c == 0xed) hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            cp = c & 0x07;
-            if (c == 0xf0) lo = 0x90;
-            if (c == 0xf4) hi = 0x8f;
-        } else {
-            out[n++] = 0xfffd;
-            if (n_invalid) (*n_invalid)++;
-            i++;
-            continue;
-        }
-        size_t j = 1;
-        int ok = 1;
-        for (; j <= (size_t)need; j++) {
-            if (i + j >= len) {
-                ok = 0;
-                break;
-            }
-            uint8_t cc = s[i + j];
-            uint8_t min = j == 1 ? lo : 0x80, max = j == 1 ? hi : 0xbf;
-            if (cc < min || cc > max) {
-                ok = 0;
-                break;
-            }
-            cp = cp << 6 | (cc & 0x3f);
-        }
-        if (ok) {
-            out[n++] = cp;
-            i += (size_t)need + 1;
-        } else {
-            out[n++] = 0xfffd; /* the lead byte and the valid continuation bytes seen so far */
-            if (n_invalid) (*n_invalid)++;
-            i += j;
-        }
+/* The next code point of s[*i..len) for CPython's UTF-8 decoder with errors="replace": a maximal
+ * invalid subsequence (a bad lead byte, or a lead byte with the valid continuation bytes that follow
+ * it) becomes one U+FFFD and counts in *n_invalid. Advances *i. */
+static uint32_t utf8_next(const uint8_t *s, size_t len, size_t *i, int64_t *n_invalid) {
+    uint8_t c = s[*i];
+    if (c < 0x80) {
+        (*i)++;
+        return c;
     }
+    int need;
+    uint32_t cp;
+    uint8_t lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 1;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+        cp = c & 0x0f;
+        if (c == 0xe0) lo = 0xa0; /* no overlong forms */
+        if (c == 0xed) hi = 0x9f; /* no surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+        cp = c & 0x07;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f; /* nothing above U+10FFFF */
+    } else {
+        (*i)++;
+        if (n_invalid) (*n_invalid)++;
+        return 0xfffd;
+    }
+    size_t j = 1;
+    for (; j <= (size_t)need; j++) {
+        if (*i + j >= len) break;
+        uint8_t cc = s[*i + j];
+        if (cc < (j == 1 ? lo : 0x80) || cc > (j == 1 ? hi : 0xbf)) break;
+        cp = cp << 6 | (cc & 0x3f);
+    }
+    *i += j;
+    if (j <= (size_t)need) {
+        if (n_invalid) (*n_invalid)++;
+        return 0xfffd;
+    }
+    return cp;
+}
+
+size_t cc_utf8_decode_replace(const uint8_t *s, size_t len, uint32_t *out, int64_t *n_invalid) {
+    size_t n = 0;
+    for (size_t i = 0; i < len;) out[n++] = utf8_next(s, len, &i, n_invalid);
     return n;
 }
 
-static size_t utf8_encode(uint32_t cp, char *out) {
+size_t cc_utf8_encode(uint32_t cp, char *out) {
     if (cp < 0x80) {
         out[0] = (char)cp;
         return 1;
@@ -262,6 +253,12 @@ static size_t utf8_encode(uint32_t cp, char *out) {
     out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
     out[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
+}
+
+size_t cc_utf8_repair(const char *in, size_t len, char *out, int64_t *n_invalid) {
+    size_t w = 0;
+    for (size_t i = 0; i < len;) w += cc_utf8_encode(utf8_next((const uint8_t *)in, len, &i, n_invalid), out + w);
+    return w;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -526,7 +523,7 @@ static size_t clean_full(const char *text, size_t len, char *out, int64_t *n_inv
     for (size_t i = 0; i < m; i++) {
         uint32_t lowered[2];
         int count = py_lower(b, m, i, lowered);
-        for (int k = 0; k < count; k++) w += utf8_encode(lowered[k], out + w);
+        for (int k = 0; k < count; k++) w += cc_utf8_encode(lowered[k], out + w);
     }
     free(a);
     free(b);
@@ -716,7 +713,7 @@ void cc_bytes_to_unicode(uint32_t byte_unicode[256], uint8_t byte_order[256]) {
 size_t cc_bytes_to_token_string(const uint32_t byte_unicode[256], const uint8_t *s, size_t n, int end_of_word,
                                 char *out) {
     size_t w = 0;
-    for (size_t i = 0; i < n; i++) w += utf8_encode(byte_unicode[s[i]], out + w);
+    for (size_t i = 0; i < n; i++) w += cc_utf8_encode(byte_unicode[s[i]], out + w);
     if (end_of_word) {
         memcpy(out + w, "</w>", 4);
         w += 4;
@@ -874,7 +871,7 @@ static cc_tokenizer *build_tokenizer(const cc_strmap *vocab, char *const *id_str
         int special = strcmp(s, SOT_TEXT) == 0 || strcmp(s, EOT_TEXT) == 0;
         for (size_t k = 0; k < n; k++) {
             if (!special && cps[k] < 512 && unicode_byte[cps[k]] != 0xffffffffu) tok->decoded[w++] = (char)unicode_byte[cps[k]];
-            else w += utf8_encode(cps[k], tok->decoded + w);
+            else w += cc_utf8_encode(cps[k], tok->decoded + w);
         }
         free(cps);
     }
@@ -1309,7 +1306,7 @@ char *cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, int n, si
             i += 3;
             continue;
         }
-        t += utf8_encode(cps[i], text + t);
+        t += cc_utf8_encode(cps[i], text + t);
     }
     text[t] = 0;
     if (out_len) *out_len = t;

@@ -30,8 +30,13 @@ int cc_strmap_put(cc_strmap *map, const char *key, size_t len, int32_t value);
 /* The map's own NUL-terminated copy of key (stable until the map is freed), or NULL. */
 const char *cc_strmap_key(const cc_strmap *map, const char *key, size_t len);
 
-/* CPython's UTF-8 decoding with errors="replace"; out holds len code points. */
+/* CPython's UTF-8 decoding with errors="replace" (U+FFFD per maximal invalid subsequence, counted in
+ * *n_invalid, which may be NULL); out holds len code points. */
 size_t cc_utf8_decode_replace(const uint8_t *s, size_t len, uint32_t *out, int64_t *n_invalid);
+/* The same, re-encoded as UTF-8: out holds 3 * len bytes. Returns the length. */
+size_t cc_utf8_repair(const char *in, size_t len, char *out, int64_t *n_invalid);
+/* One code point as UTF-8 (1-4 bytes); returns the length. */
+size_t cc_utf8_encode(uint32_t cp, char *out);
 
 void cc_bytes_to_unicode(uint32_t byte_unicode[256], uint8_t byte_order[256]);
 /* out must hold 2 * n + 5 bytes. */
