@@ -6,8 +6,8 @@
  *
  * Vertical pass: output row i = sum over taps t of input row (start + t) * k[t]; along a row the bytes
  *   are independent, so 16 bytes at a time are widened to int32 and multiplied by the broadcast weight.
- * Horizontal pass (3 channels, the RGB case): each needed input row is first split into three int16
- *   planes; an output pixel is then three dot products of 16 taps at a time with vpmaddwd. The 22-bit
+ * Horizontal pass (3 channels, the RGB case): input rows, two at a time, are first split into int16
+ *   planes; an output pixel is then three dot products of 16 (or 8) taps at a time with vpmaddwd. The 22-bit
  *   weights do not fit int16, so each is split k = kh * 4096 + kl (kl in 0..4095) and
  *   sum(p * k) = (sum(p * kh) << 12) + sum(p * kl), exact in int32 (mod 2^32, like Pillow's int sum).
  *   Other channel counts use the scalar pass.
@@ -125,30 +125,53 @@ __attribute__((target("avx2"))) static inline __m256i dot_taps(const int16_t *pl
     return _mm256_add_epi32(_mm256_slli_epi32(hi, SPLIT_BITS), lo);
 }
 
+/* Rounds, shifts and clamps lane sums to bytes (saturating packs clamp exactly like clip8). */
+__attribute__((target("avx2"))) static inline __m128i sums_to_bytes(__m128i a, __m128i b) {
+    const __m128i round = _mm_set1_epi32(1 << (CC_RESAMPLE_PRECISION_BITS - 1));
+    a = _mm_srai_epi32(_mm_add_epi32(a, round), CC_RESAMPLE_PRECISION_BITS);
+    b = _mm_srai_epi32(_mm_add_epi32(b, round), CC_RESAMPLE_PRECISION_BITS);
+    __m128i words = _mm_packs_epi32(a, b);
+    return _mm_packus_epi16(words, words);
+}
+
+/* Two rows at a time: the weights are loaded once for both, and the six dot products of an output
+ * pixel pair share one reduction tree. */
 __attribute__((target("avx2"))) static void horizontal_rgb_avx2(const uint8_t *src, size_t src_stride, int n_rows,
                                                                 const cc_resample_coeffs *c, const int16_t *kh,
                                                                 const int16_t *kl, int kstride16, int16_t *planes,
                                                                 int x_first, int x_count, uint8_t *dst, size_t dst_stride) {
     size_t plane_len = (size_t)x_count + (size_t)kstride16;
-    int16_t *r = planes, *g = planes + plane_len, *b = planes + 2 * plane_len;
-    const __m128i round = _mm_set1_epi32(1 << (CC_RESAMPLE_PRECISION_BITS - 1));
-    for (int y = 0; y < n_rows; y++) {
-        split_rgb_avx2(src + (size_t)y * src_stride + (size_t)x_first * 3, x_count, r, g, b);
-        uint8_t *out = dst + (size_t)y * dst_stride;
+    int16_t *p[6];
+    for (int k = 0; k < 6; k++) p[k] = planes + (size_t)k * plane_len;
+    for (int y = 0; y < n_rows; y += 2) {
+        int pair = y + 1 < n_rows;
+        split_rgb_avx2(src + (size_t)y * src_stride + (size_t)x_first * 3, x_count, p[0], p[1], p[2]);
+        if (pair) split_rgb_avx2(src + (size_t)(y + 1) * src_stride + (size_t)x_first * 3, x_count, p[3], p[4], p[5]);
+        uint8_t *out0 = dst + (size_t)y * dst_stride, *out1 = out0 + dst_stride;
         for (int i = 0; i < c->count; i++) {
             int s = c->start[i] - x_first, n_taps = c->n_taps[i];
             int n_blocks = n_taps / 16, rest = n_taps % 16, half = rest > 0 && rest <= 8;
             if (rest > 8) n_blocks++;
             const int16_t *khi = kh + (size_t)i * kstride16, *kli = kl + (size_t)i * kstride16;
-            __m256i ar = dot_taps(r + s, khi, kli, n_blocks, half), ag = dot_taps(g + s, khi, kli, n_blocks, half),
-                    ab = dot_taps(b + s, khi, kli, n_blocks, half);
-            /* [R G B B] = lane sums of ar, ag, ab */
-            __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(ar, ag), _mm256_hadd_epi32(ab, ab));
-            __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-            sums = _mm_srai_epi32(_mm_add_epi32(sums, round), CC_RESAMPLE_PRECISION_BITS);
-            __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(sums, sums), sums);
-            uint32_t rgbx = (uint32_t)_mm_cvtsi128_si32(bytes);
-            memcpy(out + 3 * i, &rgbx, 3);
+            __m256i r0 = dot_taps(p[0] + s, khi, kli, n_blocks, half), g0 = dot_taps(p[1] + s, khi, kli, n_blocks, half),
+                    b0 = dot_taps(p[2] + s, khi, kli, n_blocks, half);
+            if (!pair) {
+                __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(r0, g0), _mm256_hadd_epi32(b0, b0));
+                __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1)); /* R G B B */
+                uint32_t rgbx = (uint32_t)_mm_cvtsi128_si32(sums_to_bytes(sums, sums));
+                memcpy(out0 + 3 * i, &rgbx, 3);
+                continue;
+            }
+            __m256i r1 = dot_taps(p[3] + s, khi, kli, n_blocks, half), g1 = dot_taps(p[4] + s, khi, kli, n_blocks, half),
+                    b1 = dot_taps(p[5] + s, khi, kli, n_blocks, half);
+            __m256i t1 = _mm256_hadd_epi32(_mm256_hadd_epi32(r0, g0), _mm256_hadd_epi32(b0, r1)); /* R0 G0 B0 R1 */
+            __m256i t2 = _mm256_hadd_epi32(_mm256_hadd_epi32(g1, b1), _mm256_hadd_epi32(g1, b1)); /* G1 B1 G1 B1 */
+            __m128i s1 = _mm_add_epi32(_mm256_castsi256_si128(t1), _mm256_extracti128_si256(t1, 1));
+            __m128i s2 = _mm_add_epi32(_mm256_castsi256_si128(t2), _mm256_extracti128_si256(t2, 1));
+            uint64_t bytes = (uint64_t)_mm_cvtsi128_si64(sums_to_bytes(s1, s2)); /* R0 G0 B0 R1 G1 B1 G1 B1 */
+            memcpy(out0 + 3 * i, &bytes, 3);
+            bytes >>= 24;
+            memcpy(out1 + 3 * i, &bytes, 3);
         }
     }
 }
@@ -181,7 +204,7 @@ void cc_resample_horizontal(const uint8_t *src, size_t src_stride, int n_rows, i
         int kstride16 = (max_taps + 15) & ~15, x_count = x_end - x_first;
         size_t n_weights = (size_t)c->count * kstride16, plane_len = (size_t)x_count + (size_t)kstride16;
         int16_t *kh = cc_malloc_aligned(n_weights * sizeof(int16_t) * 2, "resample weights");
-        int16_t *planes = cc_calloc(3 * plane_len, sizeof(int16_t), "resample planes");
+        int16_t *planes = cc_calloc(6 * plane_len, sizeof(int16_t), "resample planes"); /* 2 rows x RGB */
         if (kh && planes) {
             int16_t *kl = kh + n_weights;
             memset(kh, 0, n_weights * sizeof(int16_t) * 2);
