@@ -5,15 +5,22 @@
 
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdio.h> /* before jpeglib.h, which uses FILE */
 #include <stdlib.h>
 #include <string.h>
 
+#include <jerror.h>
+#include <jpeglib.h>
 #include <png.h>
 #include <turbojpeg.h>
 
+#include "data/image_internal.h"
 #include "engine/util.h"
 
 static const unsigned char PNG_SIGNATURE[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+static int is_jpeg(const uint8_t *data, size_t size) { return size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff; }
+static int is_png(const uint8_t *data, size_t size) { return size >= 8 && memcmp(data, PNG_SIGNATURE, 8) == 0; }
 
 const char *cc_image_mode_name(cc_image_mode mode) {
     switch (mode) {
@@ -201,6 +208,132 @@ fail:
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* JPEG regions (libjpeg API: cropped and skipped scanlines)                                      */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define REGION_MARGIN 16 /* columns decoded beyond the requested ones: the first and last columns of a
+                          * cropped decode can differ (fancy upsampling sees the crop edge); one column
+                          * is enough in practice, the rest is slack */
+
+typedef struct region_error {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jump;
+    int truncated;
+    char message[JMSG_LENGTH_MAX];
+} region_error;
+
+static void region_error_exit(j_common_ptr cinfo) {
+    region_error *err = (region_error *)cinfo->err;
+    (*cinfo->err->format_message)(cinfo, err->message);
+    longjmp(err->jump, 1);
+}
+
+/* Warnings are ignored as in PIL, except a premature end of data: a truncated file. */
+static void region_emit_message(j_common_ptr cinfo, int level) {
+    region_error *err = (region_error *)cinfo->err;
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) err->truncated = 1;
+}
+
+static int region_header(struct jpeg_decompress_struct *cinfo, region_error *err, const void *data, size_t size) {
+    cinfo->err = jpeg_std_error(&err->mgr);
+    err->mgr.error_exit = region_error_exit;
+    err->mgr.emit_message = region_emit_message;
+    err->truncated = 0;
+    jpeg_create_decompress(cinfo);
+    jpeg_mem_src(cinfo, data, (unsigned long)size);
+    return jpeg_read_header(cinfo, TRUE);
+}
+
+int cc_jpeg_region_probe(const void *data, size_t size, const char *name, int *width, int *height) {
+    if (!is_jpeg(data, size)) return 0;
+    struct jpeg_decompress_struct cinfo;
+    region_error err;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        cc_set_error("%s: corrupt JPEG header: %s", name, err.message);
+        return -1;
+    }
+    region_header(&cinfo, &err, data, size);
+    *width = (int)cinfo.image_width;
+    *height = (int)cinfo.image_height;
+    int handled = cinfo.jpeg_color_space != JCS_CMYK && cinfo.jpeg_color_space != JCS_YCCK;
+    jpeg_destroy_decompress(&cinfo);
+    if (check_dimensions(name, "JPEG", *width, *height, NULL) != 0) return -1;
+    return handled;
+}
+
+int cc_jpeg_decode_region(const void *data, size_t size, const char *name, int x0, int x1, int y0, int y1,
+                          cc_image_region *out) {
+    memset(out, 0, sizeof *out);
+    struct jpeg_decompress_struct cinfo;
+    region_error err;
+    uint8_t *volatile rgb = NULL, *volatile last_row = NULL;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        free(rgb);
+        free(last_row);
+        cc_set_error("%s: corrupt JPEG: %s", name, err.message);
+        return -1;
+    }
+    region_header(&cinfo, &err, data, size);
+    int width = (int)cinfo.image_width, height = (int)cinfo.image_height;
+    if (check_dimensions(name, "JPEG", width, height, NULL) != 0 || x0 < 0 || y0 < 0 || x1 > width || y1 > height ||
+        x0 >= x1 || y0 >= y1) {
+        if (!strstr(cc_last_error(), name)) cc_set_error("%s: bad JPEG region", name);
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    cinfo.out_color_space = JCS_RGB; /* gray is replicated, as TurboJPEG and PIL do */
+    jpeg_start_decompress(&cinfo);
+    JDIMENSION xoffset = (JDIMENSION)(x0 > REGION_MARGIN ? x0 - REGION_MARGIN : 0);
+    JDIMENSION crop_end = (JDIMENSION)(x1 + REGION_MARGIN < width ? x1 + REGION_MARGIN : width);
+    JDIMENSION crop_width = crop_end - xoffset;
+    if (xoffset > 0 || crop_width < (JDIMENSION)width) jpeg_crop_scanline(&cinfo, &xoffset, &crop_width);
+    size_t stride = (size_t)crop_width * 3;
+    rgb = cc_malloc(stride * (size_t)(y1 - y0), name);
+    if (!rgb) {
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    if (y0 > 0) jpeg_skip_scanlines(&cinfo, (JDIMENSION)y0);
+    while ((int)cinfo.output_scanline < y1) {
+        JSAMPROW row = rgb + (size_t)((int)cinfo.output_scanline - y0) * stride;
+        if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;
+    }
+    /* The rows below are skipped (entropy-decoded only) and the last one is read, so that a file cut
+     * anywhere is noticed as in a full decode (skipping straight to the end reads nothing). */
+    if (cinfo.output_scanline + 1 < cinfo.output_height)
+        jpeg_skip_scanlines(&cinfo, cinfo.output_height - 1 - cinfo.output_scanline);
+    if (cinfo.output_scanline < cinfo.output_height) {
+        last_row = cc_malloc(stride, name); /* read and dropped */
+        if (!last_row) {
+            jpeg_destroy_decompress(&cinfo);
+            free(rgb);
+            return -1;
+        }
+        JSAMPROW row = last_row;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+        free(last_row);
+        last_row = NULL;
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    if (err.truncated) {
+        free(rgb);
+        cc_set_error("%s: truncated JPEG: Premature end of JPEG file", name);
+        return -1;
+    }
+    out->rgb = rgb;
+    out->x0 = (int)xoffset;
+    out->y0 = y0;
+    out->width = (int)crop_width;
+    out->height = y1 - y0;
+    out->full_width = width;
+    out->full_height = height;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* PNG                                                                                            */
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -362,9 +495,6 @@ fail:
 /* ---------------------------------------------------------------------------------------------- */
 /* Entry points                                                                                   */
 /* ---------------------------------------------------------------------------------------------- */
-
-static int is_jpeg(const uint8_t *data, size_t size) { return size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff; }
-static int is_png(const uint8_t *data, size_t size) { return size >= 8 && memcmp(data, PNG_SIGNATURE, 8) == 0; }
 
 int cc_image_decode_ex(const void *data, size_t size, const char *name, const cc_image_options *options,
                        cc_image *out) {

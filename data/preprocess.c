@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "data/image_internal.h"
 #include "data/resample.h"
 #include "engine/util.h"
 
@@ -105,14 +106,14 @@ static inline uint8_t clip8(int32_t sum) {
 }
 
 /* The readable definitions; resample_simd.c has the fast versions with identical results. */
-void cc_resample_horizontal_scalar(const uint8_t *src, size_t src_stride, int n_rows, int channels,
+void cc_resample_horizontal_scalar(const uint8_t *src, size_t src_stride, int x_offset, int n_rows, int channels,
                                    const cc_resample_coeffs *c, uint8_t *dst, size_t dst_stride) {
     for (int y = 0; y < n_rows; y++) {
         const uint8_t *in = src + (size_t)y * src_stride;
         uint8_t *out = dst + (size_t)y * dst_stride;
         for (int i = 0; i < c->count; i++) {
             const int32_t *k = c->fixed + (size_t)i * c->kstride;
-            const uint8_t *p = in + (size_t)c->start[i] * channels;
+            const uint8_t *p = in + (size_t)(c->start[i] - x_offset) * channels;
             for (int ch = 0; ch < channels; ch++) {
                 int32_t sum = 1 << (CC_RESAMPLE_PRECISION_BITS - 1);
                 for (int t = 0; t < c->n_taps[i]; t++) sum += (int32_t)p[t * channels + ch] * k[t];
@@ -153,30 +154,33 @@ static int vertical_plan(int height, int out_height, int y0, int window_height, 
     return 0;
 }
 
-int cc_resize_bicubic_u8(const uint8_t *src, int width, int height, int channels, int out_width, int out_height,
-                         int x0, int y0, int window_width, int window_height, uint8_t *out) {
-    if (channels < 1 || channels > 4 || width <= 0 || height <= 0 || out_width <= 0 || out_height <= 0 || x0 < 0 ||
-        y0 < 0 || window_width <= 0 || window_height <= 0 || x0 + window_width > out_width ||
-        y0 + window_height > out_height) {
-        cc_set_error("resize: bad arguments (%dx%d -> %dx%d, window %d,%d %dx%d)", width, height, out_width,
-                     out_height, x0, y0, window_width, window_height);
-        return -1;
-    }
-    size_t src_stride = (size_t)width * channels, out_stride = (size_t)window_width * channels;
+/* The pixels a resize reads: an image of width x height, of which `data` holds the columns from x0 and
+ * the rows from y0 (all of it when x0 = y0 = 0 and stride = width * channels). */
+typedef struct source_view {
+    const uint8_t *data;
+    size_t stride;
+    int x0, y0;
+    int width, height, channels;
+} source_view;
+
+static int resize_view(const source_view *src, int out_width, int out_height, int x0, int y0, int window_width,
+                       int window_height, uint8_t *out) {
+    int width = src->width, height = src->height, channels = src->channels;
+    size_t out_stride = (size_t)window_width * channels;
     int need_horizontal = out_width != width, need_vertical = out_height != height;
     cc_resample_coeffs horiz = {0}, vert = {0};
     uint8_t *temp = NULL;
     int rc = -1;
     int row_first, row_last;
     if (vertical_plan(height, out_height, y0, window_height, &vert, &row_first, &row_last) != 0) goto done;
-    const uint8_t *rows = src + (size_t)row_first * src_stride;
-    size_t rows_stride = src_stride;
-    int col_offset = x0; /* column of the window inside `rows` when there is no horizontal pass */
+    const uint8_t *rows = src->data + (size_t)(row_first - src->y0) * src->stride;
+    size_t rows_stride = src->stride;
+    int col_offset = x0 - src->x0; /* the window's first column inside `rows` when there is no horizontal pass */
     if (need_horizontal) {
         if (cc_resample_coeffs_init(&horiz, width, out_width, x0, window_width) != 0) goto done;
         temp = cc_malloc((size_t)(row_last - row_first) * out_stride, "resize buffer");
         if (!temp) goto done;
-        cc_resample_horizontal(rows, src_stride, row_last - row_first, channels, &horiz, temp, out_stride);
+        cc_resample_horizontal(rows, src->stride, src->x0, row_last - row_first, channels, &horiz, temp, out_stride);
         rows = temp;
         rows_stride = out_stride;
         col_offset = 0;
@@ -195,6 +199,40 @@ done:
     cc_resample_coeffs_free(&vert);
     free(temp);
     return rc;
+}
+
+int cc_resize_bicubic_u8(const uint8_t *src, int width, int height, int channels, int out_width, int out_height,
+                         int x0, int y0, int window_width, int window_height, uint8_t *out) {
+    if (channels < 1 || channels > 4 || width <= 0 || height <= 0 || out_width <= 0 || out_height <= 0 || x0 < 0 ||
+        y0 < 0 || window_width <= 0 || window_height <= 0 || x0 + window_width > out_width ||
+        y0 + window_height > out_height) {
+        cc_set_error("resize: bad arguments (%dx%d -> %dx%d, window %d,%d %dx%d)", width, height, out_width,
+                     out_height, x0, y0, window_width, window_height);
+        return -1;
+    }
+    source_view view = {src, (size_t)width * channels, 0, 0, width, height, channels};
+    return resize_view(&view, out_width, out_height, x0, y0, window_width, window_height, out);
+}
+
+/* The input columns [*x_first, *x_end) and rows [*y_first, *y_end) that the resize of output window
+ * (x0, y0, window_width, window_height) reads. */
+static int source_region(int width, int height, int out_width, int out_height, int x0, int y0, int window_width,
+                         int window_height, int *x_first, int *x_end, int *y_first, int *y_end) {
+    cc_resample_coeffs c = {0};
+    if (vertical_plan(height, out_height, y0, window_height, &c, y_first, y_end) != 0) return -1;
+    cc_resample_coeffs_free(&c);
+    *x_first = x0;
+    *x_end = x0 + window_width;
+    if (out_width == width) return 0;
+    if (cc_resample_coeffs_init(&c, width, out_width, x0, window_width) != 0) return -1;
+    *x_first = c.start[0];
+    *x_end = 0;
+    for (int i = 0; i < window_width; i++) {
+        if (c.start[i] < *x_first) *x_first = c.start[i];
+        if (c.start[i] + c.n_taps[i] > *x_end) *x_end = c.start[i] + c.n_taps[i];
+    }
+    cc_resample_coeffs_free(&c);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -405,51 +443,104 @@ static int check_config(const cc_preprocess_config *cfg) {
     return 0;
 }
 
+/* Where the crop of a width x height image lies: the resized size, the crop's offset in it (negative
+ * when the crop is larger: zero padding), and the window of the crop inside the resized image. */
+typedef struct crop_geometry {
+    int resized_w, resized_h, left, top;
+    int x_first, y_first, window_w, window_h;
+    int padded;
+} crop_geometry;
+
+static int plan_crop(const cc_preprocess_config *cfg, int width, int height, crop_geometry *g) {
+    cc_preprocess_resized_size(cfg->size, width, height, &g->resized_w, &g->resized_h);
+    if (g->resized_w <= 0 || g->resized_h <= 0 || g->resized_w > CC_PREPROCESS_MAX_SIZE * 64 ||
+        g->resized_h > CC_PREPROCESS_MAX_SIZE * 64) {
+        cc_set_error("preprocess: a %dx%d image cannot be resized to shorter side %d", width, height, cfg->size);
+        return -1;
+    }
+    int crop_w = cfg->crop_width, crop_h = cfg->crop_height;
+    g->left = crop_offset(cfg->style, g->resized_w, crop_w);
+    g->top = crop_offset(cfg->style, g->resized_h, crop_h);
+    g->x_first = g->left < 0 ? 0 : g->left;
+    g->y_first = g->top < 0 ? 0 : g->top;
+    int x_end = g->left + crop_w < g->resized_w ? g->left + crop_w : g->resized_w;
+    int y_end = g->top + crop_h < g->resized_h ? g->top + crop_h : g->resized_h;
+    g->window_w = x_end - g->x_first;
+    g->window_h = y_end - g->y_first;
+    g->padded = g->window_w != crop_w || g->window_h != crop_h;
+    return 0;
+}
+
+/* The window buffer: `out` itself, or a separate one when the crop is padded. */
+static uint8_t *window_buffer(const crop_geometry *g, uint8_t *out) {
+    return g->padded ? cc_malloc((size_t)g->window_w * g->window_h * 3, "crop buffer") : out;
+}
+
+/* Places the window into the zero-padded crop and frees it (when it was a separate buffer). */
+static void finish_window(const cc_preprocess_config *cfg, const crop_geometry *g, uint8_t *window, uint8_t *out) {
+    if (!g->padded) return;
+    int crop_w = cfg->crop_width;
+    memset(out, 0, (size_t)crop_w * cfg->crop_height * 3);
+    for (int y = 0; y < g->window_h; y++)
+        memcpy(out + ((size_t)(y + g->y_first - g->top) * crop_w + (g->x_first - g->left)) * 3,
+               window + (size_t)y * g->window_w * 3, (size_t)g->window_w * 3);
+    free(window);
+}
+
 int cc_preprocess_image_u8(const cc_preprocess_config *cfg, const cc_image *img, uint8_t *out) {
     if (check_config(cfg) != 0) return -1;
     if (!img || !img->rgb || img->width <= 0 || img->height <= 0) {
         cc_set_error("preprocess: empty image");
         return -1;
     }
-    int resized_w, resized_h;
-    cc_preprocess_resized_size(cfg->size, img->width, img->height, &resized_w, &resized_h);
-    if (resized_w <= 0 || resized_h <= 0 || resized_w > CC_PREPROCESS_MAX_SIZE * 64 || resized_h > CC_PREPROCESS_MAX_SIZE * 64) {
-        cc_set_error("preprocess: a %dx%d image cannot be resized to shorter side %d", img->width, img->height, cfg->size);
-        return -1;
-    }
-    int crop_w = cfg->crop_width, crop_h = cfg->crop_height;
-    int left = crop_offset(cfg->style, resized_w, crop_w), top = crop_offset(cfg->style, resized_h, crop_h);
-    /* the part of the crop that lies inside the resized image; the rest is zero padding */
-    int x_first = left < 0 ? 0 : left, y_first = top < 0 ? 0 : top;
-    int x_end = left + crop_w < resized_w ? left + crop_w : resized_w;
-    int y_end = top + crop_h < resized_h ? top + crop_h : resized_h;
-    int window_w = x_end - x_first, window_h = y_end - y_first;
-    int padded = window_w != crop_w || window_h != crop_h;
-    uint8_t *window = padded ? cc_malloc((size_t)window_w * window_h * 3, "crop buffer") : out;
+    crop_geometry g;
+    if (plan_crop(cfg, img->width, img->height, &g) != 0) return -1;
+    uint8_t *window = window_buffer(&g, out);
     if (!window) return -1;
-
     int rc;
+    int resized_w = g.resized_w, resized_h = g.resized_h, x0 = g.x_first, y0 = g.y_first, ww = g.window_w, wh = g.window_h;
     /* PIL returns a copy when the size does not change: no premultiplication, no mode-specific path */
     int openai = cfg->style == CC_PREPROCESS_OPENAI && (resized_w != img->width || resized_h != img->height);
     if (openai && (img->mode == CC_IMAGE_P || img->mode == CC_IMAGE_1))
-        rc = resize_nearest(img, resized_w, resized_h, x_first, y_first, window_w, window_h, window);
+        rc = resize_nearest(img, resized_w, resized_h, x0, y0, ww, wh, window);
     else if (openai && img->alpha && (img->mode == CC_IMAGE_LA || img->mode == CC_IMAGE_RGBA))
-        rc = resize_premultiplied(img, resized_w, resized_h, x_first, y_first, window_w, window_h, window);
+        rc = resize_premultiplied(img, resized_w, resized_h, x0, y0, ww, wh, window);
     else if (openai && img->gray16 && img->mode == CC_IMAGE_I)
-        rc = resize_gray16(img, resized_w, resized_h, x_first, y_first, window_w, window_h, window);
+        rc = resize_gray16(img, resized_w, resized_h, x0, y0, ww, wh, window);
     else if (openai && img->cmyk && img->mode == CC_IMAGE_CMYK)
-        rc = resize_cmyk(img, resized_w, resized_h, x_first, y_first, window_w, window_h, window);
+        rc = resize_cmyk(img, resized_w, resized_h, x0, y0, ww, wh, window);
     else
-        rc = cc_resize_bicubic_u8(img->rgb, img->width, img->height, 3, resized_w, resized_h, x_first, y_first,
-                                  window_w, window_h, window);
-    if (rc == 0 && padded) {
-        memset(out, 0, (size_t)crop_w * crop_h * 3);
-        for (int y = 0; y < window_h; y++)
-            memcpy(out + ((size_t)(y + y_first - top) * crop_w + (x_first - left)) * 3, window + (size_t)y * window_w * 3,
-                   (size_t)window_w * 3);
-    }
-    if (padded) free(window);
+        rc = cc_resize_bicubic_u8(img->rgb, img->width, img->height, 3, resized_w, resized_h, x0, y0, ww, wh, window);
+    if (rc == 0) finish_window(cfg, &g, window, out);
+    else if (window != out) free(window);
     return rc;
+}
+
+/* A JPEG (RGB or gray) without fast decoding: decode only the rows and columns the crop's resize reads.
+ * Returns 1 when done, 0 when this path does not apply, -1 on error. */
+static int preprocess_jpeg_region(const cc_preprocess_config *cfg, const void *data, size_t size, const char *name,
+                                  uint8_t *out) {
+    int width, height;
+    int handled = cc_jpeg_region_probe(data, size, name, &width, &height);
+    if (handled <= 0) return handled;
+    crop_geometry g;
+    int x_first, x_end, y_first, y_end;
+    if (plan_crop(cfg, width, height, &g) != 0 ||
+        source_region(width, height, g.resized_w, g.resized_h, g.x_first, g.y_first, g.window_w, g.window_h, &x_first,
+                      &x_end, &y_first, &y_end) != 0)
+        return -1;
+    cc_image_region region;
+    if (cc_jpeg_decode_region(data, size, name, x_first, x_end, y_first, y_end, &region) != 0) return -1;
+    uint8_t *window = window_buffer(&g, out);
+    int rc = -1;
+    if (window) {
+        source_view view = {region.rgb, (size_t)region.width * 3, region.x0, region.y0, width, height, 3};
+        rc = resize_view(&view, g.resized_w, g.resized_h, g.x_first, g.y_first, g.window_w, g.window_h, window);
+        if (rc == 0) finish_window(cfg, &g, window, out);
+        else if (window != out) free(window);
+    }
+    free(region.rgb);
+    return rc == 0 ? 1 : -1;
 }
 
 void cc_preprocess_normalize(const cc_preprocess_config *cfg, const uint8_t *rgb, int height, int width, float *out) {
@@ -487,6 +578,16 @@ static void image_options_for(const cc_preprocess_config *cfg, cc_image_options 
 
 int cc_preprocess_memory(const cc_preprocess_config *cfg, const void *data, size_t size, const char *name,
                          float *out) {
+    if (check_config(cfg) != 0) return -1;
+    if (!name) name = "image";
+    if (!cfg->fast_decode) {
+        uint8_t *rgb = cc_malloc((size_t)cfg->crop_height * cfg->crop_width * 3, "preprocess buffer");
+        if (!rgb) return -1;
+        int done = preprocess_jpeg_region(cfg, data, size, name, rgb);
+        if (done > 0) cc_preprocess_normalize(cfg, rgb, cfg->crop_height, cfg->crop_width, out);
+        free(rgb);
+        if (done != 0) return done > 0 ? 0 : -1;
+    }
     cc_image_options options;
     image_options_for(cfg, &options);
     cc_image img;

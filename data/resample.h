@@ -24,10 +24,11 @@ typedef struct cc_resample_coeffs {
 int cc_resample_coeffs_init(cc_resample_coeffs *c, int in_size, int out_size, int first, int count);
 void cc_resample_coeffs_free(cc_resample_coeffs *c);
 
-/* Horizontal pass: n_rows rows of interleaved pixels (channels 1..4) -> c->count output pixels per row. */
-void cc_resample_horizontal(const uint8_t *src, size_t src_stride, int n_rows, int channels,
+/* Horizontal pass: n_rows rows of interleaved pixels (channels 1..4) -> c->count output pixels per row.
+ * The rows hold input columns from x_offset on (input column x is at (x - x_offset) * channels). */
+void cc_resample_horizontal(const uint8_t *src, size_t src_stride, int x_offset, int n_rows, int channels,
                             const cc_resample_coeffs *c, uint8_t *dst, size_t dst_stride);
-void cc_resample_horizontal_scalar(const uint8_t *src, size_t src_stride, int n_rows, int channels,
+void cc_resample_horizontal_scalar(const uint8_t *src, size_t src_stride, int x_offset, int n_rows, int channels,
                                    const cc_resample_coeffs *c, uint8_t *dst, size_t dst_stride);
 /* Vertical pass: output row i reads rows start[i]..start[i]+n_taps[i]-1, where `src` holds rows from
  * first_row on; row_bytes = pixels per row * channels. */

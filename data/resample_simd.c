@@ -139,14 +139,16 @@ __attribute__((target("avx2"))) static inline __m128i sums_to_bytes(__m128i a, _
 __attribute__((target("avx2"))) static void horizontal_rgb_avx2(const uint8_t *src, size_t src_stride, int n_rows,
                                                                 const cc_resample_coeffs *c, const int16_t *kh,
                                                                 const int16_t *kl, int kstride16, int16_t *planes,
-                                                                int x_first, int x_count, uint8_t *dst, size_t dst_stride) {
+                                                                int x_first, int x_offset, int x_count, uint8_t *dst,
+                                                                size_t dst_stride) {
     size_t plane_len = (size_t)x_count + (size_t)kstride16;
     int16_t *p[6];
     for (int k = 0; k < 6; k++) p[k] = planes + (size_t)k * plane_len;
     for (int y = 0; y < n_rows; y += 2) {
         int pair = y + 1 < n_rows;
-        split_rgb_avx2(src + (size_t)y * src_stride + (size_t)x_first * 3, x_count, p[0], p[1], p[2]);
-        if (pair) split_rgb_avx2(src + (size_t)(y + 1) * src_stride + (size_t)x_first * 3, x_count, p[3], p[4], p[5]);
+        const uint8_t *row = src + (size_t)y * src_stride + (size_t)(x_first - x_offset) * 3;
+        split_rgb_avx2(row, x_count, p[0], p[1], p[2]);
+        if (pair) split_rgb_avx2(row + src_stride, x_count, p[3], p[4], p[5]);
         uint8_t *out0 = dst + (size_t)y * dst_stride, *out1 = out0 + dst_stride;
         for (int i = 0; i < c->count; i++) {
             int s = c->start[i] - x_first, n_taps = c->n_taps[i];
@@ -189,7 +191,7 @@ void cc_resample_vertical(const uint8_t *src, size_t src_stride, int row_bytes, 
     cc_resample_vertical_scalar(src, src_stride, row_bytes, c, first_row, dst, dst_stride);
 }
 
-void cc_resample_horizontal(const uint8_t *src, size_t src_stride, int n_rows, int channels,
+void cc_resample_horizontal(const uint8_t *src, size_t src_stride, int x_offset, int n_rows, int channels,
                             const cc_resample_coeffs *c, uint8_t *dst, size_t dst_stride) {
 #if HAVE_X86
     if (channels == 3 && c->count > 0 && cpu_has_avx2()) {
@@ -214,7 +216,8 @@ void cc_resample_horizontal(const uint8_t *src, size_t src_stride, int n_rows, i
                     kh[(size_t)i * kstride16 + t] = (int16_t)(k >> SPLIT_BITS); /* arithmetic shift: floor */
                     kl[(size_t)i * kstride16 + t] = (int16_t)(k & ((1 << SPLIT_BITS) - 1));
                 }
-            horizontal_rgb_avx2(src, src_stride, n_rows, c, kh, kl, kstride16, planes, x_first, x_count, dst, dst_stride);
+            horizontal_rgb_avx2(src, src_stride, n_rows, c, kh, kl, kstride16, planes, x_first, x_offset, x_count, dst,
+                                dst_stride);
             cc_free_aligned(kh);
             free(planes);
             return;
@@ -223,5 +226,5 @@ void cc_resample_horizontal(const uint8_t *src, size_t src_stride, int n_rows, i
         free(planes); /* out of memory: the scalar pass needs none */
     }
 #endif
-    cc_resample_horizontal_scalar(src, src_stride, n_rows, channels, c, dst, dst_stride);
+    cc_resample_horizontal_scalar(src, src_stride, x_offset, n_rows, channels, c, dst, dst_stride);
 }

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include "data/image.h"
+#include "data/image_internal.h"
 #include "data/npy.h"
 #include "data/preprocess.h"
 #include "data/resample.h"
@@ -208,8 +209,8 @@ TEST(resize_properties) {
         cc_resample_coeffs coeffs;
         REQUIRE(cc_resample_coeffs_init(&coeffs, width, out_w, 0, out_w) == 0);
         uint8_t *fast = malloc((size_t)out_w * height * channels), *slow = malloc((size_t)out_w * height * channels);
-        cc_resample_horizontal(src, (size_t)width * channels, height, channels, &coeffs, fast, (size_t)out_w * channels);
-        cc_resample_horizontal_scalar(src, (size_t)width * channels, height, channels, &coeffs, slow, (size_t)out_w * channels);
+        cc_resample_horizontal(src, (size_t)width * channels, 0, height, channels, &coeffs, fast, (size_t)out_w * channels);
+        cc_resample_horizontal_scalar(src, (size_t)width * channels, 0, height, channels, &coeffs, slow, (size_t)out_w * channels);
         CHECK(memcmp(fast, slow, (size_t)out_w * height * channels) == 0, "horizontal pass %dx%d -> %d, %d channels", width,
               height, out_w, channels);
         cc_resample_coeffs_free(&coeffs);
@@ -371,4 +372,49 @@ TEST(preprocess_config_files) {
     REQUIRE(cc_write_file_atomic(path, bad_mean, sizeof bad_mean - 1) == 0);
     CHECK(cc_preprocess_config_load(dir, &cfg) != 0 && strstr(cc_last_error(), "image_mean"));
     CHECK(cc_preprocess_config_load(test_path("nowhere"), &cfg) != 0);
+}
+
+TEST(jpeg_region_decode_equals_full_decode) {
+    /* the region decoder (cropped + skipped scanlines) gives the bytes of a full decode, and the file
+     * pipeline that uses it equals decode-then-preprocess */
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    for (int trial = 0; trial < 12; trial++) {
+        int width = 40 + (int)cc_rng_below(&rng, 400), height = 40 + (int)cc_rng_below(&rng, 400);
+        int channels = trial % 3 == 2 ? 1 : 3;
+        uint8_t *pixels = random_rgb(&rng, width, height);
+        uint8_t *jpeg;
+        size_t size;
+        REQUIRE(cc_image_encode_jpeg(pixels, width, height, channels, 70 + (int)cc_rng_below(&rng, 30), &jpeg, &size) == 0);
+        cc_image full;
+        REQUIRE(cc_image_decode(jpeg, size, "full", &full) == 0);
+        for (int k = 0; k < 10; k++) {
+            int x0 = (int)cc_rng_below(&rng, (uint64_t)width), y0 = (int)cc_rng_below(&rng, (uint64_t)height);
+            int x1 = x0 + 1 + (int)cc_rng_below(&rng, (uint64_t)(width - x0)), y1 = y0 + 1 + (int)cc_rng_below(&rng, (uint64_t)(height - y0));
+            cc_image_region region;
+            REQUIRE(cc_jpeg_decode_region(jpeg, size, "region", x0, x1, y0, y1, &region) == 0, "%s", cc_last_error());
+            CHECK(region.x0 <= x0 && region.x0 + region.width >= x1 && region.y0 == y0 && region.height == y1 - y0);
+            int differ = 0;
+            for (int y = y0; y < y1; y++)
+                differ += memcmp(region.rgb + ((size_t)(y - y0) * region.width + (x0 - region.x0)) * 3,
+                                 full.rgb + ((size_t)y * width + x0) * 3, (size_t)(x1 - x0) * 3) != 0;
+            CHECK(differ == 0, "%dx%d (%d channels) region x[%d,%d) y[%d,%d): %d rows differ", width, height, channels, x0, x1,
+                  y0, y1, differ);
+            free(region.rgb);
+        }
+        cc_preprocess_config cfg;
+        cc_preprocess_config_default(&cfg, 16 + (int)cc_rng_below(&rng, 200));
+        size_t n = (size_t)3 * cfg.size * cfg.size;
+        float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+        CHECK(cc_preprocess_image(&cfg, &full, a) == 0 && cc_preprocess_memory(&cfg, jpeg, size, "mem", b) == 0);
+        CHECK(memcmp(a, b, n * sizeof(float)) == 0, "%dx%d at S=%d: file pipeline differs", width, height, cfg.size);
+        /* a file cut in its last rows (outside the rows the crop needs) is still refused */
+        CHECK(cc_preprocess_memory(&cfg, jpeg, size - size / 10, "cut.jpg", b) != 0 && strstr(cc_last_error(), "cut.jpg") &&
+              strstr(cc_last_error(), "truncated"), "trial %d %dx%d ch %d: %s", trial, width, height, channels, cc_last_error());
+        free(a);
+        free(b);
+        cc_image_free(&full);
+        free(jpeg);
+        free(pixels);
+    }
 }
