@@ -93,7 +93,7 @@ min() { tr ' ' '\n' | awk 'NR == 1 || $1 < m {m = $1} END {print m}'; }
     echo
     echo "DCT scaling by 1/2, 1/4 or 1/8 while the shorter side stays >= 224, then the same PIL-exact resize."
     echo
-    echo "| image | scale | exact ms | fast ms | identical bytes | mean abs diff (levels) | max abs diff | PSNR dB | max tensor diff |"
+    echo "| image | scale | exact ms (full decode) | fast ms | identical bytes | mean abs diff (levels) | max abs diff | PSNR dB | max tensor diff |"
     echo "|---|---|---|---|---|---|---|---|---|"
     $py benchmarks/data/make_photos.py "$tmp/more" 2 640x480 1280x720 1920x1080 3000x2000 4032x3024 > "$tmp/more.list"
     "$bin/fast_decode_quality" --repeats 10 $(cat "$tmp/more.list") |
