@@ -6,5 +6,9 @@
 
 extern const cc_command cmd_version;
 extern const cc_command cmd_info;
+extern const cc_command cmd_tokenize;
+extern const cc_command cmd_preprocess;
+extern const cc_command cmd_synth;
+extern const cc_command cmd_tokenizer_learn;
 
 #endif

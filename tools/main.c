@@ -22,6 +22,10 @@ const cc_command cmd_version = {"version", "", "Print the version.", run_version
 static const cc_command *const commands[] = {
     &cmd_info,
     &cmd_version,
+    &cmd_tokenize,
+    &cmd_preprocess,
+    &cmd_synth,
+    &cmd_tokenizer_learn,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
