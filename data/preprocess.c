@@ -698,3 +698,35 @@ int cc_preprocess_config_load(const char *path, cc_preprocess_config *cfg) {
     *cfg = loaded;
     return 0;
 }
+
+int cc_preprocess_config_save(const cc_preprocess_config *cfg, const char *path) {
+    /* Hugging Face CLIPImageProcessor's preprocessor_config.json */
+    cJSON *root = cJSON_CreateObject();
+    cJSON *crop = cJSON_AddObjectToObject(root, "crop_size");
+    cJSON_AddNumberToObject(crop, "height", cfg->crop_height);
+    cJSON_AddNumberToObject(crop, "width", cfg->crop_width);
+    cJSON_AddBoolToObject(root, "do_center_crop", 1);
+    cJSON_AddBoolToObject(root, "do_convert_rgb", 1);
+    cJSON_AddBoolToObject(root, "do_normalize", 1);
+    cJSON_AddBoolToObject(root, "do_rescale", 1);
+    cJSON_AddBoolToObject(root, "do_resize", 1);
+    cJSON *mean = cJSON_AddArrayToObject(root, "image_mean"), *std = cJSON_AddArrayToObject(root, "image_std");
+    for (int c = 0; c < 3; c++) {
+        cJSON_AddItemToArray(mean, cJSON_CreateNumber(cfg->mean[c]));
+        cJSON_AddItemToArray(std, cJSON_CreateNumber(cfg->std[c]));
+    }
+    cJSON_AddStringToObject(root, "image_processor_type", "CLIPImageProcessor");
+    cJSON_AddNumberToObject(root, "resample", 3);
+    cJSON_AddNumberToObject(root, "rescale_factor", 1.0 / 255.0);
+    cJSON *size = cJSON_AddObjectToObject(root, "size");
+    cJSON_AddNumberToObject(size, "shortest_edge", cfg->size);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) {
+        cc_set_error("%s: out of memory", path);
+        return -1;
+    }
+    int status = cc_write_file_atomic(path, text, strlen(text));
+    free(text);
+    return status;
+}

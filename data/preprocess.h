@@ -45,6 +45,9 @@ void cc_preprocess_config_default(cc_preprocess_config *cfg, int size);
  * the openai one (set cfg->style to CC_PREPROCESS_HF for the processor's exact arithmetic). */
 int cc_preprocess_config_load(const char *path, cc_preprocess_config *cfg);
 
+/* Writes a Hugging Face preprocessor_config.json (CLIPImageProcessor) for cfg (atomic). */
+int cc_preprocess_config_save(const cc_preprocess_config *cfg, const char *path);
+
 /* Size of the image after the shorter-side resize (torchvision / HF rule:
  * long = int(size * long / short)). */
 void cc_preprocess_resized_size(int size, int width, int height, int *out_width, int *out_height);

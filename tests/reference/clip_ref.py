@@ -14,6 +14,10 @@ usage:
       ln 100) on the one batch, in float64; writes OUT_DIR/losses.npy and OUT_DIR/grad_<name>.npy
       (gradients of the first step).
   clip_ref.py embed MODEL_DIR PIXELS.npy IDS.npy EOT.npy OUT_PREFIX
+  clip_ref.py embed-files MODEL_DIR VOCAB_GZ IMAGES_LIST TEXTS_FILE OUT_PREFIX
+      end to end: images preprocessed as openai's _transform does with PIL (tests/reference/
+      data_image_ref.py), captions tokenized by the Python SimpleTokenizer (truncated to the context
+      with the end token kept); writes OUT_PREFIX_image_embeds.npy and OUT_PREFIX_text_embeds.npy
       loads a model directory (f32/f16/bf16 safetensors) and writes OUT_PREFIX_image_embeds.npy etc.
 
 Vision: conv patch embedding (no bias) -> prepend class embedding -> + position embedding ->
@@ -316,6 +320,31 @@ def main():
     elif sys.argv[1] == "train":
         model_dir, pixels, ids, eot, out_dir, steps, modal_reg = sys.argv[2:9]
         train(model_dir, np.load(pixels), np.load(ids), np.load(eot), out_dir, int(steps), float(modal_reg))
+    elif sys.argv[1] == "embed-files":
+        model_dir, vocab, images_list, texts_file, prefix = sys.argv[2:7]
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.insert(0, here)
+        sys.path.insert(0, os.path.join(here, "..", "..", "benchmarks", "data"))
+        import data_image_ref
+        from PIL import Image
+        from simple_tokenizer_ref import SimpleTokenizer
+        with open(os.path.join(model_dir, "config.json")) as f:
+            cfg = json.load(f)
+        size = cfg["vision_config"]["image_size"]
+        ctx = cfg["text_config"]["max_position_embeddings"]
+        paths = [l.rstrip("\n") for l in open(images_list) if l.strip()]
+        pixels = np.stack([data_image_ref.openai_float(data_image_ref.openai_u8(Image.open(p), size, size)) for p in paths])
+        tok = SimpleTokenizer(vocab_gz=vocab)
+        sot, eot_id = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
+        texts = [l.rstrip("\n") for l in open(texts_file, encoding="utf-8")]
+        ids = np.zeros((len(texts), ctx), dtype=np.int64)
+        eot = np.zeros(len(texts), dtype=np.int64)
+        for i, t in enumerate(texts):
+            row = [sot] + tok.encode(t)[:ctx - 2] + [eot_id]
+            ids[i, :len(row)] = row
+            eot[i] = len(row) - 1
+        weights = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+        run(weights, cfg, pixels.astype(np.float32), ids, eot, prefix)
     elif sys.argv[1] == "embed":
         model_dir, pixels, ids, eot, prefix = sys.argv[2:7]
         with open(os.path.join(model_dir, "config.json")) as f:
