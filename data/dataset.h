@@ -80,6 +80,7 @@ typedef struct cc_loader_config {
     int skip_unreadable;       /* 1 (training): skip and count unreadable images; 0: stop with an error */
     int drop_last;             /* 1: no final partial batch */
     int shuffle;               /* 1: visit the pairs in a seeded random order */
+    int64_t start_batch;       /* first batch to produce (resuming mid-epoch); earlier ones are not loaded */
     uint64_t seed;
 } cc_loader_config;
 

@@ -156,6 +156,11 @@ cc_loader *cc_loader_create(const cc_dataset *ds, cc_tokenizer *tok, const cc_lo
     L->slots = cc_calloc((size_t)L->n_slots, sizeof(batch_slot), "loader slots");
     if (!L->slots) goto fail;
     int B = L->cfg.batch_size;
+    if (L->cfg.start_batch < 0 || L->cfg.start_batch > L->n_batches) {
+        cc_set_error("loader: start batch %lld outside the epoch's %lld batches", (long long)L->cfg.start_batch,
+                     (long long)L->n_batches);
+        goto fail;
+    }
     for (int s = 0; s < L->n_slots; s++) {
         batch_slot *slot = &L->slots[s];
         size_t n_floats;
@@ -169,9 +174,14 @@ cc_loader *cc_loader_create(const cc_dataset *ds, cc_tokenizer *tok, const cc_lo
         slot->out.pair_index = cc_malloc((size_t)B * sizeof(int64_t), "batch pairs");
         slot->status = cc_malloc((size_t)B, "batch status");
         if (!slot->out.images || !slot->out.tokens || !slot->out.eot_pos || !slot->out.pair_index || !slot->status) goto fail;
-        assign_slot(L, slot, s);
     }
-    atomic_init(&L->next_item, 0);
+    /* batch b always lives in slot b % n_slots */
+    for (int s = 0; s < L->n_slots; s++) {
+        int64_t b = L->cfg.start_batch + s;
+        assign_slot(L, &L->slots[b % L->n_slots], b);
+    }
+    L->next_batch = L->cfg.start_batch;
+    atomic_init(&L->next_item, L->cfg.start_batch * (int64_t)B);
     L->threads = cc_malloc((size_t)L->cfg.n_workers * sizeof(pthread_t), "loader threads");
     if (!L->threads) goto fail;
     for (int t = 0; t < L->cfg.n_workers; t++) {
