@@ -6,6 +6,7 @@
 
 extern const cc_command cmd_version;
 extern const cc_command cmd_info;
+extern const cc_command cmd_train;
 extern const cc_command cmd_embed;
 extern const cc_command cmd_tokenize;
 extern const cc_command cmd_preprocess;

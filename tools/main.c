@@ -21,6 +21,7 @@ const cc_command cmd_version = {"version", "", "Print the version.", run_version
 /* Every subcommand, in the order --help lists them. */
 static const cc_command *const commands[] = {
     &cmd_embed,
+    &cmd_train,
     &cmd_info,
     &cmd_version,
     &cmd_tokenize,

@@ -194,6 +194,17 @@ static trainer_graph *get_graph(cc_trainer *tr, enum graph_kind kind, int64_t ba
     return victim;
 }
 
+void cc_trainer_print_profile(const cc_trainer *tr, FILE *out) {
+    static const char *const kinds[] = {"train", "accum", "loss", "image features", "text features"};
+    for (int i = 0; tr->cache && i < TRAINER_CACHE_SIZE; i++) {
+        const trainer_graph *e = &tr->cache->entries[i];
+        if (!e->graph) continue;
+        fprintf(out, "%s graph, batch %lld, text length %lld, peak activations %.1f MB:\n", kinds[e->kind],
+                (long long)e->batch, (long long)e->seq_len, (double)cc_graph_peak_bytes(e->graph) / 1e6);
+        cc_graph_print_profile(e->graph, out);
+    }
+}
+
 /* ---- feeding a batch ---- */
 
 /* Text rows cut to the longest caption (rounded up), as the causal mask allows. */

@@ -11,6 +11,7 @@
 #define CLIPC_TRAINER_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "engine/clip.h"
 #include "train/optim.h"
@@ -58,6 +59,8 @@ int cc_trainer_loss(cc_trainer *tr, const cc_train_batch *batch, float *loss);
 /* Features as the loss sees them (adapters applied), L2-normalised: [B, D]. */
 int cc_trainer_image_features(cc_trainer *tr, const float *pixels, int64_t batch, float *out);
 int cc_trainer_text_features(cc_trainer *tr, const int32_t *ids, const int32_t *eot, int64_t batch, float *out);
+/* Per-op time profile of the cached training graphs (profiling is on when CLIPC_PROFILE is set). */
+void cc_trainer_print_profile(const cc_trainer *tr, FILE *out);
 /* Folds the adapters into the projections (export keeps the Hugging Face layout). */
 int cc_trainer_merge_adapters(cc_trainer *tr);
 

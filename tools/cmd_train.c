@@ -1,0 +1,576 @@
+/* cmd_train.c — `clipc train`: fine-tune a CLIP model or train one from scratch on image–caption
+ * pairs, with validation recall, logs, curves, atomic checkpoints and exact resume; then the final
+ * model in Hugging Face layout in OUT/model.
+ *
+ * OUT/ layout: checkpoints/step_NNNNNNN.safetensors + checkpoints/latest, model/ (HF), tokenizer/,
+ * val.tsv (held-out pairs), train_log.jsonl (one JSON object per evaluation), curves.png. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/dataset.h"
+#include "data/image.h"
+#include "engine/clip.h"
+#include "engine/progress.h"
+#include "engine/util.h"
+#include "tools/commands.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/export.h"
+#include "train/plot.h"
+#include "train/trainer.h"
+
+#define MAX_BAD_BATCHES 3      /* consecutive NaN/Inf batches before training stops */
+#define KEEP_CHECKPOINTS 2     /* older step checkpoints are deleted */
+#define MAX_LOG_POINTS 100000  /* evaluations kept for the curves */
+
+static volatile sig_atomic_t interrupted = 0;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+typedef struct train_args {
+    const char *model_dir, *arch, *data, *images_root, *out, *val_data, *vocab, *device, *split, *val_split_name;
+    const char *img_key, *caption_key;
+    double val_split, lr, wd, modal_reg, max_grad_norm;
+    int64_t epochs, steps, batch, warmup, seed, save_every, eval_every, accum_freq, grad_accum, merges, workers;
+    int resume, lock_image, lock_text, adapter, checkpoint_activations;
+} train_args;
+
+/* The points of the curves: one per evaluation. */
+typedef struct curve_log {
+    int n;
+    double step[MAX_LOG_POINTS / 100], train_loss[MAX_LOG_POINTS / 100], val_loss[MAX_LOG_POINTS / 100];
+    double r1[MAX_LOG_POINTS / 100], r5[MAX_LOG_POINTS / 100], i2t1[MAX_LOG_POINTS / 100];
+} curve_log;
+
+typedef struct run {
+    train_args *a;
+    char out[4096];
+    cc_dataset train, val;
+    cc_tokenizer *tok;
+    cc_clip_model *model;
+    cc_backend *backend;
+    cc_preprocess_config pre;
+    cc_trainer tr;
+    int trainer_ready;
+    cc_train_state state;
+    int64_t steps_per_epoch, total_steps;
+    double train_loss_sum;
+    int64_t train_loss_count;
+    curve_log *curves;
+    double start_time;
+    int64_t images_seen;
+} run;
+
+static int fail(const char *message) {
+    fprintf(stderr, "clipc train: %s\n", message);
+    return 1;
+}
+
+/* ---- evaluation and logs ---- */
+
+static int trainer_images(void *ctx, const float *pixels, int64_t n, float *out) {
+    return cc_trainer_image_features(ctx, pixels, n, out);
+}
+
+static int trainer_texts(void *ctx, const int32_t *ids, const int32_t *eot, int64_t n, float *out) {
+    return cc_trainer_text_features(ctx, ids, eot, n, out);
+}
+
+/* Mean InfoNCE over the validation pairs in batches (same batch size as training). */
+static int validation_loss(run *r, double *loss_out) {
+    cc_loader_config cfg;
+    cc_loader_config_default(&cfg, (int)r->a->batch);
+    cfg.preprocess = r->pre;
+    cfg.context = r->model->config.text.max_positions;
+    cfg.skip_unreadable = 1;
+    cfg.n_workers = (int)r->a->workers;
+    cc_loader *loader = cc_loader_create(&r->val, r->tok, &cfg);
+    if (!loader) return -1;
+    double sum = 0;
+    int64_t count = 0;
+    cc_batch *b;
+    int got, status = 0;
+    while ((got = cc_loader_next(loader, &b)) == 1) {
+        if (b->n < 2) continue; /* a contrastive loss needs two pairs */
+        cc_train_batch batch = {b->images, b->tokens, b->eot_pos, b->n};
+        float loss;
+        if (cc_trainer_loss(&r->tr, &batch, &loss) != 0) {
+            status = -1;
+            break;
+        }
+        sum += (double)loss * b->n;
+        count += b->n;
+    }
+    if (got < 0) status = -1;
+    cc_loader_free(loader);
+    *loss_out = count ? sum / (double)count : NAN;
+    return status;
+}
+
+static int write_curves(run *r) {
+    curve_log *c = r->curves;
+    if (c->n == 0) return 0;
+    cc_plot_panel panels[2] = {
+        {.title = "loss", .x_label = "step", .n_series = 2,
+         .series = {{"train", c->step, c->train_loss, c->n, {31, 119, 180}}, {"val", c->step, c->val_loss, c->n, {214, 39, 40}}}},
+        {.title = "val recall", .x_label = "step", .n_series = 3,
+         .series = {{"t2i R@1", c->step, c->r1, c->n, {44, 160, 44}},
+                    {"t2i R@5", c->step, c->r5, c->n, {148, 103, 189}},
+                    {"i2t R@1", c->step, c->i2t1, c->n, {255, 127, 14}}}},
+    };
+    int width, height;
+    uint8_t *rgb = cc_plot_render(panels, 2, 480, 320, &width, &height);
+    if (!rgb) return -1;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/curves.png", r->out);
+    int status = cc_image_write_png(path, rgb, width, height, 3);
+    free(rgb);
+    return status;
+}
+
+static int evaluate_and_log(run *r, const char *when) {
+    cc_embedder e = {&r->tr, r->model->config.projection_dim, r->model->config.text.max_positions, trainer_images,
+                     trainer_texts};
+    cc_evaluate_options o = {.batch = (int)r->a->batch, .n_workers = (int)r->a->workers, .preprocess = r->pre, .label = "eval"};
+    cc_recall recall;
+    double val_loss;
+    int64_t skipped = 0;
+    if (cc_evaluate_retrieval(&r->val, r->tok, &e, &o, &recall, &skipped) != 0 || validation_loss(r, &val_loss) != 0)
+        return -1;
+    double train_loss = r->train_loss_count ? r->train_loss_sum / (double)r->train_loss_count : NAN;
+    double elapsed = cc_now() - r->start_time;
+    char train_text[32];
+    snprintf(train_text, sizeof train_text, isfinite(train_loss) ? "%.5f" : "null", train_loss);
+    float scale = 0;
+    if (cc_tensor_download(r->model->logit_scale, &scale) != 0) return -1;
+    char *recall_json = cc_recall_json(&recall);
+    char line[2048];
+    snprintf(line, sizeof line,
+             "{\"step\": %lld, \"epoch\": %lld, \"when\": \"%s\", \"train_loss\": %s, \"val_loss\": %.5f, \"val\": %s, "
+             "\"lr\": %.3g, \"logit_scale\": %.4f, \"images_per_s\": %.1f, \"elapsed_s\": %.1f, \"skipped_images\": %lld}\n",
+             (long long)r->state.step, (long long)r->state.epoch, when, train_text, val_loss, recall_json ? recall_json : "{}",
+             (double)cc_adamw_lr_at(&r->tr.opt.config, r->state.step), (double)scale,
+             elapsed > 0 ? (double)r->images_seen / elapsed : 0.0, elapsed, (long long)r->state.skipped_images);
+    free(recall_json);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train_log.jsonl", r->out);
+    FILE *fp = fopen(path, "a");
+    if (!fp || fputs(line, fp) == EOF || fclose(fp) != 0) {
+        cc_set_error("%s: cannot append: %s", path, strerror(errno));
+        return -1;
+    }
+    printf("[%s] step %lld  train loss %s  val loss %.4f  text->image R@1/5/10 %.3f/%.3f/%.3f  image->text %.3f/%.3f/%.3f\n",
+           when, (long long)r->state.step, train_text, val_loss, recall.text_to_image[0], recall.text_to_image[1],
+           recall.text_to_image[2], recall.image_to_text[0], recall.image_to_text[1], recall.image_to_text[2]);
+    fflush(stdout);
+    curve_log *c = r->curves;
+    if (c->n < MAX_LOG_POINTS / 100) {
+        c->step[c->n] = (double)r->state.step;
+        c->train_loss[c->n] = train_loss;
+        c->val_loss[c->n] = val_loss;
+        c->r1[c->n] = recall.text_to_image[0];
+        c->r5[c->n] = recall.text_to_image[1];
+        c->i2t1[c->n] = recall.image_to_text[0];
+        c->n++;
+    }
+    r->train_loss_sum = 0;
+    r->train_loss_count = 0;
+    return write_curves(r);
+}
+
+/* ---- checkpoints ---- */
+
+static int save_checkpoint(run *r) {
+    char dir[4200], path[4300], latest[4300], name[64];
+    snprintf(dir, sizeof dir, "%s/checkpoints", r->out);
+    if (cc_mkdir_p(dir) != 0) return -1;
+    snprintf(name, sizeof name, "step_%07lld.safetensors", (long long)r->state.step);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (cc_checkpoint_save(path, &r->tr, &r->state) != 0) return -1;
+    snprintf(latest, sizeof latest, "%s/latest", dir);
+    char text[128];
+    snprintf(text, sizeof text, "%s\n", name);
+    if (cc_write_file_atomic(latest, text, strlen(text)) != 0) return -1;
+    /* keep the newest few */
+    int64_t old_step = r->state.step - KEEP_CHECKPOINTS * (r->a->save_every > 0 ? r->a->save_every : 1);
+    for (int64_t s = old_step; s >= 0 && s > old_step - 4 * (r->a->save_every > 0 ? r->a->save_every : 1); s--) {
+        snprintf(path, sizeof path, "%s/step_%07lld.safetensors", dir, (long long)s);
+        unlink(path);
+    }
+    return 0;
+}
+
+static int latest_checkpoint(const char *out, char *path, size_t size) {
+    char latest[4200], *name;
+    size_t len;
+    snprintf(latest, sizeof latest, "%s/checkpoints/latest", out);
+    if (cc_read_file(latest, &name, &len) != 0) return -1;
+    while (len > 0 && (name[len - 1] == '\n' || name[len - 1] == '\r')) name[--len] = 0;
+    snprintf(path, size, "%s/checkpoints/%s", out, name);
+    free(name);
+    return 0;
+}
+
+/* ---- setup ---- */
+
+static int read_data(run *r) {
+    train_args *a = r->a;
+    cc_dataset_options opt = {.image_root = a->images_root, .split = a->split, .img_key = a->img_key,
+                              .caption_key = a->caption_key};
+    cc_dataset all;
+    if (cc_dataset_read(a->data, &opt, &all) != 0) return -1;
+    if (a->val_data) {
+        cc_dataset_options vopt = opt;
+        vopt.split = a->val_split_name;
+        r->train = all;
+        if (cc_dataset_read(a->val_data, &vopt, &r->val) != 0) return -1;
+    } else {
+        int status = cc_dataset_split(&all, a->val_split, (uint64_t)a->seed, &r->train, &r->val);
+        cc_dataset_free(&all);
+        if (status != 0) return -1;
+    }
+    if (r->train.n_pairs < a->batch) {
+        cc_set_error("%s: %lld training pairs, fewer than one batch of %lld", a->data, (long long)r->train.n_pairs,
+                     (long long)a->batch);
+        return -1;
+    }
+    if (r->val.n_pairs < 2) {
+        cc_set_error("the validation set has %lld pairs; give --val-data or a larger --val-split", (long long)r->val.n_pairs);
+        return -1;
+    }
+    return 0;
+}
+
+static int make_model(run *r) {
+    train_args *a = r->a;
+    char tok_dir[4200];
+    snprintf(tok_dir, sizeof tok_dir, "%s/tokenizer", r->out);
+    snprintf(r->state.tokenizer_dir, sizeof r->state.tokenizer_dir, "%s", tok_dir);
+    if (cc_mkdir_p(tok_dir) != 0) return -1;
+    if (a->model_dir) {
+        r->model = cc_clip_load(a->model_dir, r->backend);
+        if (!r->model) return -1;
+        r->tok = cc_tokenizer_load_dir(a->model_dir);
+        if (!r->tok || cc_copy_tokenizer_files(a->model_dir, tok_dir) != 0) return -1;
+        cc_preprocess_config_default(&r->pre, r->model->config.vision.image_size);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/preprocessor_config.json", a->model_dir);
+        if (cc_file_exists(path) && cc_preprocess_config_load(path, &r->pre) != 0) return -1;
+        return 0;
+    }
+    cc_clip_config cfg;
+    const char *arch = a->arch ? a->arch : "tiny";
+    size_t len = strlen(arch);
+    if (len > 5 && !strcmp(arch + len - 5, ".json")) {
+        if (cc_clip_config_load(arch, &cfg) != 0) return -1;
+    } else if (cc_clip_config_builtin(arch, &cfg) != 0) {
+        return -1;
+    }
+    if (a->vocab) {
+        r->tok = cc_tokenizer_load(a->vocab);
+        if (!r->tok || cc_copy_tokenizer_files(a->vocab, tok_dir) != 0) return -1;
+    } else {
+        /* a vocabulary learned from the training captions */
+        const char **captions = cc_malloc((size_t)r->train.n_pairs * sizeof *captions, "captions");
+        if (!captions) return -1;
+        for (int64_t i = 0; i < r->train.n_pairs; i++) captions[i] = r->train.pairs[i].caption;
+        int learned = cc_bpe_learn(captions, r->train.n_pairs, (int)a->merges, tok_dir);
+        free(captions);
+        if (learned < 0) return -1;
+        r->tok = cc_tokenizer_load_dir(tok_dir);
+        if (!r->tok) return -1;
+        if (!cc_quiet) printf("learned a BPE vocabulary of %d tokens (%d merges) -> %s\n", cc_tokenizer_vocab_size(r->tok), learned, tok_dir);
+    }
+    cfg.text.vocab_size = cc_tokenizer_vocab_size(r->tok);
+    r->model = cc_clip_new(&cfg, r->backend);
+    if (!r->model || cc_clip_init_random(r->model, (uint64_t)a->seed) != 0) return -1;
+    cc_preprocess_config_default(&r->pre, cfg.vision.image_size);
+    return 0;
+}
+
+static int write_val_tsv(run *r) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/val.tsv", r->out);
+    cc_atomic_file af;
+    if (cc_atomic_open(&af, path) != 0) return -1;
+    fprintf(af.fp, "image\tcaption\n");
+    char image[4096];
+    for (int64_t i = 0; i < r->val.n_pairs; i++) {
+        cc_dataset_image_path(&r->val, i, image, sizeof image);
+        fprintf(af.fp, "%s\t", image);
+        for (const char *c = r->val.pairs[i].caption; *c; c++) fputc(*c == '\t' || *c == '\n' ? ' ' : *c, af.fp);
+        fputc('\n', af.fp);
+    }
+    return cc_atomic_commit(&af);
+}
+
+static void describe_config(run *r, char *buf, size_t size) {
+    train_args *a = r->a;
+    snprintf(buf, size,
+             "{\"data\": \"%s\", \"batch\": %lld, \"lr\": %g, \"wd\": %g, \"warmup\": %lld, \"total_steps\": %lld, "
+             "\"accum_freq\": %lld, \"grad_accum\": %lld, \"modal_reg\": %g, \"lock_image\": %d, \"lock_text\": %d, "
+             "\"adapter\": %d, \"seed\": %lld}",
+             a->data, (long long)a->batch, a->lr, a->wd, (long long)a->warmup, (long long)r->total_steps,
+             (long long)a->accum_freq, (long long)a->grad_accum, a->modal_reg, a->lock_image, a->lock_text, a->adapter,
+             (long long)a->seed);
+}
+
+static int start_trainer(run *r) {
+    train_args *a = r->a;
+    cc_trainer_config tc;
+    cc_trainer_config_default(&tc);
+    tc.adamw.lr = (float)a->lr;
+    tc.adamw.weight_decay = (float)a->wd;
+    tc.adamw.max_grad_norm = (float)a->max_grad_norm;
+    tc.adamw.warmup_steps = a->warmup;
+    tc.adamw.total_steps = r->total_steps;
+    tc.accum_freq = (int)a->accum_freq;
+    tc.modal_reg = (float)a->modal_reg;
+    tc.lock_image = a->lock_image;
+    tc.lock_text = a->lock_text;
+    tc.adapter = a->adapter;
+    if (cc_trainer_init(&r->tr, r->model, &tc) != 0) return -1;
+    r->trainer_ready = 1;
+    describe_config(r, r->state.train_config, sizeof r->state.train_config);
+    return 0;
+}
+
+/* ---- the loop ---- */
+
+static int train_loop(run *r) {
+    train_args *a = r->a;
+    cc_progress progress;
+    cc_progress_start(&progress, "train", r->total_steps, "steps");
+    progress.done = r->state.step;
+    int bad_in_row = 0, status = 0, accumulated = 0;
+    double window_start = cc_now();
+    int64_t window_images = 0;
+    while (r->state.step < r->total_steps && !interrupted && status == 0) {
+        cc_loader_config cfg;
+        cc_loader_config_default(&cfg, (int)a->batch);
+        cfg.preprocess = r->pre;
+        cfg.context = r->model->config.text.max_positions;
+        cfg.skip_unreadable = 1;
+        cfg.drop_last = 1;
+        cfg.shuffle = 1;
+        cfg.seed = (uint64_t)a->seed * 1000003u + (uint64_t)r->state.epoch;
+        cfg.n_workers = (int)a->workers;
+        cfg.start_batch = r->state.batch_in_epoch;
+        cc_loader *loader = cc_loader_create(&r->train, r->tok, &cfg);
+        if (!loader) return -1;
+        cc_batch *b;
+        int got = 0;
+        while (r->state.step < r->total_steps && !interrupted && (got = cc_loader_next(loader, &b)) == 1) {
+            r->state.batch_in_epoch++;
+            if (b->n_skipped) {
+                if (r->state.skipped_images < 5 && b->skip_reason)
+                    fprintf(stderr, "%sclipc train: skipping unreadable image: %s\n", progress.enabled ? "\r\033[K" : "",
+                            b->skip_reason);
+                r->state.skipped_images += b->n_skipped;
+            }
+            if (b->n < 2 || (a->accum_freq > 1 && b->n % a->accum_freq != 0)) continue;
+            cc_train_batch batch = {b->images, b->tokens, b->eot_pos, b->n};
+            float loss;
+            if (cc_trainer_accumulate(&r->tr, &batch, &loss) != 0) {
+                status = -1;
+                break;
+            }
+            double norm = 0;
+            if (isfinite(loss)) cc_adamw_grad_norm(&r->tr.opt, 1.0f, &norm);
+            if (!isfinite(loss) || !isfinite(norm)) {
+                fprintf(stderr, "%sclipc train: step %lld: %s loss or gradient (loss %g); batch skipped\n",
+                        progress.enabled ? "\r\033[K" : "", (long long)r->state.step, isfinite(loss) ? "non-finite" : "NaN/Inf", (double)loss);
+                cc_trainer_zero_grad(&r->tr);
+                accumulated = 0;
+                if (++bad_in_row >= MAX_BAD_BATCHES) {
+                    cc_set_error("%d batches in a row had NaN/Inf losses or gradients; stopping (the last good checkpoint is kept)",
+                                 MAX_BAD_BATCHES);
+                    status = -1;
+                }
+                continue;
+            }
+            bad_in_row = 0;
+            r->train_loss_sum += loss;
+            r->train_loss_count++;
+            r->images_seen += b->n;
+            window_images += b->n;
+            if (++accumulated < a->grad_accum) continue;
+            accumulated = 0;
+            if (cc_trainer_apply(&r->tr, 1.0f / (float)a->grad_accum, NULL) != 0) {
+                status = -1;
+                break;
+            }
+            r->state.step++;
+            double now = cc_now();
+            cc_progress_set_extra(&progress, "loss %.3f  %.0f img/s", (double)loss,
+                                  now > window_start ? (double)window_images / (now - window_start) : 0.0);
+            cc_progress_update(&progress, r->state.step);
+            if (a->eval_every > 0 && r->state.step % a->eval_every == 0 && r->state.step < r->total_steps) {
+                cc_progress_finish(&progress);
+                if (evaluate_and_log(r, "eval") != 0) status = -1;
+            }
+            if (status == 0 && a->save_every > 0 && r->state.step % a->save_every == 0 && save_checkpoint(r) != 0)
+                status = -1;
+        }
+        if (status == 0 && got < 0) status = -1;
+        int epoch_done = status == 0 && !interrupted && r->state.batch_in_epoch >= cc_loader_n_batches(loader);
+        cc_loader_free(loader);
+        if (epoch_done) {
+            r->state.epoch++;
+            r->state.batch_in_epoch = 0;
+            if (a->epochs > 0 && r->state.step < r->total_steps && a->eval_every == 0) {
+                cc_progress_finish(&progress);
+                if (evaluate_and_log(r, "epoch") != 0) status = -1;
+            }
+        }
+    }
+    cc_progress_finish(&progress);
+    return status;
+}
+
+static int export_final(run *r) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/model", r->out);
+    if (cc_trainer_merge_adapters(&r->tr) != 0) return -1;
+    return cc_export_model_dir(r->model, &r->pre, r->state.tokenizer_dir, dir, CC_F32);
+}
+
+static int run_train(int argc, char **argv);
+const cc_command cmd_train = {
+    "train",
+    "(--model DIR | --arch tiny|b32|CONFIG.json) --data FILE [--images-root DIR] --out DIR [options]",
+    "Fine-tune CLIP (or train one from scratch) on image-caption pairs; saves checkpoints and OUT/model.", run_train};
+
+static int run_train(int argc, char **argv) {
+    train_args a = {.val_split = 0.05, .lr = 5e-4, .wd = 0.2, .max_grad_norm = 1.0, .batch = 64, .seed = 1,
+                    .accum_freq = 1, .grad_accum = 1, .merges = 2000, .epochs = 0, .steps = 0, .eval_every = 0,
+                    .warmup = -1};
+    cc_option options[] = {
+        {"--model", CC_OPT_STRING, &a.model_dir, "DIR", "start from this Hugging Face CLIP model (fine-tuning)"},
+        {"--arch", CC_OPT_STRING, &a.arch, "NAME", "train from scratch: tiny, b32, or a config.json (default tiny)"},
+        {"--data", CC_OPT_STRING, &a.data, "FILE", "pairs: COCO captions JSON, Karpathy JSON, or TSV/CSV with a header"},
+        {"--images-root", CC_OPT_STRING, &a.images_root, "DIR", "directory image paths are relative to (default: the data file's)"},
+        {"--out", CC_OPT_STRING, &a.out, "DIR", "output directory (checkpoints, model, logs)"},
+        {"--val-data", CC_OPT_STRING, &a.val_data, "FILE", "validation pairs (default: --val-split of --data)"},
+        {"--val-split", CC_OPT_FLOAT, &a.val_split, "F", "fraction of the images held out for validation (default 0.05)"},
+        {"--split", CC_OPT_STRING, &a.split, "NAMES", "Karpathy JSON: splits to train on, e.g. train,restval"},
+        {"--val-split-name", CC_OPT_STRING, &a.val_split_name, "NAMES", "Karpathy JSON: splits of --val-data, e.g. val"},
+        {"--csv-img-key", CC_OPT_STRING, &a.img_key, "NAME", "TSV/CSV image column (default image)"},
+        {"--csv-caption-key", CC_OPT_STRING, &a.caption_key, "NAME", "TSV/CSV caption column (default caption)"},
+        {"--epochs", CC_OPT_INT, &a.epochs, "N", "passes over the training pairs"},
+        {"--steps", CC_OPT_INT, &a.steps, "N", "optimizer steps (instead of --epochs)"},
+        {"--batch", CC_OPT_INT, &a.batch, "B", "pairs per batch (default 64)"},
+        {"--lr", CC_OPT_FLOAT, &a.lr, "LR", "peak learning rate (default 5e-4)"},
+        {"--wd", CC_OPT_FLOAT, &a.wd, "WD", "AdamW weight decay on weight matrices (default 0.2)"},
+        {"--warmup", CC_OPT_INT, &a.warmup, "N", "linear warmup steps, then cosine decay (default 5% of the steps)"},
+        {"--max-grad-norm", CC_OPT_FLOAT, &a.max_grad_norm, "X", "clip the global gradient norm (default 1; 0 = off)"},
+        {"--accum-freq", CC_OPT_INT, &a.accum_freq, "K", "split each batch into K micro-batches (open_clip; same loss)"},
+        {"--grad-accum", CC_OPT_INT, &a.grad_accum, "N", "batches whose gradients are summed per optimizer step"},
+        {"--modal-reg", CC_OPT_FLOAT, &a.modal_reg, "L", "modal-alignment regulariser weight (default 0)"},
+        {"--lock-image", CC_OPT_FLAG, &a.lock_image, NULL, "freeze the image tower (LiT)"},
+        {"--lock-text", CC_OPT_FLAG, &a.lock_text, NULL, "freeze the text tower"},
+        {"--adapter", CC_OPT_FLAG, &a.adapter, NULL, "train only a linear adapter after each tower (merged on export)"},
+        {"--checkpoint-activations", CC_OPT_FLAG, &a.checkpoint_activations, NULL, "recompute activations in backward (less memory)"},
+        {"--vocab", CC_OPT_STRING, &a.vocab, "PATH", "from scratch: tokenizer files (default: learn BPE from the captions)"},
+        {"--merges", CC_OPT_INT, &a.merges, "N", "from scratch: BPE merges to learn (default 2000)"},
+        {"--seed", CC_OPT_INT, &a.seed, "S", "seed of initialisation, split and data order (default 1)"},
+        {"--save-every", CC_OPT_INT, &a.save_every, "N", "checkpoint every N steps (default: each eval, and at the end)"},
+        {"--eval-every", CC_OPT_INT, &a.eval_every, "N", "evaluate every N steps (default: every epoch)"},
+        {"--resume", CC_OPT_FLAG, &a.resume, NULL, "continue from OUT/checkpoints/latest"},
+        {"--workers", CC_OPT_INT, &a.workers, "N", "image decoding threads (default: cores)"},
+        {"--device", CC_OPT_STRING, &a.device, "DEV", "cpu (default) or cuda"},
+        {0},
+    };
+    int parsed = cc_parse_options(&cmd_train, options, argc, argv, NULL);
+    if (parsed != 0) return parsed > 0 ? 0 : 2;
+    if (!a.data || !a.out) return fail("--data and --out are required"), 2;
+    if (a.model_dir && a.arch) return fail("give --model (fine-tune) or --arch (from scratch), not both"), 2;
+    if (a.batch < 2 || a.accum_freq < 1 || a.grad_accum < 1 || a.batch % a.accum_freq != 0)
+        return fail("--batch must be >= 2 and a multiple of --accum-freq; --grad-accum >= 1"), 2;
+    if (a.epochs > 0 && a.steps > 0) return fail("give --epochs or --steps, not both"), 2;
+    if (a.checkpoint_activations)
+        fprintf(stderr, "clipc train: note: --checkpoint-activations is accepted but activations are kept (the graph "
+                        "planner already frees what backward does not need); use --accum-freq to bound memory\n");
+    if (a.epochs <= 0 && a.steps <= 0) a.epochs = 1;
+    run r = {.a = &a};
+    snprintf(r.out, sizeof r.out, "%s", a.out);
+    r.curves = cc_calloc(1, sizeof *r.curves, "curves");
+    int status = r.curves && cc_mkdir_p(a.out) == 0 ? 0 : -1;
+    r.backend = status == 0 ? cc_backend_by_name(a.device) : NULL;
+    if (!r.backend) status = -1;
+    if (status == 0) status = read_data(&r);
+    char resume_path[4400] = "";
+    int resuming = a.resume && status == 0 && latest_checkpoint(a.out, resume_path, sizeof resume_path) == 0;
+    if (a.resume && status == 0 && !resuming) fprintf(stderr, "clipc train: no checkpoint in %s/checkpoints; starting fresh\n", a.out);
+    if (status == 0 && resuming) {
+        r.model = cc_checkpoint_load_model(resume_path, r.backend, &r.state, NULL, NULL);
+        r.tok = r.model ? cc_tokenizer_load_dir(r.state.tokenizer_dir) : NULL;
+        if (!r.model || !r.tok) status = -1;
+        else cc_preprocess_config_default(&r.pre, r.model->config.vision.image_size);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/model/preprocessor_config.json", a.out);
+        if (a.model_dir) {
+            snprintf(path, sizeof path, "%s/preprocessor_config.json", a.model_dir);
+            if (status == 0 && cc_file_exists(path) && cc_preprocess_config_load(path, &r.pre) != 0) status = -1;
+        }
+    } else if (status == 0) {
+        status = make_model(&r);
+        r.state.seed = (uint64_t)a.seed;
+    }
+    if (status == 0) {
+        r.steps_per_epoch = r.train.n_pairs / a.batch / a.grad_accum;
+        if (r.steps_per_epoch < 1) r.steps_per_epoch = 1;
+        r.total_steps = a.steps > 0 ? a.steps : a.epochs * r.steps_per_epoch;
+        if (a.warmup < 0) a.warmup = r.total_steps / 20;
+        if (a.save_every <= 0) a.save_every = a.eval_every > 0 ? a.eval_every : r.steps_per_epoch;
+        status = start_trainer(&r);
+    }
+    if (status == 0 && resuming) {
+        status = cc_checkpoint_restore_trainer(resume_path, &r.tr);
+        if (status == 0 && !cc_quiet)
+            printf("resuming from %s (step %lld, epoch %lld, batch %lld)\n", resume_path, (long long)r.state.step,
+                   (long long)r.state.epoch, (long long)r.state.batch_in_epoch);
+    }
+    if (status == 0) status = write_val_tsv(&r);
+    if (status == 0 && !cc_quiet)
+        printf("training %s: %lld train pairs (%lld images), %lld val pairs (%lld images); %lld steps of %lld "
+               "(%lld per epoch); %.2f M trainable parameters; %d threads\n",
+               a.model_dir ? a.model_dir : (a.arch ? a.arch : "tiny"), (long long)r.train.n_pairs,
+               (long long)r.train.n_images, (long long)r.val.n_pairs, (long long)r.val.n_images, (long long)r.total_steps,
+               (long long)a.batch, (long long)r.steps_per_epoch, (double)r.tr.n_trainable / 1e6, cc_get_threads());
+    r.start_time = cc_now();
+    if (status == 0 && !resuming) status = evaluate_and_log(&r, "start");
+    struct sigaction sa = {0}, old_sa;
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old_sa);
+    if (status == 0) status = train_loop(&r);
+    sigaction(SIGINT, &old_sa, NULL);
+    if (r.trainer_ready && (status == 0 || interrupted)) {
+        if (save_checkpoint(&r) != 0) status = -1;
+        else if (interrupted) fprintf(stderr, "\nclipc train: interrupted; checkpoint saved at step %lld (resume with --resume)\n",
+                                      (long long)r.state.step);
+    }
+    if (status == 0 && !interrupted) status = evaluate_and_log(&r, "end");
+    if (status == 0 && !interrupted) status = export_final(&r);
+    double seconds = cc_now() - r.start_time;
+    if (status == 0 && !interrupted)
+        printf("done: %lld steps in %.0f s (%.1f img/s); %lld unreadable images skipped; model -> %s/model\n",
+               (long long)r.state.step, seconds, seconds > 0 ? (double)r.images_seen / seconds : 0.0,
+               (long long)r.state.skipped_images, a.out);
+    int exit_code = status != 0 ? fail(cc_last_error()) : interrupted ? 130 : 0;
+    if (r.trainer_ready && getenv("CLIPC_PROFILE")) cc_trainer_print_profile(&r.tr, stderr);
+    if (r.trainer_ready) cc_trainer_free(&r.tr);
+    cc_clip_free(r.model);
+    cc_tokenizer_free(r.tok);
+    cc_dataset_free(&r.train);
+    cc_dataset_free(&r.val);
+    free(r.curves);
+    return exit_code;
+}
