@@ -6,6 +6,8 @@
 
 extern const cc_command cmd_version;
 extern const cc_command cmd_info;
+extern const cc_command cmd_eval;
+extern const cc_command cmd_export;
 extern const cc_command cmd_train;
 extern const cc_command cmd_embed;
 extern const cc_command cmd_tokenize;

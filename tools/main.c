@@ -22,6 +22,8 @@ const cc_command cmd_version = {"version", "", "Print the version.", run_version
 static const cc_command *const commands[] = {
     &cmd_embed,
     &cmd_train,
+    &cmd_eval,
+    &cmd_export,
     &cmd_info,
     &cmd_version,
     &cmd_tokenize,

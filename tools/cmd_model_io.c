@@ -1,0 +1,116 @@
+/* cmd_model_io.c — `clipc eval` (retrieval recall of a model on a dataset, COCO protocol, JSON) and
+ * `clipc export` (a training checkpoint to a Hugging Face model directory). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/dataset.h"
+#include "engine/session.h"
+#include "engine/util.h"
+#include "tools/commands.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/export.h"
+#include "kernels/gemm.h"
+
+static int model_images(void *ctx, const float *pixels, int64_t n, float *out) {
+    return cc_clip_embed_images(ctx, pixels, n, out, 1);
+}
+
+static int model_texts(void *ctx, const int32_t *ids, const int32_t *eot, int64_t n, float *out) {
+    return cc_clip_embed_texts(ctx, ids, eot, n, out, 1);
+}
+
+static int run_eval(int argc, char **argv);
+const cc_command cmd_eval = {"eval", "--model DIR --data FILE [--images-root DIR] [--split test]",
+                             "Retrieval recall R@1/5/10 both ways (COCO protocol), printed as JSON.", run_eval};
+
+static int run_eval(int argc, char **argv) {
+    const char *model_dir = NULL, *data = NULL, *root = NULL, *split = NULL, *device = NULL, *img_key = NULL,
+               *caption_key = NULL;
+    int64_t batch = 32;
+    cc_option options[] = {
+        {"--model", CC_OPT_STRING, &model_dir, "DIR", "Hugging Face CLIP model directory"},
+        {"--data", CC_OPT_STRING, &data, "FILE", "pairs: COCO captions JSON, Karpathy JSON, or TSV/CSV"},
+        {"--images-root", CC_OPT_STRING, &root, "DIR", "directory image paths are relative to"},
+        {"--split", CC_OPT_STRING, &split, "NAMES", "Karpathy JSON: splits to evaluate (e.g. test)"},
+        {"--csv-img-key", CC_OPT_STRING, &img_key, "NAME", "TSV/CSV image column"},
+        {"--csv-caption-key", CC_OPT_STRING, &caption_key, "NAME", "TSV/CSV caption column"},
+        {"--batch", CC_OPT_INT, &batch, "N", "items per forward pass (default 32)"},
+        {"--device", CC_OPT_STRING, &device, "DEV", "cpu (default) or cuda"},
+        {0},
+    };
+    int parsed = cc_parse_options(&cmd_eval, options, argc, argv, NULL);
+    if (parsed != 0) return parsed > 0 ? 0 : 2;
+    if (!model_dir || !data) return cc_command_error(&cmd_eval, "--model and --data are required") + 1;
+    cc_dataset ds;
+    cc_dataset_options dopt = {.image_root = root, .split = split, .img_key = img_key, .caption_key = caption_key};
+    if (cc_dataset_read(data, &dopt, &ds) != 0) return cc_command_error(&cmd_eval, cc_last_error());
+    cc_session s;
+    if (cc_session_open(&s, model_dir, device) != 0) {
+        cc_dataset_free(&ds);
+        return cc_command_error(&cmd_eval, cc_last_error());
+    }
+    cc_embedder e = {s.model, s.model->config.projection_dim, s.model->config.text.max_positions, model_images,
+                     model_texts};
+    cc_evaluate_options o = {.batch = (int)batch, .preprocess = s.preprocess, .label = "eval"};
+    cc_recall recall;
+    int64_t skipped = 0;
+    int status = cc_evaluate_retrieval(&ds, s.tokenizer, &e, &o, &recall, &skipped);
+    if (status == 0) {
+        char *json = cc_recall_json(&recall);
+        printf("%s\n", json);
+        free(json);
+        if (skipped) fprintf(stderr, "clipc eval: %lld unreadable images skipped with their captions\n", (long long)skipped);
+    }
+    cc_session_close(&s);
+    cc_dataset_free(&ds);
+    return status == 0 ? 0 : cc_command_error(&cmd_eval, cc_last_error());
+}
+
+static int run_export(int argc, char **argv);
+const cc_command cmd_export = {"export", "--checkpoint CKPT --out DIR [--dtype f32|f16|bf16]",
+                               "Write a training checkpoint as a Hugging Face CLIP model directory.", run_export};
+
+/* projection ← adapter · projection */
+static int fold_adapter(cc_tensor *projection, const float *adapter) {
+    int64_t dim = projection->shape[0], width = projection->shape[1];
+    float *merged = cc_malloc(cc_nbytes(projection), "projection");
+    if (!merged) return -1;
+    cc_sgemm(0, 0, dim, width, dim, 1.0f, adapter, dim, projection->data, width, 0.0f, merged, width);
+    memcpy(projection->data, merged, cc_nbytes(projection));
+    free(merged);
+    return 0;
+}
+
+static int run_export(int argc, char **argv) {
+    const char *checkpoint = NULL, *out = NULL, *dtype_name = "f32", *tokenizer = NULL;
+    cc_option options[] = {
+        {"--checkpoint", CC_OPT_STRING, &checkpoint, "CKPT", "checkpoint file (OUT/checkpoints/step_*.safetensors)"},
+        {"--out", CC_OPT_STRING, &out, "DIR", "output model directory"},
+        {"--dtype", CC_OPT_STRING, &dtype_name, "TYPE", "weights as f32 (default), f16 or bf16"},
+        {"--tokenizer", CC_OPT_STRING, &tokenizer, "DIR", "tokenizer files (default: the one recorded in the checkpoint)"},
+        {0},
+    };
+    int parsed = cc_parse_options(&cmd_export, options, argc, argv, NULL);
+    if (parsed != 0) return parsed > 0 ? 0 : 2;
+    if (!checkpoint || !out) return cc_command_error(&cmd_export, "--checkpoint and --out are required") + 1;
+    cc_dtype dtype = !strcmp(dtype_name, "f32") ? CC_F32 : !strcmp(dtype_name, "f16") ? CC_F16 : !strcmp(dtype_name, "bf16") ? CC_BF16 : CC_I32;
+    if (dtype == CC_I32) return cc_command_error(&cmd_export, "--dtype must be f32, f16 or bf16") + 1;
+    cc_train_state state;
+    float *image_adapter = NULL, *text_adapter = NULL;
+    cc_clip_model *m = cc_checkpoint_load_model(checkpoint, NULL, &state, &image_adapter, &text_adapter);
+    if (!m) return cc_command_error(&cmd_export, cc_last_error());
+    int status = 0;
+    if (image_adapter) status = fold_adapter(m->visual_projection, image_adapter);
+    if (status == 0 && text_adapter) status = fold_adapter(m->text_projection, text_adapter);
+    cc_preprocess_config pre;
+    cc_preprocess_config_default(&pre, m->config.vision.image_size);
+    if (status == 0) status = cc_export_model_dir(m, &pre, tokenizer ? tokenizer : state.tokenizer_dir, out, dtype);
+    cc_free_aligned(image_adapter);
+    cc_free_aligned(text_adapter);
+    cc_clip_free(m);
+    if (status != 0) return cc_command_error(&cmd_export, cc_last_error());
+    printf("exported step %lld of %s -> %s (%s weights)\n", (long long)state.step, checkpoint, out, dtype_name);
+    return 0;
+}
