@@ -99,13 +99,15 @@ bench-bins: $(BENCH_BINS)
 # ---- CUDA: the GPU check program, kernel development files and CUDA benchmarks (CUDA=1) ----
 ifeq ($(CUDA),1)
 all: gpu-check
-gpu-check: $(BUILD)/tests/gpu/check_ops $(DEV_BINS) $(CUDA_BENCH_BINS)
+gpu-check: $(BUILD)/tests/gpu/check_ops $(BUILD)/tests/gpu/vit_check $(DEV_BINS) $(CUDA_BENCH_BINS)
+
+.PRECIOUS: $(BUILD)/tests/gpu/%.o
 
 $(BUILD)/libclipc_core.a: $(CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tests/gpu/check_ops: $(BUILD)/tests/gpu/check_ops.o $(BUILD)/libclipc_core.a
+$(BUILD)/tests/gpu/%: $(BUILD)/tests/gpu/%.o $(BUILD)/libclipc_core.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_BLAS) $(CUDA_LIBS) -lm -lpthread
 
 $(BUILD)/dev/%: kernels/cuda/dev/%.cu kernels/cuda/dev/common.cuh
@@ -132,11 +134,12 @@ $(BUILD)/fake/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(FAKE_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/tests/gpu/check_ops_fake: $(BUILD)/tests/gpu/check_ops.o $(FAKE_OBJS) $(BUILD)/libclipc.a
+$(BUILD)/tests/gpu/%_fake: $(BUILD)/tests/gpu/%.o $(FAKE_OBJS) $(BUILD)/libclipc.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 ifneq ($(CUDA),1)
-test-unit: $(BUILD)/tests/gpu/check_ops_fake
+test-unit: $(BUILD)/tests/gpu/check_ops_fake $(BUILD)/tests/gpu/vit_check_fake
+.PRECIOUS: $(BUILD)/tests/gpu/%.o
 endif
 
 deps:

@@ -722,7 +722,7 @@ __global__ void __launch_bounds__(MMA_THREADS) mma_dkdv_kernel(attn_params p) {
 
 static int dmax_for(int head_dim) { return head_dim <= 16 ? 16 : head_dim <= 32 ? 32 : head_dim <= 64 ? 64 : 128; }
 
-static attn_params make_params(const cc_cuda_attention_shape *s, const float *q, const float *k, const float *v) {
+static attn_params attn_make_params(const cc_cuda_attention_shape *s, const float *q, const float *k, const float *v) {
     attn_params p;
     memset(&p, 0, sizeof p);
     p.q = q;
@@ -815,7 +815,7 @@ static int shape_ok(const cc_cuda_attention_shape *s) {
 cudaError_t cc_cuda_attention_forward(cudaStream_t st, const cc_cuda_attention_shape *s, const float *q,
                                       const float *k, const float *v, float *out, int use_bf16) {
     if (!shape_ok(s)) return cudaErrorInvalidValue;
-    attn_params p = make_params(s, q, k, v);
+    attn_params p = attn_make_params(s, q, k, v);
     p.out = out;
     switch (dmax_for(p.D) * (use_bf16 ? -1 : 1)) {
     case 16: return launch_f32_forward<16>(st, p);
@@ -837,7 +837,7 @@ cudaError_t cc_cuda_attention_backward(cudaStream_t st, const cc_cuda_attention_
                                        const float *q, const float *k, const float *v, float *dq, float *dk, float *dv,
                                        void *scratch, int use_bf16) {
     if (!shape_ok(s)) return cudaErrorInvalidValue;
-    attn_params p = make_params(s, q, k, v);
+    attn_params p = attn_make_params(s, q, k, v);
     p.dout = dout;
     p.dq = dq;
     p.dk = dk;

@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(MAP_THREADS) to_bf16_4_kernel(bf16_params p) {
 }
 #endif
 
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+static bool map_aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
 static unsigned grid_for(int64_t work_items) {
     int64_t blocks = (work_items + MAP_THREADS - 1) / MAP_THREADS;
@@ -187,8 +187,8 @@ static unsigned grid_for(int64_t work_items) {
 
 static cudaError_t launch_map(cudaStream_t s, map_params p) {
     if (p.n <= 0) return cudaSuccess;
-    bool vec = p.n % 4 == 0 && aligned16(p.out) && (!map_reads_a(p.op) || aligned16(p.a)) &&
-               (!map_reads_b(p.op) || aligned16(p.b));
+    bool vec = p.n % 4 == 0 && map_aligned16(p.out) && (!map_reads_a(p.op) || map_aligned16(p.a)) &&
+               (!map_reads_b(p.op) || map_aligned16(p.b));
     if ((p.op == MAP_ADD || p.op == MAP_REPEAT) && p.period % 4 != 0) vec = false;
     if (vec) {
         cc_launch_cfg cfg = cc_cfg(grid_for(p.n / 4), 1, MAP_THREADS, 0);
@@ -198,7 +198,7 @@ static cudaError_t launch_map(cudaStream_t s, map_params p) {
     return CC_LAUNCH(cfg, s, map_kernel, map_body, p);
 }
 
-static map_params make_params(int op, const float *a, const float *b, float *out, int64_t n) {
+static map_params map_make_params(int op, const float *a, const float *b, float *out, int64_t n) {
     map_params p;
     memset(&p, 0, sizeof p);
     p.op = op;
@@ -211,56 +211,56 @@ static map_params make_params(int op, const float *a, const float *b, float *out
 }
 
 cudaError_t cc_cuda_add(cudaStream_t s, const float *a, const float *b, float *out, int64_t n, int64_t nb, float beta) {
-    map_params p = make_params(MAP_ADD, a, b, out, n);
+    map_params p = map_make_params(MAP_ADD, a, b, out, n);
     p.period = nb > 0 ? nb : 1;
     p.c = beta;
     return launch_map(s, p);
 }
 
 cudaError_t cc_cuda_mul(cudaStream_t s, const float *a, const float *b, float *out, int64_t n) {
-    return launch_map(s, make_params(MAP_MUL, a, b, out, n));
+    return launch_map(s, map_make_params(MAP_MUL, a, b, out, n));
 }
 
 cudaError_t cc_cuda_scale(cudaStream_t s, const float *x, float *out, int64_t n, float c) {
-    map_params p = make_params(MAP_SCALE, x, NULL, out, n);
+    map_params p = map_make_params(MAP_SCALE, x, NULL, out, n);
     p.c = c;
     return launch_map(s, p);
 }
 
 cudaError_t cc_cuda_mul_scalar(cudaStream_t s, const float *x, const float *scalar, float *out, int64_t n) {
-    map_params p = make_params(MAP_MUL_SCALAR, x, NULL, out, n);
+    map_params p = map_make_params(MAP_MUL_SCALAR, x, NULL, out, n);
     p.scalar = scalar;
     return launch_map(s, p);
 }
 
 cudaError_t cc_cuda_exp(cudaStream_t s, const float *x, float *out, int64_t n) {
-    return launch_map(s, make_params(MAP_EXP, x, NULL, out, n));
+    return launch_map(s, map_make_params(MAP_EXP, x, NULL, out, n));
 }
 
 cudaError_t cc_cuda_fill(cudaStream_t s, float *out, int64_t n, float value) {
-    map_params p = make_params(MAP_FILL, NULL, NULL, out, n);
+    map_params p = map_make_params(MAP_FILL, NULL, NULL, out, n);
     p.c = value;
     return launch_map(s, p);
 }
 
 cudaError_t cc_cuda_accumulate(cudaStream_t s, float *dst, const float *src, int64_t n) {
-    return launch_map(s, make_params(MAP_ACCUMULATE, src, NULL, dst, n));
+    return launch_map(s, map_make_params(MAP_ACCUMULATE, src, NULL, dst, n));
 }
 
 cudaError_t cc_cuda_act_forward(cudaStream_t s, const float *x, float *y, int64_t n, int kind) {
-    map_params p = make_params(MAP_ACT_FORWARD, x, NULL, y, n);
+    map_params p = map_make_params(MAP_ACT_FORWARD, x, NULL, y, n);
     p.act = kind;
     return launch_map(s, p);
 }
 
 cudaError_t cc_cuda_act_backward(cudaStream_t s, const float *dy, const float *x, float *dx, int64_t n, int kind) {
-    map_params p = make_params(MAP_ACT_BACKWARD, dy, x, dx, n);
+    map_params p = map_make_params(MAP_ACT_BACKWARD, dy, x, dx, n);
     p.act = kind;
     return launch_map(s, p);
 }
 
 cudaError_t cc_cuda_repeat(cudaStream_t s, const float *x, float *out, int64_t n_out, int64_t n_in) {
-    map_params p = make_params(MAP_REPEAT, x, NULL, out, n_out);
+    map_params p = map_make_params(MAP_REPEAT, x, NULL, out, n_out);
     p.period = n_in > 0 ? n_in : 1;
     return launch_map(s, p);
 }
@@ -268,7 +268,7 @@ cudaError_t cc_cuda_repeat(cudaStream_t s, const float *x, float *out, int64_t n
 cudaError_t cc_cuda_to_bf16(cudaStream_t s, const float *x, uint16_t *out, int64_t n) {
     if (n <= 0) return cudaSuccess;
     bf16_params p = {x, out, n};
-    if (n % 4 == 0 && aligned16(x) && ((uintptr_t)out & 7u) == 0) {
+    if (n % 4 == 0 && map_aligned16(x) && ((uintptr_t)out & 7u) == 0) {
         cc_launch_cfg cfg = cc_cfg(grid_for(n / 4), 1, MAP_THREADS, 0);
         return CC_LAUNCH(cfg, s, to_bf16_4_kernel, to_bf16_4_body, p);
     }

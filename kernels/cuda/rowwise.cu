@@ -448,14 +448,14 @@ __global__ void __launch_bounds__(CE_THREADS) ce_backward_kernel(ce_params p) {
 }
 #endif
 
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+static bool row_aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
 static unsigned row_blocks(int64_t rows) { return cc_div_up(rows, ROWS_PER_BLOCK); }
 
 /* Register path chunk count for a width (0 = use the generic path). */
 static int ln_chunks(int64_t width, const void *a, const void *b, const void *c, const void *d) {
-    if (width % 4 != 0 || width > 128 * LN_MAX_CHUNKS || !aligned16(a) || !aligned16(b) || !aligned16(c) ||
-        !aligned16(d))
+    if (width % 4 != 0 || width > 128 * LN_MAX_CHUNKS || !row_aligned16(a) || !row_aligned16(b) || !row_aligned16(c) ||
+        !row_aligned16(d))
         return 0;
     int64_t n4 = width / 4;
     return n4 <= 32 ? 1 : n4 <= 64 ? 2 : n4 <= 128 ? 4 : 8;
