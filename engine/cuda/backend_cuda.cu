@@ -58,8 +58,10 @@ extern "C" {
 
 /* ======================= errors ======================= */
 
+/* `call` is the stringified call expression: the message names the function only. */
 static int cuda_failed(cudaError_t e, const char *call, const char *what) {
-    cc_set_error("CUDA %s failed%s%s: %s (%s)", call, what ? " in " : "", what ? what : "", cudaGetErrorString(e),
+    int name_len = (int)strcspn(call, "(");
+    cc_set_error("CUDA %.*s failed%s%s: %s (%s)", name_len, call, what ? " in " : "", what ? what : "", cudaGetErrorString(e),
                  cudaGetErrorName(e));
     return -1;
 }
@@ -78,7 +80,8 @@ static int cuda_failed(cudaError_t e, const char *call, const char *what) {
     } while (0)
 
 static int blas_failed(cublasStatus_t s, const char *call, const char *what) {
-    cc_set_error("cuBLAS %s failed in %s: %s", call, what, cublasGetStatusString(s));
+    int name_len = (int)strcspn(call, "(");
+    cc_set_error("cuBLAS %.*s failed in %s: %s", name_len, call, what, cublasGetStatusString(s));
     return -1;
 }
 
@@ -121,6 +124,7 @@ struct graph_plan {
     std::vector<std::pair<uintptr_t, size_t> > accumulated; /* external memory the graph writes */
     size_t scratch_need;
     cudaGraphExec_t exec;
+    int capture_failed; /* capture did not work for this graph: it runs node by node */
     long runs;
     unsigned long long last_used;
     int fused;
@@ -164,6 +168,7 @@ struct cuda_ctx {
     std::vector<graph_plan *> plans;
     unsigned long long tick;
     cc_cuda_stats stats;
+    int lt_warned, capture_warned;
 };
 
 static cuda_ctx *ctx_of(cc_backend *be) { return static_cast<cuda_ctx *>(be->ctx); }
@@ -382,6 +387,7 @@ static void lt_release(lt_entry *e) {
 static lt_entry *lt_lookup(cuda_ctx *c, const lt_key &key) {
     for (size_t i = 0; i < c->lt_cache.size(); i++)
         if (!memcmp(&c->lt_cache[i].key, &key, sizeof key)) return c->lt_cache[i].ok ? &c->lt_cache[i] : NULL;
+    /* (an entry whose matmul was refused keeps its descriptors until destroy: ok = 0 only) */
     lt_entry e;
     memset(&e, 0, sizeof e);
     e.key = key;
@@ -487,7 +493,7 @@ static int run_gemm(cuda_ctx *c, const cc_tensor *mm, const node_plan *mp, float
         cublasComputeType_t compute = c->gemm == GEMM_BF16_FAST ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
         size_t esize = ab == CUDA_R_16BF ? 2 : 4;
         /* fused epilogue: one 2-D GEMM through cuBLASLt */
-        if (epilogue != CUBLASLT_EPILOGUE_DEFAULT && nd == 2) {
+        if (epilogue != CUBLASLT_EPILOGUE_DEFAULT && nd == 2 && ((uintptr_t)bias & 15u) == 0) {
             lt_key key;
             memset(&key, 0, sizeof key);
             key.compute = compute;
@@ -506,11 +512,22 @@ static int run_gemm(cuda_ctx *c, const cc_tensor *mm, const node_plan *mp, float
             key.align[2] = key.align[3] = alignment_of(out);
             lt_entry *lt = lt_lookup(c, key);
             if (lt) {
-                BLAS_TRY(what, cublasLtMatmulDescSetAttribute(lt->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-                BLAS_TRY(what, cublasLtMatmul(c->lt, lt->desc, &alpha, pb, lt->a, pa, lt->b, &beta, out, lt->d, out, lt->d,
-                                              &lt->algo, c->workspace, WORKSPACE_BYTES, c->stream));
-                if (fused_count) (*fused_count)++;
-                return 0;
+                cublasStatus_t st = cublasLtMatmulDescSetAttribute(lt->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+                if (st == CUBLAS_STATUS_SUCCESS)
+                    st = cublasLtMatmul(c->lt, lt->desc, &alpha, pb, lt->a, pa, lt->b, &beta, out, lt->d, out, lt->d, &lt->algo,
+                                        c->workspace, WORKSPACE_BYTES, c->stream);
+                if (st == CUBLAS_STATUS_SUCCESS) {
+                    if (fused_count) (*fused_count)++;
+                    return 0;
+                }
+                /* rejected (validation happens before any launch): never again for this shape;
+                 * the plain GEMM + bias kernel below computes the same thing */
+                if (!c->lt_warned) {
+                    fprintf(stderr, "clipc: cuBLASLt refused a fused GEMM (%s); using GEMM + bias kernels\n",
+                            cublasGetStatusString(st));
+                    c->lt_warned = 1;
+                }
+                lt->ok = 0;
             }
         }
         cublasOperation_t ta = ob.trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = oa.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -771,6 +788,35 @@ static int bias_fusion_source(cc_graph *g, int i, const std::vector<int> &reader
     return mm->order;
 }
 
+/* Is [p, p + bytes) inside one allocation of this backend? */
+static bool in_backend_memory(const cuda_ctx *c, const void *p, size_t bytes) {
+    auto it = c->allocations.upper_bound((uintptr_t)p);
+    if (it == c->allocations.begin()) return false;
+    --it;
+    return (uintptr_t)p >= it->first && (uintptr_t)p + bytes <= it->first + it->second;
+}
+
+/* Every tensor the graph reads or writes outside its arena (parameters, accumulators) must live
+ * in this backend's memory: a host pointer would fault inside a kernel much later. */
+static int check_external_memory(const cuda_ctx *c, cc_graph *g) {
+    int n = cc_graph_n_nodes(g);
+    for (int i = 0; i < n; i++) {
+        cc_tensor *node = cc_graph_node(g, i);
+        for (int s = 0; s < CC_MAX_SRC; s++) {
+            cc_tensor *src = node->src[s];
+            if (!src || src->order >= 0) continue; /* graph-owned: in the arena */
+            size_t bytes = (size_t)extent(src) * cc_dtype_size(src->dtype);
+            if (bytes && !in_backend_memory(c, src->data, bytes)) {
+                cc_set_error("CUDA backend: tensor '%s' (input of %s) is not in this GPU backend's memory; allocate it with "
+                             "cc_tensor_alloc(t, backend) and fill it with cc_tensor_upload",
+                             src->name[0] ? src->name : "unnamed", cc_op_name(node->op));
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static graph_plan *make_plan(cuda_ctx *c, cc_graph *g) {
     int n = cc_graph_n_nodes(g);
     graph_plan *plan = new graph_plan();
@@ -781,6 +827,7 @@ static graph_plan *make_plan(cuda_ctx *c, cc_graph *g) {
         plan->nodes[(size_t)i].shadow[0] = plan->nodes[(size_t)i].shadow[1] = -1;
     }
     plan->exec = NULL;
+    plan->capture_failed = 0;
     plan->runs = 0;
     plan->fused = 0;
     plan->scratch_need = 0;
@@ -882,6 +929,7 @@ static graph_plan *get_plan(cuda_ctx *c, cc_graph *g, const std::vector<uint64_t
         free_plan(c->plans[oldest]);
         c->plans.erase(c->plans.begin() + (long)oldest);
     }
+    if (check_external_memory(c, g) != 0) return NULL;
     graph_plan *plan = make_plan(c, g);
     plan->signature = sig;
     plan->last_used = c->tick;
@@ -953,10 +1001,20 @@ static int cuda_compute_graph(cc_backend *be, cc_graph *g) {
     std::vector<uint64_t> sig;
     build_signature(c, g, sig);
     graph_plan *plan = get_plan(c, g, sig);
+    if (!plan) return -1;
     c->stats.graph_computes++;
     if (ensure_scratch(c, plan->scratch_need) != 0) return -1;
     if (refresh_shadows(c, plan) != 0) return -1;
-    if (c->use_graphs && plan->runs >= 1 && !plan->exec && capture(c, g, plan) != 0) return -1;
+    if (c->use_graphs && plan->runs >= 1 && !plan->exec && !plan->capture_failed && capture(c, g, plan) != 0) {
+        /* the eager run of this very graph worked: capture itself is the problem. Run it node by
+         * node from now on (a genuine error shows up again there, with its message). */
+        plan->capture_failed = 1;
+        if (!c->capture_warned) {
+            fprintf(stderr, "clipc: CUDA graph capture failed (%s); running this graph node by node\n", cc_last_error());
+            c->capture_warned = 1;
+        }
+        cudaGetLastError();
+    }
     if (plan->exec) {
         CUDA_TRY("graph replay", cudaGraphLaunch(plan->exec, c->stream));
         c->stats.replays++;
@@ -1083,7 +1141,7 @@ static void release_ctx(cuda_ctx *c) {
     }
     drop_plans(c);
     for (size_t i = 0; i < c->lt_cache.size(); i++)
-        if (c->lt_cache[i].ok) lt_release(&c->lt_cache[i]);
+        if (c->lt_cache[i].desc) lt_release(&c->lt_cache[i]);
     for (size_t i = 0; i < c->shadows.size(); i++) cudaFree(c->shadows[i].bf16);
     if (c->scratch) cudaFree(c->scratch);
     if (c->table) cudaFree(c->table);
@@ -1205,6 +1263,7 @@ extern "C" cc_backend *cc_backend_cuda_create_ex(int device, cc_precision precis
     c->dev_error = c->host_error = NULL;
     c->dev_double = c->host_double = NULL;
     c->tick = 0;
+    c->lt_warned = c->capture_warned = 0;
     memset(&c->stats, 0, sizeof c->stats);
     if (open_device(c, device) != 0) {
         char message[CC_ERROR_MAX];

@@ -795,6 +795,23 @@ static void run_bad_input(cc_backend *gpu_be, const char *precision, cc_rng *rng
         int ok = expect_failure(gpu_be, &oc, in, "label", note, sizeof note);
         record("bad label in cross_entropy -> error", precision, 0, 0, 0, ok, note);
     }
+    /* a parameter left in host memory: a clear error, not a fault inside a kernel */
+    {
+        op_case oc = {"host_weight", 2, {IN(2, 4, 8), IN(2, 8, 3)}, b_matmul_nn, 0};
+        cc_graph *g = cc_graph_new();
+        int64_t sa[2] = {4, 8}, sb[2] = {8, 3};
+        cc_tensor *a = cc_tensor_new(CC_F32, 2, sa, "device weight"), *b = cc_tensor_new(CC_F32, 2, sb, "host weight");
+        int ok = a && b && cc_tensor_alloc(a, gpu_be) == 0 && cc_tensor_alloc(b, NULL) == 0;
+        cc_tensor *y = ok ? cc_matmul(g, a, b, 0, 0) : NULL;
+        ok = ok && y && cc_graph_build(g, &y, 1) == 0 && cc_graph_plan(g, gpu_be) == 0 && cc_graph_compute(g) != 0 &&
+             strstr(cc_last_error(), "host weight") && strstr(cc_last_error(), "not in this GPU backend's memory");
+        snprintf(note, sizeof note, "%.100s", cc_last_error());
+        record("host tensor in a CUDA graph -> error", precision, 0, 0, 0, ok, note);
+        cc_graph_free(g);
+        cc_tensor_free(a);
+        cc_tensor_free(b);
+        (void)oc;
+    }
     /* the backend still works after an error */
     run_case(&cases[0], gpu_be, precision, rng);
     /* an impossible allocation */

@@ -613,6 +613,8 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
     (void)mode;
+    const char *fail_env = getenv("CC_FAKE_FAIL_CAPTURE"); /* tests of the eager fallback */
+    if (fail_env && *fail_env == '1') return fail(cudaErrorStreamCaptureUnsupported, "capture refused (CC_FAKE_FAIL_CAPTURE)");
     if (stream->capturing) return fail(cudaErrorInvalidValue, "stream is already capturing");
     stream->capturing = true;
     stream->capture_invalid = false;
