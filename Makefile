@@ -37,14 +37,17 @@ TEST_SRCS := $(wildcard tests/*.c)
 BENCH_SRCS := $(wildcard benchmarks/*/*.c)
 
 ifeq ($(CUDA),1)
-  CUDA_HOME ?= /usr/local/cuda
-  # nvcc from PATH, else from CUDA_HOME (it is often not on PATH)
-  NVCC ?= $(shell command -v nvcc 2>/dev/null || echo $(CUDA_HOME)/bin/nvcc)
+  # nvcc from PATH (its toolkit is CUDA_HOME), else /usr/local/cuda (nvcc is often not on PATH)
+  NVCC_ON_PATH := $(shell command -v nvcc 2>/dev/null)
+  CUDA_HOME ?= $(if $(NVCC_ON_PATH),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC_ON_PATH))),/usr/local/cuda)
+  NVCC ?= $(if $(NVCC_ON_PATH),$(NVCC_ON_PATH),$(CUDA_HOME)/bin/nvcc)
   CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90
-  NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -fPIC,-Wall --expt-relaxed-constexpr -lineinfo
+  NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -fPIC,-Wall --expt-relaxed-constexpr -lineinfo $(CUDA_EXTRA_CFLAGS)
   CU_SRCS := $(wildcard kernels/cuda/*.cu engine/cuda/*.cu)
   CPPFLAGS += -DCLIPC_CUDA -I$(CUDA_HOME)/include
-  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcublas -lcublasLt -lcudart -lstdc++ -ldl -lrt -Wl,-rpath,$(CUDA_HOME)/lib64
+  # CUDA_EXTRA_LDFLAGS: where cuBLAS lives when it is not in the toolkit (-L... -Wl,-rpath,...)
+  CUDA_LIBS := $(CUDA_EXTRA_LDFLAGS) -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcublas -lcublasLt -lcudart -lstdc++ -ldl -lrt \
+	-Wl,-rpath,$(CUDA_HOME)/lib64
   LDLIBS += $(CUDA_LIBS)
   # GPU check build (tests/gpu/run.sh): engine + kernels + CUDA only, so it links on images that
   # lack the -dev packages of the full build; without OpenBLAS headers, a reference cblas stands in.
@@ -112,11 +115,11 @@ $(BUILD)/tests/gpu/%: $(BUILD)/tests/gpu/%.o $(BUILD)/libclipc_core.a
 
 $(BUILD)/dev/%: kernels/cuda/dev/%.cu kernels/cuda/dev/common.cuh
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -o $@ $< -lcublas -lcublasLt
+	$(NVCC) $(NVCCFLAGS) -o $@ $< $(CUDA_EXTRA_LDFLAGS) -lcublas -lcublasLt
 
 $(BUILD)/bench/cuda/%: benchmarks/cuda/%.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -o $@ $< -lcublas -lcublasLt
+	$(NVCC) $(NVCCFLAGS) -o $@ $< $(CUDA_EXTRA_LDFLAGS) -lcublas -lcublasLt
 endif
 
 # ---- the CUDA backend on the host emulator (tests/gpu/fake): every build, run by make test ----

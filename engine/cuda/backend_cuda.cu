@@ -169,6 +169,11 @@ struct cuda_ctx {
     unsigned long long tick;
     cc_cuda_stats stats;
     int lt_warned, capture_warned;
+    /* CLIPC_PROFILE: node-by-node runs with a wait after each node, time per op (index
+     * CC_OP_COUNT = fused matmul+bias), printed to stderr when the backend is destroyed */
+    int profile;
+    double op_seconds[CC_OP_COUNT + 1];
+    long op_calls[CC_OP_COUNT + 1];
 };
 
 static cuda_ctx *ctx_of(cc_backend *be) { return static_cast<cuda_ctx *>(be->ctx); }
@@ -957,6 +962,7 @@ static int run_nodes(cuda_ctx *c, cc_graph *g, graph_plan *plan, long *fused) {
         const node_plan &np = plan->nodes[(size_t)i];
         if (node->op == CC_OP_NONE || node->op == CC_OP_VIEW || np.action == ACTION_SKIP) continue;
         int status;
+        double start = c->profile ? cc_now() : 0;
         if (np.action == ACTION_FUSED_BIAS || np.action == ACTION_FUSED_GELU_BIAS) {
             cc_tensor *mm = cc_graph_node(g, np.matmul);
             cc_tensor *bias = np.action == ACTION_FUSED_BIAS ? node->src[1] : cc_graph_node(g, np.bias_add)->src[1];
@@ -965,12 +971,30 @@ static int run_nodes(cuda_ctx *c, cc_graph *g, graph_plan *plan, long *fused) {
         } else {
             status = run_node(c, node, &np);
         }
+        if (status == 0 && c->profile) {
+            status = wait_stream(c, "profile");
+            int slot = np.action == ACTION_RUN ? (int)node->op : CC_OP_COUNT;
+            c->op_seconds[slot] += cc_now() - start;
+            c->op_calls[slot]++;
+        }
         if (status != 0) {
             cc_prefix_error("%s (%s)", cc_op_name(node->op), node->name[0] ? node->name : "unnamed");
             return -1;
         }
     }
     return 0;
+}
+
+static void print_profile(const cuda_ctx *c) {
+    double total = 0;
+    for (int op = 0; op <= CC_OP_COUNT; op++) total += c->op_seconds[op];
+    if (total <= 0) return;
+    fprintf(stderr, "CUDA backend profile (%s; each node waited for)\n%-24s %8s %10s %6s\n",
+            c->precision == CC_PRECISION_BF16 ? "bf16" : "f32", "op", "calls", "ms", "%");
+    for (int op = 0; op <= CC_OP_COUNT; op++)
+        if (c->op_calls[op])
+            fprintf(stderr, "%-24s %8ld %10.2f %5.1f%%\n", op == CC_OP_COUNT ? "matmul+bias (fused)" : cc_op_name((cc_op)op),
+                    c->op_calls[op], 1e3 * c->op_seconds[op], 100.0 * c->op_seconds[op] / total);
 }
 
 static int capture(cuda_ctx *c, cc_graph *g, graph_plan *plan) {
@@ -1005,7 +1029,7 @@ static int cuda_compute_graph(cc_backend *be, cc_graph *g) {
     c->stats.graph_computes++;
     if (ensure_scratch(c, plan->scratch_need) != 0) return -1;
     if (refresh_shadows(c, plan) != 0) return -1;
-    if (c->use_graphs && plan->runs >= 1 && !plan->exec && !plan->capture_failed && capture(c, g, plan) != 0) {
+    if (c->use_graphs && !c->profile && plan->runs >= 1 && !plan->exec && !plan->capture_failed && capture(c, g, plan) != 0) {
         /* the eager run of this very graph worked: capture itself is the problem. Run it node by
          * node from now on (a genuine error shows up again there, with its message). */
         plan->capture_failed = 1;
@@ -1135,6 +1159,7 @@ static void cuda_params_changed(cc_backend *be) {
 
 static void release_ctx(cuda_ctx *c) {
     if (!c) return;
+    if (c->profile) print_profile(c);
     if (c->stream) {
         cudaStreamSynchronize(c->stream);
         cudaGetLastError();
@@ -1265,6 +1290,9 @@ extern "C" cc_backend *cc_backend_cuda_create_ex(int device, cc_precision precis
     c->tick = 0;
     c->lt_warned = c->capture_warned = 0;
     memset(&c->stats, 0, sizeof c->stats);
+    c->profile = getenv("CLIPC_PROFILE") != NULL;
+    memset(c->op_seconds, 0, sizeof c->op_seconds);
+    memset(c->op_calls, 0, sizeof c->op_calls);
     if (open_device(c, device) != 0) {
         char message[CC_ERROR_MAX];
         snprintf(message, sizeof message, "%s", cc_last_error());

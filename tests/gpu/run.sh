@@ -111,7 +111,22 @@ build() {
         echo "SUMMARY built the host-emulator check programs (rehearsal)"
         return 0
     fi
-    make -j"$(nproc)" CUDA=1 gpu-check || return 1
+    # cuBLAS normally comes with the toolkit; if not, use the pip wheel PyTorch brings
+    local extra_ld="" extra_c="" home
+    home=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+    if [ ! -e "$home/lib64/libcublas.so" ] && [ ! -e "$home/lib/libcublas.so" ]; then
+        local site
+        site=$($PYTHON -c 'import nvidia.cublas as m; print(list(m.__path__)[0])' 2>/dev/null)
+        if [ -n "$site" ] && [ -d "$site/lib" ]; then
+            mkdir -p "$TMP/cudalibs"
+            ln -sf "$(ls "$site"/lib/libcublas.so.* | head -n 1)" "$TMP/cudalibs/libcublas.so"
+            ln -sf "$(ls "$site"/lib/libcublasLt.so.* | head -n 1)" "$TMP/cudalibs/libcublasLt.so"
+            extra_ld="-L$TMP/cudalibs -Wl,-rpath,$site/lib"
+            extra_c="-I$site/include"
+            echo "cuBLAS from $site (not in $home)"
+        fi
+    fi
+    make -j"$(nproc)" CUDA=1 CUDA_EXTRA_LDFLAGS="$extra_ld" CUDA_EXTRA_CFLAGS="$extra_c" gpu-check || return 1
     ls -l $BUILD/tests/gpu/check_ops $BUILD/tests/gpu/vit_check $BUILD/bench/cuda/ceilings $BUILD/dev/*
     echo "SUMMARY built check_ops, vit_check, ceilings, $(ls $BUILD/dev | wc -l) dev files"
 }
