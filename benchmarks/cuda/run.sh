@@ -5,6 +5,7 @@
 # Writes benchmarks/out/cuda.md only when a GPU ran the benchmarks: without one it says so and
 # leaves any earlier results untouched (no numbers are ever made up).
 #
+# The PyTorch peer sets allow_tf32 off for its f32 numbers itself.
 # Environment: BUILD (default build-cuda), PYTHON (default python3), LOG (append raw output there),
 # BENCH_DEADLINE (epoch seconds after which remaining steps are skipped), BATCH (ViT batch, 256).
 cd "$(dirname "$0")/../.." || exit 2

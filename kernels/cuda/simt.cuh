@@ -107,8 +107,7 @@ __device__ __forceinline__ int cc_atomic_claim(int *p, int value) { return atomi
 /* f32 -> bf16 bits, round to nearest even (NaN stays NaN). */
 CC_HD uint16_t cc_bf16_bits(float x) {
 #ifdef __CUDA_ARCH__
-    __nv_bfloat16 b = __float2bfloat16_rn(x);
-    return *reinterpret_cast<uint16_t *>(&b);
+    return __bfloat16_as_ushort(__float2bfloat16_rn(x));
 #else
     uint32_t u;
     memcpy(&u, &x, 4);
