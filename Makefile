@@ -37,13 +37,31 @@ TEST_SRCS := $(wildcard tests/*.c)
 BENCH_SRCS := $(wildcard benchmarks/*/*.c)
 
 ifeq ($(CUDA),1)
-  NVCC ?= nvcc
-  CUDA_HOME ?= /usr/local/cuda
+  # nvcc from PATH (its toolkit is CUDA_HOME), else /usr/local/cuda (nvcc is often not on PATH)
+  NVCC_ON_PATH := $(shell command -v nvcc 2>/dev/null)
+  CUDA_HOME ?= $(if $(NVCC_ON_PATH),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC_ON_PATH))),/usr/local/cuda)
+  NVCC ?= $(if $(NVCC_ON_PATH),$(NVCC_ON_PATH),$(CUDA_HOME)/bin/nvcc)
   CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90
-  NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -fPIC --expt-relaxed-constexpr -lineinfo
+  NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -fPIC,-Wall --expt-relaxed-constexpr -lineinfo $(CUDA_EXTRA_CFLAGS)
   CU_SRCS := $(wildcard kernels/cuda/*.cu engine/cuda/*.cu)
   CPPFLAGS += -DCLIPC_CUDA -I$(CUDA_HOME)/include
-  LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcudart -lcublas -lcublasLt -lcudnn -lstdc++ -Wl,-rpath,$(CUDA_HOME)/lib64
+  # CUDA_EXTRA_LDFLAGS: where cuBLAS lives when it is not in the toolkit (-L... -Wl,-rpath,...)
+  CUDA_LIBS := $(CUDA_EXTRA_LDFLAGS) -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcublas -lcublasLt -lcudart -lstdc++ -ldl -lrt \
+	-Wl,-rpath,$(CUDA_HOME)/lib64
+  LDLIBS += $(CUDA_LIBS)
+  # GPU check build (tests/gpu/run.sh): engine + kernels + CUDA only, so it links on images that
+  # lack the -dev packages of the full build; without OpenBLAS headers, a reference cblas stands in.
+  HAVE_CBLAS := $(shell printf '\043include <cblas.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+  ifneq ($(HAVE_CBLAS),1)
+    CPPFLAGS += -Itests/gpu/shim
+    CORE_EXTRA_SRCS := tests/gpu/shim/cblas_ref.c
+    CORE_BLAS :=
+  else
+    CORE_BLAS := -lopenblas
+  endif
+  CORE_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(wildcard engine/*.c kernels/*.c) $(CORE_EXTRA_SRCS)) $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
+  DEV_BINS := $(patsubst kernels/cuda/dev/%.cu,$(BUILD)/dev/%,$(filter-out kernels/cuda/dev/common.cuh,$(wildcard kernels/cuda/dev/*.cu)))
+  CUDA_BENCH_BINS := $(patsubst benchmarks/cuda/%.cu,$(BUILD)/bench/cuda/%,$(wildcard benchmarks/cuda/*.cu))
 endif
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
@@ -51,7 +69,7 @@ TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_BINS := $(BENCH_SRCS:benchmarks/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-unit bench bench-bins demo install clean deps test-browser
+.PHONY: all test test-unit bench bench-bins demo install clean deps test-browser gpu-check
 all: $(BUILD)/clipc $(BUILD)/libclipc.a
 
 $(BUILD)/%.o: %.c
@@ -80,6 +98,52 @@ $(BUILD)/bench/%: benchmarks/%.c $(BUILD)/libclipc.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libclipc.a $(LDLIBS)
 
 bench-bins: $(BENCH_BINS)
+
+# ---- CUDA: the GPU check program, kernel development files and CUDA benchmarks (CUDA=1) ----
+ifeq ($(CUDA),1)
+all: gpu-check
+gpu-check: $(BUILD)/tests/gpu/check_ops $(BUILD)/tests/gpu/vit_check $(DEV_BINS) $(CUDA_BENCH_BINS)
+
+.PRECIOUS: $(BUILD)/tests/gpu/%.o
+
+$(BUILD)/libclipc_core.a: $(CORE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/gpu/%: $(BUILD)/tests/gpu/%.o $(BUILD)/libclipc_core.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_BLAS) $(CUDA_LIBS) -lm -lpthread
+
+$(BUILD)/dev/%: kernels/cuda/dev/%.cu kernels/cuda/dev/common.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -o $@ $< $(CUDA_EXTRA_LDFLAGS) -lcublas -lcublasLt
+
+$(BUILD)/bench/cuda/%: benchmarks/cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -o $@ $< $(CUDA_EXTRA_LDFLAGS) -lcublas -lcublasLt
+endif
+
+# ---- the CUDA backend on the host emulator (tests/gpu/fake): every build, run by make test ----
+FAKE_CU_SRCS := $(wildcard kernels/cuda/*.cu engine/cuda/*.cu)
+FAKE_OBJS := $(FAKE_CU_SRCS:%.cu=$(BUILD)/fake/%.o) $(BUILD)/fake/tests/gpu/fake/fake_cuda.o \
+	$(BUILD)/fake/tests/gpu/fake/fake_cublas.o
+FAKE_CXXFLAGS = -std=c++17 $(OPTFLAGS) -DCC_FAKE_CUDA -I. -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+	-Wno-unknown-pragmas -MMD -MP
+
+$(BUILD)/fake/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(CXX) $(FAKE_CXXFLAGS) -x c++ -c $< -o $@
+
+$(BUILD)/fake/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(FAKE_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/tests/gpu/%_fake: $(BUILD)/tests/gpu/%.o $(FAKE_OBJS) $(BUILD)/libclipc.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ifneq ($(CUDA),1)
+test-unit: $(BUILD)/tests/gpu/check_ops_fake $(BUILD)/tests/gpu/vit_check_fake
+.PRECIOUS: $(BUILD)/tests/gpu/%.o
+endif
 
 deps:
 	@scripts/install-deps.sh

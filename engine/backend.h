@@ -46,14 +46,42 @@ struct cc_backend {
     /* sum of squares of n floats -> *out (host), for global grad-norm clipping */
     int (*sum_squares)(cc_backend *be, const float *x, int64_t n, double *out);
     void (*destroy)(cc_backend *be);
+    /* Optional (NULL = not provided; use the helpers below, which fall back to the calls above). */
+    /* AdamW over `count` parameter tensors in one fused launch. */
+    int (*adamw_multi)(cc_backend *be, const cc_adamw_args *args, int count);
+    /* Σ over tensors Σ x² -> *out (host), one reduction and one device->host copy. */
+    int (*sum_squares_multi)(cc_backend *be, const float *const *x, const int64_t *n, int count, double *out);
+    /* Parameter memory was written by means the backend cannot see (it tracks its own writes). */
+    void (*params_changed)(cc_backend *be);
 };
+
+/* AdamW over many parameter tensors: one fused call where the backend has it. */
+static inline int cc_backend_adamw_all(cc_backend *be, const cc_adamw_args *args, int count) {
+    if (be->adamw_multi) return be->adamw_multi(be, args, count);
+    for (int i = 0; i < count; i++)
+        if (be->adamw(be, &args[i]) != 0) return -1;
+    return 0;
+}
+
+/* Sum of squares over many tensors (global grad norm = sqrt of it). */
+static inline int cc_backend_sum_squares_all(cc_backend *be, const float *const *x, const int64_t *n, int count,
+                                             double *out) {
+    if (be->sum_squares_multi) return be->sum_squares_multi(be, x, n, count, out);
+    double total = 0, part = 0;
+    for (int i = 0; i < count; i++) {
+        if (be->sum_squares(be, x[i], n[i], &part) != 0) return -1;
+        total += part;
+    }
+    *out = total;
+    return 0;
+}
 
 cc_backend *cc_backend_cpu(void);            /* process-wide singleton */
 /* "cpu" or "cuda" (CUDA only in CUDA=1 builds with a GPU present); NULL + error otherwise. */
 cc_backend *cc_backend_by_name(const char *name);
 
 #ifdef CLIPC_CUDA
-cc_backend *cc_backend_cuda_create(int device); /* engine/cuda/backend_cuda.cu */
+cc_backend *cc_backend_cuda_create(int device); /* engine/cuda/backend_cuda.cu; more in engine/cuda/backend_cuda.h */
 #endif
 
 #endif
