@@ -1,14 +1,101 @@
-/* gemm.c — dispatch between clipc's own SGEMM kernel and OpenBLAS.
- * The own kernel is being written (issue 2); until it lands every call goes to OpenBLAS. */
+/* gemm.c — clipc's SGEMM: dispatch between the own kernel and OpenBLAS, the BLIS/GotoBLAS-style
+ * blocked driver (pack B block, pack A block, loop over register tiles), and threading.
+ *
+ * The instruction-set specific parts (micro-kernel, packing) live in gemm_avx512.c, gemm_avx2.c
+ * and gemm_scalar.c behind cc_gemm_backend (gemm_internal.h).
+ */
 #include "kernels/gemm.h"
 
 #include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <omp.h>
+#include <string.h>
+
+#include "engine/util.h"
+#include "kernels/gemm_internal.h"
+
+/* A thread is only worth starting for this many flops (an OpenMP fork/join costs a few µs). */
+#define MIN_FLOPS_PER_THREAD (2.0 * 1024 * 1024)
+/* Packing one element costs about as much as this many flops (used to choose the thread grid). */
+#define PACK_COST_FLOPS 32.0
+/* Batched products below this many flops each run one per thread. */
+#define BATCH_SMALL_FLOPS (16.0 * 1024 * 1024)
 
 static cc_gemm_impl selected_impl = CC_GEMM_AUTO;
+static const cc_gemm_backend *forced_backend = NULL;
+static int blocking_kc = 0, blocking_mc = 0, blocking_nc = 0;
+
+/* ---- selection -------------------------------------------------------------------------- */
+
+static int cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+}
+
+static int cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/* The best SIMD back end this CPU runs, or NULL when it has neither. */
+static const cc_gemm_backend *detected_backend(void) {
+    if (cpu_has_avx512()) return &cc_gemm_backend_avx512;
+    if (cpu_has_avx2()) return &cc_gemm_backend_avx2;
+    return NULL;
+}
+
+/* The back end cc_sgemm uses now; NULL = OpenBLAS. */
+static const cc_gemm_backend *active_backend(void) {
+    if (selected_impl == CC_GEMM_OPENBLAS) return NULL;
+    if (forced_backend) return forced_backend;
+    const cc_gemm_backend *be = detected_backend();
+    if (!be && selected_impl == CC_GEMM_OWN) return &cc_gemm_backend_scalar;
+    return be;
+}
 
 void cc_gemm_set_impl(cc_gemm_impl impl) { selected_impl = impl; }
 cc_gemm_impl cc_gemm_get_impl(void) { return selected_impl; }
-const char *cc_gemm_impl_name(void) { return "openblas"; }
+
+const char *cc_gemm_impl_name(void) {
+    const cc_gemm_backend *be = active_backend();
+    if (!be) return "openblas";
+    if (be == &cc_gemm_backend_avx512) return "own-avx512";
+    if (be == &cc_gemm_backend_avx2) return "own-avx2";
+    return "own-scalar";
+}
+
+int cc_gemm_force_isa(const char *isa) {
+    if (!isa || !strcmp(isa, "auto")) {
+        forced_backend = NULL;
+        return 0;
+    }
+    if (!strcmp(isa, "avx512")) {
+        if (!cpu_has_avx512()) goto unsupported;
+        forced_backend = &cc_gemm_backend_avx512;
+    } else if (!strcmp(isa, "avx2")) {
+        if (!cpu_has_avx2()) goto unsupported;
+        forced_backend = &cc_gemm_backend_avx2;
+    } else if (!strcmp(isa, "scalar")) {
+        forced_backend = &cc_gemm_backend_scalar;
+    } else {
+        cc_set_error("gemm: unknown instruction set '%s' (expected avx512, avx2, scalar or auto)", isa);
+        return -1;
+    }
+    return 0;
+unsupported:
+    cc_set_error("gemm: this CPU does not support %s", isa);
+    return -1;
+}
+
+void cc_gemm_set_blocking(int kc, int mc, int nc) {
+    blocking_kc = kc;
+    blocking_mc = mc;
+    blocking_nc = nc;
+}
+
+/* ---- OpenBLAS --------------------------------------------------------------------------- */
 
 void cc_sgemm_openblas(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
@@ -19,7 +106,251 @@ void cc_sgemm_openblas(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K
                 (blasint)ldc);
 }
 
+/* ---- the blocked driver ----------------------------------------------------------------- */
+
+typedef struct gemm_problem {
+    const cc_gemm_backend *be;
+    int kc, mc, nc; /* blocking in use (mc a multiple of mr, nc of nr) */
+    int trans_a, trans_b;
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *A;
+    int64_t lda;
+    const float *B;      /* float B, or NULL when B16 is used */
+    const uint16_t *B16; /* bf16 B */
+    int64_t ldb;
+    float *C;
+    int64_t ldc;
+} gemm_problem;
+
+/* Per-thread packing buffer, 64-byte aligned, grown on demand and kept for the next call (the
+ * OpenMP pool threads live as long as the process). */
+static _Thread_local float *pack_buffer = NULL;
+static _Thread_local size_t pack_capacity = 0; /* floats */
+
+static float *thread_pack_buffer(size_t n_floats) {
+    if (n_floats > pack_capacity) {
+        cc_free_aligned(pack_buffer);
+        pack_buffer = cc_malloc_aligned(n_floats * sizeof(float), "gemm packing buffer");
+        pack_capacity = pack_buffer ? n_floats : 0;
+    }
+    return pack_buffer;
+}
+
+static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Floats of packing buffer a thread needs for a region of m × n. */
+static size_t pack_floats(const gemm_problem *p, int64_t m, int64_t n) {
+    int64_t kc = min64(p->kc, p->K);
+    int64_t a_floats = round_up(min64(p->mc, m), p->be->mr) * kc;
+    int64_t b_floats = round_up(min64(p->nc, n), p->be->nr) * kc;
+    return (size_t)(round_up(a_floats, 16) + b_floats);
+}
+
+static void pack_b_block(const gemm_problem *p, int64_t k0, int64_t kc, int64_t j0, int64_t n, float *dst) {
+    if (p->B16) p->be->pack_b_bf16(p->trans_b, p->B16, p->ldb, k0, kc, j0, n, dst);
+    else p->be->pack_b(p->trans_b, p->B, p->ldb, k0, kc, j0, n, dst);
+}
+
+/* C[m0:m1, n0:n1] of the product, with the thread's packing buffer `buf`. */
+static void gemm_region(const gemm_problem *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf) {
+    const cc_gemm_backend *be = p->be;
+    const int mr = be->mr, nr = be->nr;
+    int64_t a_floats = round_up(round_up(min64(p->mc, m1 - m0), mr) * min64(p->kc, p->K), 16);
+    float *packed_a = buf, *packed_b = buf + a_floats;
+    /* When all rows fit one A block, each B panel is packed right before its tiles use it and
+     * stays in L1/L2 (no trip of the packed block through L3). */
+    int fused = m1 - m0 <= p->mc;
+    int in_place_b = fused && !p->trans_b && p->B;
+    for (int64_t jc = n0; jc < n1; jc += p->nc) {
+        int64_t nc = min64(p->nc, n1 - jc);
+        for (int64_t pc = 0; pc < p->K; pc += p->kc) {
+            int64_t kc = min64(p->kc, p->K - pc);
+            float beta = pc == 0 ? p->beta : 1.0f;
+            if (!fused) pack_b_block(p, pc, kc, jc, nc, packed_b);
+            for (int64_t ic = m0; ic < m1; ic += p->mc) {
+                int64_t mc = min64(p->mc, m1 - ic);
+                be->pack_a(p->trans_a, p->A, p->lda, ic, mc, pc, kc, packed_a);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    int n = (int)min64(nr, nc - jr);
+                    const float *bp = packed_b + jr * kc;
+                    int64_t ldbp = nr;
+                    if (in_place_b) { /* rows of B are already contiguous along n */
+                        bp = p->B + pc * p->ldb + jc + jr;
+                        ldbp = p->ldb;
+                    } else if (fused) {
+                        pack_b_block(p, pc, kc, jc + jr, n, packed_b);
+                        bp = packed_b;
+                    }
+                    float *c_col = p->C + ic * p->ldc + jc + jr;
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        int m = (int)min64(mr, mc - ir);
+                        be->micro(m, n, kc, packed_a + ir * kc, bp, ldbp, c_col + ir * p->ldc, p->ldc, p->alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* C = beta*C (alpha == 0 or K == 0); beta == 0 writes zeros without reading C. */
+static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
+    if (beta == 1.0f) return;
+    for (int64_t i = 0; i < M; i++) {
+        float *row = C + i * ldc;
+        if (beta == 0.0f) memset(row, 0, (size_t)N * sizeof(float));
+        else
+            for (int64_t j = 0; j < N; j++) row[j] *= beta;
+    }
+}
+
+/* Thread grid: t_m × t_n threads, chosen to minimise the busiest thread's compute plus packing
+ * (splitting M makes each thread pack all of its B columns, splitting N all of its A rows). */
+static void choose_grid(const gemm_problem *p, int n_threads, int *t_m, int *t_n) {
+    int64_t panels_m = (p->M + p->be->mr - 1) / p->be->mr, panels_n = (p->N + p->be->nr - 1) / p->be->nr;
+    double best = INFINITY;
+    *t_m = 1;
+    *t_n = n_threads;
+    for (int tm = 1; tm <= n_threads; tm++) {
+        if (n_threads % tm) continue;
+        int tn = n_threads / tm;
+        if (tm > panels_m || tn > panels_n) continue;
+        double rows = (double)((panels_m + tm - 1) / tm * p->be->mr);
+        double cols = (double)((panels_n + tn - 1) / tn * p->be->nr);
+        double cost = 2.0 * rows * cols * (double)p->K + PACK_COST_FLOPS * (rows + cols) * (double)p->K;
+        if (cost < best) {
+            best = cost;
+            *t_m = tm;
+            *t_n = tn;
+        }
+    }
+}
+
+/* Start of part `part` of `parts` when `total` items are split in whole panels of `panel`. */
+static int64_t split_point(int64_t total, int64_t panel, int part, int parts) {
+    int64_t panels = (total + panel - 1) / panel;
+    int64_t at = panels * part / parts * panel;
+    return at < total ? at : total;
+}
+
+static int threads_for(const gemm_problem *p) {
+    int n_threads = cc_get_threads();
+    if (omp_in_parallel()) return 1; /* called from a parallel region: no nested teams */
+    double flops = 2.0 * (double)p->M * (double)p->N * (double)p->K;
+    double useful = flops / MIN_FLOPS_PER_THREAD;
+    if (useful < n_threads) n_threads = useful < 1 ? 1 : (int)useful;
+    return n_threads;
+}
+
+/* Runs the problem with the own kernel. Returns -1 (C untouched) when a packing buffer could
+ * not be allocated. */
+static int gemm_own(gemm_problem *p) {
+    const cc_gemm_backend *be = p->be;
+    p->kc = blocking_kc > 0 ? blocking_kc : be->kc;
+    p->mc = (int)round_up(blocking_mc > 0 ? blocking_mc : be->mc, be->mr);
+    p->nc = (int)round_up(blocking_nc > 0 ? blocking_nc : be->nc, be->nr);
+    if (p->alpha == 0.0f || p->K <= 0) {
+        scale_c(p->M, p->N, p->beta, p->C, p->ldc);
+        return 0;
+    }
+    int n_threads = threads_for(p);
+    if (n_threads == 1) {
+        float *buf = thread_pack_buffer(pack_floats(p, p->M, p->N));
+        if (!buf) return -1;
+        gemm_region(p, 0, p->M, 0, p->N, buf);
+        return 0;
+    }
+    int t_m, t_n;
+    choose_grid(p, n_threads, &t_m, &t_n);
+    int failed = 0;
+#pragma omp parallel num_threads(t_m * t_n) shared(failed)
+    {
+        int tid = omp_get_thread_num(), team = omp_get_num_threads();
+        /* the runtime may give fewer threads than asked: then re-split for the team we got */
+        int grid_m = team == t_m * t_n ? t_m : 1, grid_n = team == t_m * t_n ? t_n : team;
+        int part_m = tid / grid_n, part_n = tid % grid_n;
+        int64_t m0 = split_point(p->M, be->mr, part_m, grid_m), m1 = split_point(p->M, be->mr, part_m + 1, grid_m);
+        int64_t n0 = split_point(p->N, be->nr, part_n, grid_n), n1 = split_point(p->N, be->nr, part_n + 1, grid_n);
+        float *buf = NULL;
+        if (m1 > m0 && n1 > n0) {
+            buf = thread_pack_buffer(pack_floats(p, m1 - m0, n1 - n0));
+            if (!buf) {
+#pragma omp atomic write
+                failed = 1;
+            }
+        }
+#pragma omp barrier
+        int any_failed;
+#pragma omp atomic read
+        any_failed = failed;
+        if (!any_failed && buf) gemm_region(p, m0, m1, n0, n1, buf);
+    }
+    return failed ? -1 : 0;
+}
+
 void cc_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    const cc_gemm_backend *be = active_backend();
+    if (be) {
+        gemm_problem p = {.be = be, .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
+                          .alpha = alpha, .beta = beta, .A = A, .lda = lda, .B = B, .ldb = ldb, .C = C, .ldc = ldc};
+        if (gemm_own(&p) == 0) return;
+        /* out of memory for packing buffers: OpenBLAS needs less */
+    }
     cc_sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- bf16 B ----------------------------------------------------------------------------- */
+
+/* OpenBLAS fallback for bf16 B: widen B to a temporary float matrix. */
+static void sgemm_bf16b_openblas(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                                 const float *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
+                                 int64_t ldc) {
+    int64_t rows = trans_b ? N : K, cols = trans_b ? K : N;
+    float *wide = cc_malloc((size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float), "gemm bf16 B");
+    if (!wide) abort(); /* no way to report from a void BLAS-style call */
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            uint32_t bits = (uint32_t)B[r * ldb + c] << 16;
+            memcpy(&wide[r * cols + c], &bits, sizeof bits);
+        }
+    cc_sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, wide, cols, beta, C, ldc);
+    free(wide);
+}
+
+void cc_sgemm_bf16b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                    int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    const cc_gemm_backend *be = active_backend();
+    if (be) {
+        gemm_problem p = {.be = be, .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
+                          .alpha = alpha, .beta = beta, .A = A, .lda = lda, .B16 = B, .ldb = ldb, .C = C, .ldc = ldc};
+        if (gemm_own(&p) == 0) return;
+    }
+    sgemm_bf16b_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- batched ---------------------------------------------------------------------------- */
+
+void cc_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                      int64_t lda, int64_t stride_a, const float *B, int64_t ldb, int64_t stride_b, float beta,
+                      float *C, int64_t ldc, int64_t stride_c, int64_t batch) {
+    if (M <= 0 || N <= 0 || batch <= 0) return;
+    const cc_gemm_backend *be = active_backend();
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
+    if (be && n_threads > 1 && batch > 1 && flops < BATCH_SMALL_FLOPS) {
+        /* one product per thread; cc_sgemm sees omp_in_parallel() and stays single-threaded */
+        int64_t n_teams = batch < n_threads ? batch : n_threads;
+#pragma omp parallel for num_threads((int)n_teams) schedule(dynamic, 1)
+        for (int64_t b = 0; b < batch; b++)
+            cc_sgemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
+                     C + b * stride_c, ldc);
+        return;
+    }
+    for (int64_t b = 0; b < batch; b++)
+        cc_sgemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
+                 C + b * stride_c, ldc);
 }
