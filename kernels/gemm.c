@@ -123,29 +123,33 @@ typedef struct gemm_problem {
     int64_t ldc;
 } gemm_problem;
 
-/* Per-thread packing buffer, 64-byte aligned, grown on demand and kept for the next call (the
- * OpenMP pool threads live as long as the process). */
-static _Thread_local float *pack_buffer = NULL;
-static _Thread_local size_t pack_capacity = 0; /* floats */
+/* Packing buffers, 64-byte aligned, grown on demand and kept for the next call (the OpenMP
+ * pool threads live as long as the process): each thread's own, and the B block the calling
+ * thread shares with its team. */
+typedef struct pack_buffer {
+    float *data;
+    size_t capacity; /* floats */
+} pack_buffer;
+static _Thread_local pack_buffer own_buffer, shared_b_buffer;
 
-static float *thread_pack_buffer(size_t n_floats) {
-    if (n_floats > pack_capacity) {
-        cc_free_aligned(pack_buffer);
-        pack_buffer = cc_malloc_aligned(n_floats * sizeof(float), "gemm packing buffer");
-        pack_capacity = pack_buffer ? n_floats : 0;
+static float *grow_buffer(pack_buffer *buf, size_t n_floats) {
+    if (n_floats > buf->capacity) {
+        cc_free_aligned(buf->data);
+        buf->data = cc_malloc_aligned(n_floats * sizeof(float), "gemm packing buffer");
+        buf->capacity = buf->data ? n_floats : 0;
     }
-    return pack_buffer;
+    return buf->data;
 }
 
 static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* Floats of packing buffer a thread needs for a region of m × n. */
-static size_t pack_floats(const gemm_problem *p, int64_t m, int64_t n) {
-    int64_t kc = min64(p->kc, p->K);
-    int64_t a_floats = round_up(min64(p->mc, m), p->be->mr) * kc;
-    int64_t b_floats = round_up(min64(p->nc, n), p->be->nr) * kc;
-    return (size_t)(round_up(a_floats, 16) + b_floats);
+/* Floats of a packed A block for m rows, and of a packed B block for n columns. */
+static int64_t packed_a_floats(const gemm_problem *p, int64_t m) {
+    return round_up(round_up(min64(p->mc, m), p->be->mr) * min64(p->kc, p->K), 16);
+}
+static int64_t packed_b_floats(const gemm_problem *p, int64_t n) {
+    return round_up(min64(p->nc, n), p->be->nr) * min64(p->kc, p->K);
 }
 
 static void pack_b_block(const gemm_problem *p, int64_t k0, int64_t kc, int64_t j0, int64_t n, float *dst) {
@@ -153,14 +157,27 @@ static void pack_b_block(const gemm_problem *p, int64_t k0, int64_t kc, int64_t 
     else p->be->pack_b(p->trans_b, p->B, p->ldb, k0, kc, j0, n, dst);
 }
 
-/* C[m0:m1, n0:n1] of the product, with the thread's packing buffer `buf`. */
+/* All register tiles of C[ic:ic+mc, jc:jc+nc] for one k block of kc, from a packed A block and
+ * a packed B block. */
+static void block_tiles(const gemm_problem *p, int64_t ic, int64_t mc, const float *packed_a, int64_t jc, int64_t nc,
+                        const float *packed_b, int64_t kc, float beta) {
+    const int mr = p->be->mr, nr = p->be->nr;
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+        int n = (int)min64(nr, nc - jr);
+        float *c_col = p->C + ic * p->ldc + jc + jr;
+        for (int64_t ir = 0; ir < mc; ir += mr)
+            p->be->micro((int)min64(mr, mc - ir), n, kc, packed_a + ir * kc, packed_b + jr * kc, nr,
+                         c_col + ir * p->ldc, p->ldc, p->alpha, beta);
+    }
+}
+
+/* C[m0:m1, n0:n1] of the product by one thread, with its own packing buffer `buf`. */
 static void gemm_region(const gemm_problem *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf) {
-    const cc_gemm_backend *be = p->be;
-    const int mr = be->mr, nr = be->nr;
-    int64_t a_floats = round_up(round_up(min64(p->mc, m1 - m0), mr) * min64(p->kc, p->K), 16);
-    float *packed_a = buf, *packed_b = buf + a_floats;
+    const int mr = p->be->mr, nr = p->be->nr;
+    float *packed_a = buf, *packed_b = buf + packed_a_floats(p, m1 - m0);
     /* When all rows fit one A block, each B panel is packed right before its tiles use it and
-     * stays in L1/L2 (no trip of the packed block through L3). */
+     * stays in L1/L2 (no trip of the packed block through L3); a B that is not transposed is
+     * read in place, its rows are already contiguous along n. */
     int fused = m1 - m0 <= p->mc;
     int in_place_b = fused && !p->trans_b && p->B;
     for (int64_t jc = n0; jc < n1; jc += p->nc) {
@@ -168,28 +185,56 @@ static void gemm_region(const gemm_problem *p, int64_t m0, int64_t m1, int64_t n
         for (int64_t pc = 0; pc < p->K; pc += p->kc) {
             int64_t kc = min64(p->kc, p->K - pc);
             float beta = pc == 0 ? p->beta : 1.0f;
-            if (!fused) pack_b_block(p, pc, kc, jc, nc, packed_b);
+            if (!fused) {
+                pack_b_block(p, pc, kc, jc, nc, packed_b);
+                for (int64_t ic = m0; ic < m1; ic += p->mc) {
+                    int64_t mc = min64(p->mc, m1 - ic);
+                    p->be->pack_a(p->trans_a, p->A, p->lda, ic, mc, pc, kc, packed_a);
+                    block_tiles(p, ic, mc, packed_a, jc, nc, packed_b, kc, beta);
+                }
+                continue;
+            }
+            p->be->pack_a(p->trans_a, p->A, p->lda, m0, m1 - m0, pc, kc, packed_a);
+            for (int64_t jr = 0; jr < nc; jr += nr) {
+                int n = (int)min64(nr, nc - jr);
+                const float *bp = packed_b;
+                int64_t ldbp = nr;
+                if (in_place_b) {
+                    bp = p->B + pc * p->ldb + jc + jr;
+                    ldbp = p->ldb;
+                } else {
+                    pack_b_block(p, pc, kc, jc + jr, n, packed_b);
+                }
+                float *c_col = p->C + m0 * p->ldc + jc + jr;
+                for (int64_t ir = 0; ir < m1 - m0; ir += mr)
+                    p->be->micro((int)min64(mr, m1 - m0 - ir), n, kc, packed_a + ir * kc, bp, ldbp, c_col + ir * p->ldc,
+                                 p->ldc, p->alpha, beta);
+            }
+        }
+    }
+}
+
+/* Rows [m0, m1) of C by one thread of a team that splits only M: the team packs each B block
+ * together into `shared_b` (each thread a share of its panels), then every thread multiplies
+ * its rows with it. Every thread, even one with no rows, passes the same barriers. */
+static void gemm_rows_shared_b(const gemm_problem *p, int64_t m0, int64_t m1, float *packed_a, float *shared_b,
+                               int tid, int team) {
+    const int nr = p->be->nr;
+    for (int64_t jc = 0; jc < p->N; jc += p->nc) {
+        int64_t nc = min64(p->nc, p->N - jc);
+        int64_t panels = (nc + nr - 1) / nr, first = panels * tid / team, last = panels * (tid + 1) / team;
+        for (int64_t pc = 0; pc < p->K; pc += p->kc) {
+            int64_t kc = min64(p->kc, p->K - pc);
+            float beta = pc == 0 ? p->beta : 1.0f;
+            if (last > first)
+                pack_b_block(p, pc, kc, jc + first * nr, min64(nc, last * nr) - first * nr, shared_b + first * nr * kc);
+#pragma omp barrier
             for (int64_t ic = m0; ic < m1; ic += p->mc) {
                 int64_t mc = min64(p->mc, m1 - ic);
-                be->pack_a(p->trans_a, p->A, p->lda, ic, mc, pc, kc, packed_a);
-                for (int64_t jr = 0; jr < nc; jr += nr) {
-                    int n = (int)min64(nr, nc - jr);
-                    const float *bp = packed_b + jr * kc;
-                    int64_t ldbp = nr;
-                    if (in_place_b) { /* rows of B are already contiguous along n */
-                        bp = p->B + pc * p->ldb + jc + jr;
-                        ldbp = p->ldb;
-                    } else if (fused) {
-                        pack_b_block(p, pc, kc, jc + jr, n, packed_b);
-                        bp = packed_b;
-                    }
-                    float *c_col = p->C + ic * p->ldc + jc + jr;
-                    for (int64_t ir = 0; ir < mc; ir += mr) {
-                        int m = (int)min64(mr, mc - ir);
-                        be->micro(m, n, kc, packed_a + ir * kc, bp, ldbp, c_col + ir * p->ldc, p->ldc, p->alpha, beta);
-                    }
-                }
+                p->be->pack_a(p->trans_a, p->A, p->lda, ic, mc, pc, kc, packed_a);
+                block_tiles(p, ic, mc, packed_a, jc, nc, shared_b, kc, beta);
             }
+#pragma omp barrier /* before the next block overwrites shared_b */
         }
     }
 }
@@ -206,19 +251,23 @@ static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
 }
 
 /* Thread grid: t_m × t_n threads, chosen to minimise the busiest thread's compute plus packing
- * (splitting M makes each thread pack all of its B columns, splitting N all of its A rows). */
+ * (splitting N makes each thread pack all of its A rows; B blocks are shared when only M is
+ * split, else each thread packs all of its B columns). */
 static void choose_grid(const gemm_problem *p, int n_threads, int *t_m, int *t_n) {
     int64_t panels_m = (p->M + p->be->mr - 1) / p->be->mr, panels_n = (p->N + p->be->nr - 1) / p->be->nr;
     double best = INFINITY;
     *t_m = 1;
     *t_n = n_threads;
+    /* all rows fit one A block: split N, each thread runs the fused path on its columns */
+    if (p->M <= p->mc && panels_n >= n_threads) return;
     for (int tm = 1; tm <= n_threads; tm++) {
         if (n_threads % tm) continue;
         int tn = n_threads / tm;
         if (tm > panels_m || tn > panels_n) continue;
         double rows = (double)((panels_m + tm - 1) / tm * p->be->mr);
         double cols = (double)((panels_n + tn - 1) / tn * p->be->nr);
-        double cost = 2.0 * rows * cols * (double)p->K + PACK_COST_FLOPS * (rows + cols) * (double)p->K;
+        double b_packed = tn == 1 ? cols / tm : cols;
+        double cost = 2.0 * rows * cols * (double)p->K + PACK_COST_FLOPS * (rows + b_packed) * (double)p->K;
         if (cost < best) {
             best = cost;
             *t_m = tm;
@@ -247,7 +296,9 @@ static int threads_for(const gemm_problem *p) {
  * not be allocated. */
 static int gemm_own(gemm_problem *p) {
     const cc_gemm_backend *be = p->be;
-    p->kc = blocking_kc > 0 ? blocking_kc : be->kc;
+    /* equal k blocks: K = 1600 runs as 5 × 320 rather than 4 × 384 + 64 */
+    int64_t kc_max = blocking_kc > 0 ? blocking_kc : be->kc, k_blocks = (p->K + kc_max - 1) / kc_max;
+    p->kc = (int)(k_blocks > 0 ? (p->K + k_blocks - 1) / k_blocks : kc_max);
     p->mc = (int)round_up(blocking_mc > 0 ? blocking_mc : be->mc, be->mr);
     p->nc = (int)round_up(blocking_nc > 0 ? blocking_nc : be->nc, be->nr);
     if (p->alpha == 0.0f || p->K <= 0) {
@@ -256,35 +307,39 @@ static int gemm_own(gemm_problem *p) {
     }
     int n_threads = threads_for(p);
     if (n_threads == 1) {
-        float *buf = thread_pack_buffer(pack_floats(p, p->M, p->N));
+        float *buf = grow_buffer(&own_buffer, (size_t)(packed_a_floats(p, p->M) + packed_b_floats(p, p->N)));
         if (!buf) return -1;
         gemm_region(p, 0, p->M, 0, p->N, buf);
         return 0;
     }
     int t_m, t_n;
     choose_grid(p, n_threads, &t_m, &t_n);
+    float *shared_b = NULL;
+    if (t_n == 1 && !(shared_b = grow_buffer(&shared_b_buffer, (size_t)packed_b_floats(p, p->N)))) return -1;
     int failed = 0;
 #pragma omp parallel num_threads(t_m * t_n) shared(failed)
     {
         int tid = omp_get_thread_num(), team = omp_get_num_threads();
         /* the runtime may give fewer threads than asked: then re-split for the team we got */
-        int grid_m = team == t_m * t_n ? t_m : 1, grid_n = team == t_m * t_n ? t_n : team;
+        int grid_m = team == t_m * t_n ? t_m : (shared_b ? team : 1);
+        int grid_n = team / grid_m;
         int part_m = tid / grid_n, part_n = tid % grid_n;
         int64_t m0 = split_point(p->M, be->mr, part_m, grid_m), m1 = split_point(p->M, be->mr, part_m + 1, grid_m);
         int64_t n0 = split_point(p->N, be->nr, part_n, grid_n), n1 = split_point(p->N, be->nr, part_n + 1, grid_n);
-        float *buf = NULL;
-        if (m1 > m0 && n1 > n0) {
-            buf = thread_pack_buffer(pack_floats(p, m1 - m0, n1 - n0));
-            if (!buf) {
+        size_t need = (size_t)packed_a_floats(p, m1 - m0) + (shared_b ? 0 : (size_t)packed_b_floats(p, n1 - n0));
+        float *buf = grow_buffer(&own_buffer, need + 16); /* + 16: never a zero-size request */
+        if (!buf) {
 #pragma omp atomic write
-                failed = 1;
-            }
+            failed = 1;
         }
 #pragma omp barrier
         int any_failed;
 #pragma omp atomic read
         any_failed = failed;
-        if (!any_failed && buf) gemm_region(p, m0, m1, n0, n1, buf);
+        if (!any_failed) {
+            if (shared_b) gemm_rows_shared_b(p, m0, m1, buf, shared_b, tid, team);
+            else if (m1 > m0 && n1 > n0) gemm_region(p, m0, m1, n0, n1, buf);
+        }
     }
     return failed ? -1 : 0;
 }

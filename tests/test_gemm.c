@@ -100,10 +100,13 @@ static void check_isa(const char *isa) {
     cc_rng rng;
     cc_rng_seed(&rng, test_seed());
     check_shapes(&rng, small_shapes, (int)(sizeof small_shapes / sizeof small_shapes[0]), thread_counts, 3, isa);
-    /* tiny blocking: many kc/mc/nc blocks, beta applied only on the first k block */
+    /* tiny blocking: many kc/mc/nc blocks, beta applied only on the first k block; the shapes
+     * are big enough for 2–3 threads: a tall one (M split, shared B blocks), a wide one with
+     * few rows (N split, fused packing) */
     cc_gemm_set_blocking(40, 30, 70);
-    static const int64_t blocked[][3] = {{100, 150, 130}, {31, 200, 81}};
-    check_shapes(&rng, blocked, 2, thread_counts, 2, isa);
+    static const int64_t blocked[][3] = {{200, 300, 130}, {40, 600, 150}, {31, 200, 81}, {84, 192, 270}};
+    static const int blocked_threads[] = {1, 2, 4}; /* 4: 84×192 runs on a 2×2 grid */
+    check_shapes(&rng, blocked, 4, blocked_threads, 3, isa);
     cc_gemm_set_blocking(0, 0, 0);
     cc_gemm_force_isa(NULL);
     cc_gemm_set_impl(CC_GEMM_AUTO);
