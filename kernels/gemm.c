@@ -1,8 +1,36 @@
 /* gemm.c — clipc's SGEMM: dispatch between the own kernel and OpenBLAS, the BLIS/GotoBLAS-style
- * blocked driver (pack B block, pack A block, loop over register tiles), and threading.
+ * blocked driver (pack a kc×nc block of B, pack an mc×kc block of A, loop over register tiles),
+ * and threading. The instruction-set specific parts (micro-kernel, packing) live in
+ * gemm_avx512.c, gemm_avx2.c and gemm_scalar.c behind cc_gemm_backend (gemm_internal.h).
  *
- * The instruction-set specific parts (micro-kernel, packing) live in gemm_avx512.c, gemm_avx2.c
- * and gemm_scalar.c behind cc_gemm_backend (gemm_internal.h).
+ * Notes from tuning on the development machine (AMD EPYC family 26 = Zen 5, 2 cores, 48 KiB L1d,
+ * 1 MiB L2, 32 MiB L3; numbers in GFLOP/s; full tables: benchmarks/out/kernels_gemm.md):
+ * - FMA peak measured with independent FMA chains in registers: 267–273 per core with zmm (two
+ *   full-width 512-bit FMA pipes: Zen 5 does not split AVX-512 into 256-bit halves as Zen 4
+ *   does), 134–137 with ymm. So the AVX-512 path matters twice over here.
+ * - Register tile, in-L1 loop (kc = 128..512): 14×32 268, 12×32 267, 8×48 267, 6×64 267, 7×64
+ *   253: every tile with >= 24 accumulators reaches peak once the loops are fully unrolled
+ *   (without `#pragma GCC unroll` gcc -O2 kept the accumulators in memory: 78–119). 14×32 was
+ *   kept: fewest B loads per FMA and the narrowest N edge (N = 50, 77 waste less).
+ * - Software prefetch of A or B inside the micro-kernel: no gain (within noise), removed.
+ * - Blocking: kc 192..512 × mc 84..504 all within ±3% on the ViT shapes (L2 feeds L1 fast
+ *   enough on this core); kc = 384, mc = 168, nc = 3072 kept. Equal k blocks (K = 1600 as
+ *   5 × 320, not 4 × 384 + 64).
+ * - Packing was the main cost after the kernel: the transposing packs (A not transposed, B
+ *   transposed — the forward X·Wᵀ) first ran at 5–6 floats/ns because gcc left the 16×16
+ *   transpose in memory; unrolled, 10–12 floats/ns. Batch-1 (M = 50) X·Wᵀ went 180 -> 205.
+ * - Small M (one A block): each B panel is packed right before its tiles use it (stays in
+ *   L1/L2), and a B that is not transposed is read in place, no packing: M = 50 X·W 218 -> 252.
+ * - A dot-product kernel for small-M X·Wᵀ (no B transposition) reached 216 in a prototype vs
+ *   205 for the packed path: not worth a second kernel family.
+ * - Threads: split M (packed B blocks shared by the team, 2 barriers per block) or N (each
+ *   thread its own columns, fused packing when M fits one A block), chosen by a cost model;
+ *   sharing B gained 1–5% on 2 threads over each thread packing all of B.
+ * - Result, 1 thread, ViT-B/32 shapes (M = 1600): 229–254 = 86–95% of peak, OpenBLAS with its
+ *   AVX-512 kernels (OPENBLAS_CORETYPE=SkylakeX) 240–252, with OPENBLAS_CORETYPE=Haswell (as
+ *   configured here) 128–130; batch 1 (M = 50): 200–253 vs SkylakeX 149–195.
+ * - bf16 B (cc_sgemm_bf16b): same speed on large M, +5–8% on M = 50 with B transposed (half the
+ *   bytes of B to read), slower than the in-place float B when B is not transposed.
  */
 #include "kernels/gemm.h"
 
@@ -10,6 +38,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <omp.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "engine/util.h"
@@ -123,16 +152,50 @@ typedef struct gemm_problem {
     int64_t ldc;
 } gemm_problem;
 
-/* Packing buffers, 64-byte aligned, grown on demand and kept for the next call (the OpenMP
- * pool threads live as long as the process): each thread's own, and the B block the calling
- * thread shares with its team. */
+/* Packing buffers, 64-byte aligned, grown on demand and kept for the next call: each thread's
+ * own, and the B block the calling thread shares with its team. They hang off a thread-local
+ * pointer for speed and off a pthread key whose destructor frees them when the thread exits
+ * (OpenMP pool threads live as long as the process; other threads may not). */
 typedef struct pack_buffer {
     float *data;
     size_t capacity; /* floats */
 } pack_buffer;
-static _Thread_local pack_buffer own_buffer, shared_b_buffer;
+typedef struct thread_buffers {
+    pack_buffer own, shared_b;
+} thread_buffers;
+static _Thread_local thread_buffers *this_thread_buffers = NULL;
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_key_once = PTHREAD_ONCE_INIT;
+static int buffers_key_ok = 0;
 
-static float *grow_buffer(pack_buffer *buf, size_t n_floats) {
+static void free_thread_buffers(void *ptr) {
+    thread_buffers *buffers = ptr;
+    cc_free_aligned(buffers->own.data);
+    cc_free_aligned(buffers->shared_b.data);
+    free(buffers);
+}
+
+static void create_buffers_key(void) { buffers_key_ok = pthread_key_create(&buffers_key, free_thread_buffers) == 0; }
+
+/* This thread's buffers (NULL when out of memory). */
+static thread_buffers *get_thread_buffers(void) {
+    if (!this_thread_buffers) {
+        pthread_once(&buffers_key_once, create_buffers_key);
+        thread_buffers *buffers = cc_calloc(1, sizeof *buffers, "gemm packing buffers");
+        if (!buffers) return NULL;
+        if (buffers_key_ok) pthread_setspecific(buffers_key, buffers);
+        this_thread_buffers = buffers;
+    }
+    return this_thread_buffers;
+}
+
+/* At least n_floats of this thread's buffer `which` (0 = own, 1 = shared B); NULL when out of
+ * memory. The contents are not kept when it grows. */
+static float *thread_buffer(int which, size_t n_floats) {
+    thread_buffers *buffers = get_thread_buffers();
+    if (!buffers) return NULL;
+    pack_buffer *buf = which ? &buffers->shared_b : &buffers->own;
+    if (n_floats < 16) n_floats = 16; /* never a zero-size request */
     if (n_floats > buf->capacity) {
         cc_free_aligned(buf->data);
         buf->data = cc_malloc_aligned(n_floats * sizeof(float), "gemm packing buffer");
@@ -307,7 +370,7 @@ static int gemm_own(gemm_problem *p) {
     }
     int n_threads = threads_for(p);
     if (n_threads == 1) {
-        float *buf = grow_buffer(&own_buffer, (size_t)(packed_a_floats(p, p->M) + packed_b_floats(p, p->N)));
+        float *buf = thread_buffer(0, (size_t)(packed_a_floats(p, p->M) + packed_b_floats(p, p->N)));
         if (!buf) return -1;
         gemm_region(p, 0, p->M, 0, p->N, buf);
         return 0;
@@ -315,7 +378,7 @@ static int gemm_own(gemm_problem *p) {
     int t_m, t_n;
     choose_grid(p, n_threads, &t_m, &t_n);
     float *shared_b = NULL;
-    if (t_n == 1 && !(shared_b = grow_buffer(&shared_b_buffer, (size_t)packed_b_floats(p, p->N)))) return -1;
+    if (t_n == 1 && !(shared_b = thread_buffer(1, (size_t)packed_b_floats(p, p->N)))) return -1;
     int failed = 0;
 #pragma omp parallel num_threads(t_m * t_n) shared(failed)
     {
@@ -327,7 +390,7 @@ static int gemm_own(gemm_problem *p) {
         int64_t m0 = split_point(p->M, be->mr, part_m, grid_m), m1 = split_point(p->M, be->mr, part_m + 1, grid_m);
         int64_t n0 = split_point(p->N, be->nr, part_n, grid_n), n1 = split_point(p->N, be->nr, part_n + 1, grid_n);
         size_t need = (size_t)packed_a_floats(p, m1 - m0) + (shared_b ? 0 : (size_t)packed_b_floats(p, n1 - n0));
-        float *buf = grow_buffer(&own_buffer, need + 16); /* + 16: never a zero-size request */
+        float *buf = thread_buffer(0, need);
         if (!buf) {
 #pragma omp atomic write
             failed = 1;
@@ -344,9 +407,27 @@ static int gemm_own(gemm_problem *p) {
     return failed ? -1 : 0;
 }
 
+/* BLAS's argument rules (row-major). Returns -1 with cc_last_error naming the bad one; the
+ * product is then not computed and C not touched, as BLAS does. */
+static int check_args(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
+                      int64_t ldc) {
+    int64_t a_cols = trans_a ? M : K, b_cols = trans_b ? K : N;
+    if (M < 0 || N < 0 || K < 0) {
+        cc_set_error("gemm: negative size M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
+        return -1;
+    }
+    if (lda < (a_cols > 1 ? a_cols : 1) || ldb < (b_cols > 1 ? b_cols : 1) || ldc < (N > 1 ? N : 1)) {
+        cc_set_error("gemm: row stride too small: lda=%lld (A has %lld columns), ldb=%lld (B has %lld), "
+                     "ldc=%lld (C has %lld)", (long long)lda, (long long)a_cols, (long long)ldb, (long long)b_cols,
+                     (long long)ldc, (long long)N);
+        return -1;
+    }
+    return 0;
+}
+
 void cc_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    if (M <= 0 || N <= 0) return;
+    if (check_args(trans_a, trans_b, M, N, K, lda, ldb, ldc) != 0 || M == 0 || N == 0) return;
     const cc_gemm_backend *be = active_backend();
     if (be) {
         gemm_problem p = {.be = be, .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
@@ -365,7 +446,7 @@ static void sgemm_bf16b_openblas(int trans_a, int trans_b, int64_t M, int64_t N,
                                  int64_t ldc) {
     int64_t rows = trans_b ? N : K, cols = trans_b ? K : N;
     float *wide = cc_malloc((size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float), "gemm bf16 B");
-    if (!wide) abort(); /* no way to report from a void BLAS-style call */
+    if (!wide) return; /* cc_last_error says out of memory; C is untouched */
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) {
             uint32_t bits = (uint32_t)B[r * ldb + c] << 16;
@@ -377,7 +458,7 @@ static void sgemm_bf16b_openblas(int trans_a, int trans_b, int64_t M, int64_t N,
 
 void cc_sgemm_bf16b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                     int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    if (M <= 0 || N <= 0) return;
+    if (check_args(trans_a, trans_b, M, N, K, lda, ldb, ldc) != 0 || M == 0 || N == 0) return;
     const cc_gemm_backend *be = active_backend();
     if (be) {
         gemm_problem p = {.be = be, .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
@@ -392,7 +473,7 @@ void cc_sgemm_bf16b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, f
 void cc_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                       int64_t lda, int64_t stride_a, const float *B, int64_t ldb, int64_t stride_b, float beta,
                       float *C, int64_t ldc, int64_t stride_c, int64_t batch) {
-    if (M <= 0 || N <= 0 || batch <= 0) return;
+    if (check_args(trans_a, trans_b, M, N, K, lda, ldb, ldc) != 0 || M == 0 || N == 0 || batch <= 0) return;
     const cc_gemm_backend *be = active_backend();
     double flops = 2.0 * (double)M * (double)N * (double)K;
     int n_threads = omp_in_parallel() ? 1 : cc_get_threads();

@@ -3,7 +3,9 @@
  * Row-major: C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C, where op(X) is X or Xᵀ.
  * lda/ldb/ldc are row strides in elements of the matrices as stored (A is M×K when !trans_a,
  * K×M when trans_a). The call is multi-threaded over cc_get_threads() threads. As in BLAS,
- * beta == 0 never reads C (NaN there is overwritten) and alpha == 0 or K == 0 never reads A, B.
+ * beta == 0 never reads C (NaN there is overwritten) and alpha == 0 or K == 0 never reads A, B;
+ * negative sizes or strides shorter than a row (lda < max(1, columns of A as stored), ...) set
+ * cc_last_error and leave C untouched.
  *
  * Two implementations: clipc's own SIMD kernel (AVX-512 with runtime detection, AVX2+FMA
  * fallback, a portable C path; packing and cache blocking), and OpenBLAS cblas_sgemm, used as

@@ -177,7 +177,17 @@ static AVX512_TARGET void pack_a_avx512(int trans_a, const float *A, int64_t lda
                 _mm512_mask_storeu_ps(dst + k * MR, row_mask, _mm512_maskz_loadu_ps(row_mask, src + k * lda));
         } else { /* rows of A are contiguous along k: transpose 16-wide blocks */
             const float *src = A + (i0 + p) * lda + k0;
-            for (int64_t k = 0; k < kc; k += 16) {
+            int64_t k = 0;
+            if (rows == MR) /* full panel: plain loads, two zero rows */
+                for (; k + 16 <= kc; k += 16) {
+                    __m512 r[16];
+#pragma GCC unroll 16
+                    for (int i = 0; i < 16; i++) r[i] = i < MR ? _mm512_loadu_ps(src + i * lda + k) : _mm512_setzero_ps();
+                    transpose16(r);
+#pragma GCC unroll 16
+                    for (int j = 0; j < 16; j++) _mm512_mask_storeu_ps(dst + (k + j) * MR, row_mask, r[j]);
+                }
+            for (; k < kc; k += 16) {
                 int cols = kc - k < 16 ? (int)(kc - k) : 16;
                 transpose_block(src + k, lda, rows, cols, dst + k * MR, MR, row_mask);
             }
@@ -233,10 +243,8 @@ static AVX512_TARGET void pack_b_avx512(int trans_b, const float *B, int64_t ldb
 }
 
 /* bf16 -> f32: the bf16 bits are the upper half of the float. */
-AVX512_INLINE __m512 load_bf16(__mmask16 mask, const uint16_t *src) {
-    __m256i h = _mm256_maskz_loadu_epi16(mask, src);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
+AVX512_INLINE __m512 widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+AVX512_INLINE __m512 load_bf16(__mmask16 mask, const uint16_t *src) { return widen_bf16(_mm256_maskz_loadu_epi16(mask, src)); }
 
 static AVX512_TARGET void pack_b_bf16_avx512(int trans_b, const uint16_t *B, int64_t ldb, int64_t k0, int64_t kc,
                                              int64_t j0, int64_t n, float *dst) {
@@ -257,7 +265,15 @@ static AVX512_TARGET void pack_b_bf16_avx512(int trans_b, const uint16_t *B, int
                 for (int64_t k = 0; k < kc; k += 16) {
                     int kk = kc - k < 16 ? (int)(kc - k) : 16;
                     __m512 r[16];
-                    #pragma GCC unroll 16
+                    if (rows == 16 && kk == 16) { /* full block: plain loads and stores */
+#pragma GCC unroll 16
+                        for (int i = 0; i < 16; i++) r[i] = widen_bf16(_mm256_loadu_si256((const __m256i *)(src + i * ldb + k)));
+                        transpose16(r);
+#pragma GCC unroll 16
+                        for (int j = 0; j < 16; j++) _mm512_store_ps(dst + (k + j) * NR + 16 * half, r[j]);
+                        continue;
+                    }
+#pragma GCC unroll 16
                     for (int i = 0; i < 16; i++)
                         r[i] = i < rows ? load_bf16(column_mask(kk), src + i * ldb + k) : _mm512_setzero_ps();
                     transpose16(r);

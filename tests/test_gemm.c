@@ -127,7 +127,7 @@ TEST_SLOW(gemm_large_shapes_match_openblas) {
     cc_gemm_set_impl(CC_GEMM_AUTO);
 }
 
-TEST(gemm_beta0_overwrites_nan_and_alpha0_or_k0_skips_product) {
+TEST(gemm_beta0_overwrites_nan_alpha0_k0_and_bad_strides) {
     cc_rng rng;
     cc_rng_seed(&rng, test_seed());
     enum { M = 9, N = 21, K = 13, LDC = 24 };
@@ -155,13 +155,23 @@ TEST(gemm_beta0_overwrites_nan_and_alpha0_or_k0_skips_product) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) CHECK(C[i * LDC + j] == 0.5f * before[i * LDC + j], "alpha=0 at %d,%d", i, j);
     /* K = 0: C = beta*C; with beta = 0, zeros over NaN */
-    cc_sgemm(1, 1, M, N, 0, 1.0f, A, 1, B, 1, -2.0f, C, LDC);
+    cc_sgemm(1, 1, M, N, 0, 1.0f, A, M, B, 1, -2.0f, C, LDC);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) CHECK(C[i * LDC + j] == -1.0f * before[i * LDC + j], "K=0 at %d,%d", i, j);
     for (int i = 0; i < M * LDC; i++) C[i] = NAN;
     cc_sgemm(0, 1, M, N, 0, 1.0f, A, 1, B, 1, 0.0f, C, LDC);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) CHECK(C[i * LDC + j] == 0.0f, "K=0 beta=0 at %d,%d: %g", i, j, C[i * LDC + j]);
+    /* a stride shorter than a row is refused (as BLAS does): error named, C untouched */
+    fill_normal(&rng, C, M * LDC);
+    memcpy(before, C, sizeof before);
+    cc_clear_error();
+    cc_sgemm(0, 0, M, N, K, 1.0f, A, K - 1, B, N, 0.0f, C, LDC);
+    CHECK(strstr(cc_last_error(), "lda=12") != NULL, "error should name lda: '%s'", cc_last_error());
+    CHECK(memcmp(C, before, sizeof before) == 0, "C changed by a refused call");
+    cc_sgemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N - 1);
+    CHECK(strstr(cc_last_error(), "ldc=20") != NULL, "error should name ldc: '%s'", cc_last_error());
+    CHECK(memcmp(C, before, sizeof before) == 0, "C changed by a refused call");
     cc_gemm_set_impl(CC_GEMM_AUTO);
 }
 

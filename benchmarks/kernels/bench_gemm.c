@@ -1,13 +1,17 @@
 /* bench_gemm.c — GFLOP/s of clipc's own SGEMM and of OpenBLAS on the ViT-B/32 and text-encoder
- * shapes (forward, and the transposed products of the backward pass), plus the machine's FMA peak.
+ * shapes (forward, and the transposed products of the backward pass), small and batched products
+ * (attention), plus the machine's FMA peak.
  *
- *   bench_gemm [--threads N] [--impl own|openblas|both] [--isa avx512|avx2|scalar]
- *              [--time SECONDS] [--only SUBSTRING] [--blocking KC,MC,NC] [--peak] [--verify]
+ *   bench_gemm [--threads N] [--impl own|own-bf16b|openblas] [--isa avx512|avx2|scalar]
+ *              [--time SECONDS] [--only SUBSTRING] [--blocking KC,MC,NC] [--verify]
+ *   bench_gemm --peak [--threads N]     FMA peak (independent FMA chains in registers)
+ *   bench_gemm --list                   the shapes, tab-separated (for the PyTorch peer)
  *
- * Prints one tab-separated line per shape: name, M, N, K, ta, tb, impl, GFLOP/s, and with
- * --verify the relative error of that implementation against the other one (own vs OpenBLAS),
- * so a second OpenBLAS build (OPENBLAS_CORETYPE, read at load time) can be checked in its own
- * process. benchmarks/kernels/run_gemm.sh turns the lines into benchmarks/out/kernels_gemm.md.
+ * Prints one tab-separated line per shape: name, M, N, K, ta, tb, batch, impl, GFLOP/s, and
+ * with --verify the relative error against the other side (own vs OpenBLAS; OpenBLAS vs own), so
+ * an OpenBLAS with another OPENBLAS_CORETYPE (read at load time) is checked in its own process.
+ * Each implementation runs in its own process (run_gemm.sh), so no thread pool of one spins
+ * while the other is timed. benchmarks/kernels/run_gemm.sh writes benchmarks/out/kernels_gemm.md.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -23,6 +27,7 @@ typedef struct shape {
     const char *name;
     int64_t M, N, K;
     int trans_a, trans_b;
+    int64_t batch; /* > 1: cc_sgemm_batched over contiguous matrices (OpenBLAS: a loop) */
 } shape;
 
 /* ViT-B/32: width 768, MLP 3072, 50 tokens per image; batch 32 -> M = 1600, batch 1 -> M = 50.
@@ -47,6 +52,11 @@ static const shape shapes[] = {
     {"text qkv fwd", 2464, 1536, 512, 0, 1},
     {"text fc1 fwd", 2464, 2048, 512, 0, 1},
     {"text fc2 fwd", 2464, 512, 2048, 0, 1},
+    {"text b1 qkv fwd", 77, 1536, 512, 0, 1},
+    {"attn scores Q·Kᵀ x384", 50, 50, 64, 0, 1, 384},
+    {"attn out P·V x384", 50, 64, 50, 0, 0, 384},
+    {"small 64x64x64", 64, 64, 64, 0, 0},
+    {"query 1x512x512", 1, 512, 512, 0, 1},
 };
 
 /* ---- FMA peak: independent FMA chains in registers ---------------------------------------- */
@@ -97,19 +107,40 @@ static double fma_peak(int n_threads, int avx512) {
 
 /* ---- timing ----------------------------------------------------------------------------- */
 
-typedef void (*gemm_fn)(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *,
-                        int64_t, float, float *, int64_t);
+typedef enum { IMPL_OWN, IMPL_OWN_BF16B, IMPL_OPENBLAS } impl_kind;
+
+typedef struct operands {
+    const float *A, *B;
+    const uint16_t *B16;
+    float *C;
+    int64_t lda, ldb, stride_a, stride_b, stride_c;
+} operands;
+
+static void run_once(impl_kind impl, const shape *s, const operands *o) {
+    if (impl == IMPL_OWN_BF16B) {
+        for (int64_t b = 0; b < s->batch; b++)
+            cc_sgemm_bf16b(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f, o->A + b * o->stride_a, o->lda,
+                           o->B16 + b * o->stride_b, o->ldb, 0.0f, o->C + b * o->stride_c, s->N);
+    } else if (impl == IMPL_OWN && s->batch > 1) {
+        cc_sgemm_batched(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f, o->A, o->lda, o->stride_a, o->B, o->ldb,
+                         o->stride_b, 0.0f, o->C, s->N, o->stride_c, s->batch);
+    } else {
+        for (int64_t b = 0; b < s->batch; b++)
+            (impl == IMPL_OWN ? cc_sgemm : cc_sgemm_openblas)(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f,
+                                                               o->A + b * o->stride_a, o->lda, o->B + b * o->stride_b,
+                                                               o->ldb, 0.0f, o->C + b * o->stride_c, s->N);
+    }
+}
 
 /* Best GFLOP/s of three rounds of at least `seconds`/3 each. */
-static double time_gemm(gemm_fn fn, const shape *s, const float *A, const float *B, float *C, double seconds) {
-    int64_t lda = s->trans_a ? s->M : s->K, ldb = s->trans_b ? s->K : s->N;
-    double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K, best = 0;
-    fn(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N); /* warm-up */
+static double time_impl(impl_kind impl, const shape *s, const operands *o, double seconds) {
+    double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K * (double)s->batch, best = 0;
+    run_once(impl, s, o); /* warm-up: packing buffers, thread pool */
     for (int round = 0; round < 3; round++) {
         int64_t calls = 0;
         double t0 = cc_now(), dt;
         do {
-            fn(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N);
+            run_once(impl, s, o);
             calls++;
             dt = cc_now() - t0;
         } while (dt < seconds / 3);
@@ -129,23 +160,76 @@ static double rel_error(const float *a, const float *b, int64_t n) {
     return max_ref > 0 ? max_diff / max_ref : max_diff;
 }
 
+static uint16_t to_bf16(float x) { /* round to nearest even */
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+/* Times one shape; returns -1 on allocation failure. */
+static int bench_shape(const shape *s, impl_kind impl, const char *impl_name, double seconds, int verify, cc_rng *rng) {
+    operands o = {.lda = s->trans_a ? s->M : s->K, .ldb = s->trans_b ? s->K : s->N, .stride_a = s->M * s->K,
+                  .stride_b = s->K * s->N, .stride_c = s->M * s->N};
+    int64_t n_a = o.stride_a * s->batch, n_b = o.stride_b * s->batch, n_c = o.stride_c * s->batch;
+    float *A = cc_malloc_aligned((size_t)n_a * sizeof(float), "A");
+    float *B = cc_malloc_aligned((size_t)n_b * sizeof(float), "B");
+    uint16_t *B16 = cc_malloc_aligned((size_t)n_b * sizeof(uint16_t), "B bf16");
+    float *C = cc_malloc_aligned((size_t)n_c * sizeof(float), "C");
+    float *C_other = cc_malloc_aligned((size_t)n_c * sizeof(float), "C");
+    int rc = -1;
+    if (!A || !B || !B16 || !C || !C_other) goto done;
+    for (int64_t i = 0; i < n_a; i++) A[i] = (float)cc_rng_uniform(rng) - 0.5f;
+    for (int64_t i = 0; i < n_b; i++) { /* bf16-exact values, so both B forms hold the same numbers */
+        B16[i] = to_bf16((float)cc_rng_uniform(rng) - 0.5f);
+        uint32_t bits = (uint32_t)B16[i] << 16;
+        memcpy(&B[i], &bits, sizeof bits);
+    }
+    o.A = A;
+    o.B = B;
+    o.B16 = B16;
+    o.C = C;
+    double gflops = time_impl(impl, s, &o, seconds), err = -1;
+    if (verify) { /* a fresh call of each side, compared */
+        run_once(impl, s, &o);
+        operands other = o;
+        other.C = C_other;
+        run_once(impl == IMPL_OPENBLAS ? IMPL_OWN : IMPL_OPENBLAS, s, &other);
+        err = rel_error(C, C_other, n_c);
+    }
+    printf("%s\t%lld\t%lld\t%lld\t%d\t%d\t%lld\t%s\t%.1f\t%.2g\n", s->name, (long long)s->M, (long long)s->N,
+           (long long)s->K, s->trans_a, s->trans_b, (long long)s->batch, impl_name, gflops, err);
+    fflush(stdout);
+    rc = 0;
+done:
+    cc_free_aligned(A);
+    cc_free_aligned(B);
+    cc_free_aligned(B16);
+    cc_free_aligned(C);
+    cc_free_aligned(C_other);
+    return rc;
+}
+
 static void usage(void) {
-    fprintf(stderr, "usage: bench_gemm [--threads N] [--impl own|openblas|both] [--isa avx512|avx2|scalar] "
-                    "[--time SECONDS] [--only SUBSTRING] [--blocking KC,MC,NC] [--peak] [--verify]\n");
+    fprintf(stderr, "usage: bench_gemm [--threads N] [--impl own|own-bf16b|openblas] [--isa avx512|avx2|scalar]\n"
+                    "                  [--time SECONDS] [--only SUBSTRING] [--blocking KC,MC,NC] [--verify]\n"
+                    "       bench_gemm --peak [--threads N]\n"
+                    "       bench_gemm --list\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    int n_threads = 1, run_own = 1, run_openblas = 1, peak = 0, verify = 0;
+    int n_threads = 1, peak = 0, verify = 0, list = 0;
+    impl_kind impl = IMPL_OWN;
     double seconds = 0.6;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--impl") && i + 1 < argc) {
-            const char *impl = argv[++i];
-            run_own = !strcmp(impl, "own") || !strcmp(impl, "both");
-            run_openblas = !strcmp(impl, "openblas") || !strcmp(impl, "both");
-            if (!run_own && !run_openblas) usage();
+            const char *name = argv[++i];
+            if (!strcmp(name, "own")) impl = IMPL_OWN;
+            else if (!strcmp(name, "own-bf16b")) impl = IMPL_OWN_BF16B;
+            else if (!strcmp(name, "openblas")) impl = IMPL_OPENBLAS;
+            else usage();
         } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             if (cc_gemm_force_isa(argv[++i]) != 0) {
                 fprintf(stderr, "bench_gemm: %s\n", cc_last_error());
@@ -159,7 +243,17 @@ int main(int argc, char **argv) {
             cc_gemm_set_blocking(kc, mc, nc);
         } else if (!strcmp(argv[i], "--peak")) peak = 1;
         else if (!strcmp(argv[i], "--verify")) verify = 1;
+        else if (!strcmp(argv[i], "--list")) list = 1;
         else usage();
+    }
+    if (n_threads < 1) usage();
+    const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
+    if (list) {
+        for (int i = 0; i < n_shapes; i++)
+            printf("%s\t%lld\t%lld\t%lld\t%d\t%d\t%lld\n", shapes[i].name, (long long)shapes[i].M,
+                   (long long)shapes[i].N, (long long)shapes[i].K, shapes[i].trans_a, shapes[i].trans_b,
+                   (long long)(shapes[i].batch > 1 ? shapes[i].batch : 1));
+        return 0;
     }
     cc_set_threads(n_threads);
     if (peak) {
@@ -169,41 +263,22 @@ int main(int argc, char **argv) {
         return 0;
     }
     cc_gemm_set_impl(CC_GEMM_OWN);
+    const char *impl_name = impl == IMPL_OPENBLAS ? "openblas" : cc_gemm_impl_name();
+    char bf16_name[64];
+    if (impl == IMPL_OWN_BF16B) {
+        snprintf(bf16_name, sizeof bf16_name, "%s-bf16b", cc_gemm_impl_name());
+        impl_name = bf16_name;
+    }
     cc_rng rng;
     cc_rng_seed(&rng, 42);
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        const shape *s = &shapes[si];
-        if (only && !strstr(s->name, only)) continue;
-        float *A = cc_malloc_aligned((size_t)(s->M * s->K) * sizeof(float), "A");
-        float *B = cc_malloc_aligned((size_t)(s->K * s->N) * sizeof(float), "B");
-        float *C_own = cc_malloc_aligned((size_t)(s->M * s->N) * sizeof(float), "C");
-        float *C_blas = cc_malloc_aligned((size_t)(s->M * s->N) * sizeof(float), "C");
-        if (!A || !B || !C_own || !C_blas) {
+    for (int i = 0; i < n_shapes; i++) {
+        shape s = shapes[i];
+        if (s.batch < 1) s.batch = 1;
+        if (only && !strstr(s.name, only)) continue;
+        if (bench_shape(&s, impl, impl_name, seconds, verify, &rng) != 0) {
             fprintf(stderr, "bench_gemm: %s\n", cc_last_error());
             return 1;
         }
-        for (int64_t i = 0; i < s->M * s->K; i++) A[i] = (float)cc_rng_uniform(&rng) - 0.5f;
-        for (int64_t i = 0; i < s->K * s->N; i++) B[i] = (float)cc_rng_uniform(&rng) - 0.5f;
-        double own = run_own ? time_gemm(cc_sgemm, s, A, B, C_own, seconds) : 0;
-        double blas = run_openblas ? time_gemm(cc_sgemm_openblas, s, A, B, C_blas, seconds) : 0;
-        double err = -1;
-        if (verify) { /* one fresh call of each, compared */
-            int64_t lda = s->trans_a ? s->M : s->K, ldb = s->trans_b ? s->K : s->N;
-            cc_sgemm(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C_own, s->N);
-            cc_sgemm_openblas(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C_blas, s->N);
-            err = rel_error(C_own, C_blas, s->M * s->N);
-        }
-        if (run_own)
-            printf("%s\t%lld\t%lld\t%lld\t%d\t%d\t%s\t%.1f\t%.2g\n", s->name, (long long)s->M, (long long)s->N,
-                   (long long)s->K, s->trans_a, s->trans_b, cc_gemm_impl_name(), own, err);
-        if (run_openblas)
-            printf("%s\t%lld\t%lld\t%lld\t%d\t%d\t%s\t%.1f\t%.2g\n", s->name, (long long)s->M, (long long)s->N,
-                   (long long)s->K, s->trans_a, s->trans_b, "openblas", blas, err);
-        fflush(stdout);
-        cc_free_aligned(A);
-        cc_free_aligned(B);
-        cc_free_aligned(C_own);
-        cc_free_aligned(C_blas);
     }
     return 0;
 }
