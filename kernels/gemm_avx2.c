@@ -81,29 +81,87 @@ static void micro_avx2(int m, int n, int64_t kc, const float *ap, const float *b
     (n == NR ? tiles_full : tiles_edge)[m](n, kc, ap, bp, ldb, c, ldc, alpha, beta);
 }
 
+/* In-register transpose of an 8×8 block: on return r[j] holds what was column j. */
+AVX2_INLINE void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) { /* u[4i+j] = rows 4i..4i+3 of columns j (low lane) and j+4 (high lane) */
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+        r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+    }
+}
+
+/* Reads `rows` (<= 8) rows of `cols` (<= 8) floats, `ld` apart, and stores column j (the
+ * `rows` values, zero past them) at dst + j*dst_stride for j < cols under store_mask. */
+AVX2_INLINE void transpose_block(const float *src, int64_t ld, int rows, int cols, float *dst, int64_t dst_stride,
+                                 __m256i store_mask) {
+    __m256 r[8];
+    __m256i load_mask = lane_mask(cols);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        r[i] = i >= rows ? _mm256_setzero_ps() : cols == 8 ? _mm256_loadu_ps(src + i * ld) : _mm256_maskload_ps(src + i * ld, load_mask);
+    transpose8(r);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++)
+        if (j < cols) _mm256_maskstore_ps(dst + j * dst_stride, store_mask, r[j]);
+}
+
 static AVX2_TARGET void pack_a_avx2(int trans_a, const float *A, int64_t lda, int64_t i0, int64_t m, int64_t k0,
                                     int64_t kc, float *dst) {
     for (int64_t p = 0; p < m; p += MR, dst += MR * kc) {
         int rows = m - p < MR ? (int)(m - p) : MR;
-        for (int r = 0; r < rows; r++) {
-            int64_t i = i0 + p + r;
-            if (trans_a)
-                for (int64_t k = 0; k < kc; k++) dst[k * MR + r] = A[(k0 + k) * lda + i];
-            else
-                for (int64_t k = 0; k < kc; k++) dst[k * MR + r] = A[i * lda + k0 + k];
+        __m256i row_mask = lane_mask(rows);
+        if (trans_a) { /* op(A)[i, k] = A[k*lda + i]: each k gives `rows` contiguous floats */
+            const float *src = A + k0 * lda + i0 + p;
+            for (int64_t k = 0; k < kc; k++)
+                _mm256_maskstore_ps(dst + k * MR, row_mask, _mm256_maskload_ps(src + k * lda, row_mask));
+        } else { /* rows of A are contiguous along k: transpose 8-wide blocks */
+            const float *src = A + (i0 + p) * lda + k0;
+            for (int64_t k = 0; k < kc; k += 8)
+                transpose_block(src + k, lda, rows, kc - k < 8 ? (int)(kc - k) : 8, dst + k * MR, MR, row_mask);
         }
     }
 }
 
 static AVX2_TARGET void pack_b_avx2(int trans_b, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
                                     int64_t n, float *dst) {
+    const __m256i all = _mm256_set1_epi32(-1);
     for (int64_t p = 0; p < n; p += NR, dst += NR * kc) {
         int cols = n - p < NR ? (int)(n - p) : NR;
-        for (int64_t k = 0; k < kc; k++) {
-            float *out = dst + k * NR;
-            for (int c = 0; c < cols; c++)
-                out[c] = trans_b ? B[(j0 + p + c) * ldb + k0 + k] : B[(k0 + k) * ldb + j0 + p + c];
-            for (int c = cols; c < NR; c++) out[c] = 0.0f;
+        if (!trans_b) { /* op(B)[k, j] = B[k*ldb + j]: contiguous along j */
+            const float *src = B + k0 * ldb + j0 + p;
+            __m256i mask0 = lane_mask(cols), mask1 = lane_mask(cols - 8);
+            for (int64_t k = 0; k < kc; k++) {
+                _mm256_storeu_ps(dst + k * NR, cols == NR ? _mm256_loadu_ps(src + k * ldb) : _mm256_maskload_ps(src + k * ldb, mask0));
+                _mm256_storeu_ps(dst + k * NR + 8,
+                                 cols == NR ? _mm256_loadu_ps(src + k * ldb + 8) : _mm256_maskload_ps(src + k * ldb + 8, mask1));
+            }
+        } else { /* op(B)[k, j] = B[j*ldb + k]: transpose 8×8 blocks, two per panel row */
+            for (int half = 0; half < 2; half++) {
+                int rows = cols - 8 * half;
+                if (rows > 8) rows = 8;
+                const float *src = B + (j0 + p + 8 * half) * ldb + k0;
+                for (int64_t k = 0; k < kc; k += 8) {
+                    int kk = kc - k < 8 ? (int)(kc - k) : 8;
+                    if (rows <= 0) {
+                        for (int j = 0; j < kk; j++) _mm256_storeu_ps(dst + (k + j) * NR + 8 * half, _mm256_setzero_ps());
+                    } else {
+                        transpose_block(src + k, ldb, rows, kk, dst + k * NR + 8 * half, NR, all);
+                    }
+                }
+            }
         }
     }
 }

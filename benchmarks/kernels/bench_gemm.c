@@ -3,9 +3,10 @@
  * (attention), plus the machine's FMA peak.
  *
  *   bench_gemm [--threads N] [--impl own|own-bf16b|openblas] [--isa avx512|avx2|scalar]
- *              [--time SECONDS] [--only SUBSTRING] [--blocking KC,MC,NC] [--verify]
+ *              [--time SECONDS] [--only SUBSTRING | --index I] [--blocking KC,MC,NC] [--verify]
  *   bench_gemm --peak [--threads N]     FMA peak (independent FMA chains in registers)
- *   bench_gemm --list                   the shapes, tab-separated (for the PyTorch peer)
+ *   bench_gemm --list                   the shapes, tab-separated (for the PyTorch peer); --index I
+ *                                       picks line I (from 0) of this list
  *
  * Prints one tab-separated line per shape: name, M, N, K, ta, tb, batch, impl, GFLOP/s, and
  * with --verify the relative error against the other side (own vs OpenBLAS; OpenBLAS vs own), so
@@ -211,7 +212,7 @@ done:
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_gemm [--threads N] [--impl own|own-bf16b|openblas] [--isa avx512|avx2|scalar]\n"
-                    "                  [--time SECONDS] [--only SUBSTRING] [--blocking KC,MC,NC] [--verify]\n"
+                    "                  [--time SECONDS] [--only SUBSTRING | --index I] [--blocking KC,MC,NC] [--verify]\n"
                     "       bench_gemm --peak [--threads N]\n"
                     "       bench_gemm --list\n");
     exit(2);
@@ -222,6 +223,7 @@ int main(int argc, char **argv) {
     impl_kind impl = IMPL_OWN;
     double seconds = 0.6;
     const char *only = NULL;
+    int only_index = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--impl") && i + 1 < argc) {
@@ -237,6 +239,7 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(argv[i], "--time") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--index") && i + 1 < argc) only_index = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--blocking") && i + 1 < argc) {
             int kc = 0, mc = 0, nc = 0;
             if (sscanf(argv[++i], "%d,%d,%d", &kc, &mc, &nc) != 3) usage();
@@ -274,7 +277,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_shapes; i++) {
         shape s = shapes[i];
         if (s.batch < 1) s.batch = 1;
-        if (only && !strstr(s.name, only)) continue;
+        if ((only && !strstr(s.name, only)) || (only_index >= 0 && i != only_index)) continue;
         if (bench_shape(&s, impl, impl_name, seconds, verify, &rng) != 0) {
             fprintf(stderr, "bench_gemm: %s\n", cc_last_error());
             return 1;
