@@ -1,14 +1,131 @@
-/* gemm.c — dispatch between clipc's own SGEMM kernel and OpenBLAS.
- * The own kernel is being written (issue 2); until it lands every call goes to OpenBLAS. */
+/* gemm.c — clipc's SGEMM: dispatch between the own kernel and OpenBLAS, the BLIS/GotoBLAS-style
+ * blocked driver (pack a kc×nc block of B, pack an mc×kc block of A, loop over register tiles),
+ * and threading. The instruction-set specific parts (micro-kernel, packing) live in
+ * gemm_avx512.c, gemm_avx2.c and gemm_scalar.c behind cc_gemm_backend (gemm_internal.h).
+ *
+ * Notes from tuning on the development machine (AMD EPYC family 26 = Zen 5, 2 cores, 48 KiB L1d,
+ * 1 MiB L2, 32 MiB L3; numbers in GFLOP/s; full tables: benchmarks/out/kernels_gemm.md):
+ * - FMA peak measured with independent FMA chains in registers: 267–273 per core with zmm (two
+ *   full-width 512-bit FMA pipes: Zen 5 does not split AVX-512 into 256-bit halves as Zen 4
+ *   does), 134–137 with ymm. So the AVX-512 path matters twice over here.
+ * - Register tile, in-L1 loop (kc = 128..512): 14×32 268, 12×32 267, 8×48 267, 6×64 267, 7×64
+ *   253: every tile with >= 24 accumulators reaches peak once the loops are fully unrolled
+ *   (without `#pragma GCC unroll` gcc -O2 kept the accumulators in memory: 78–119). 14×32 was
+ *   kept: fewest B loads per FMA and the narrowest N edge (N = 50, 77 waste less).
+ * - Software prefetch of A or B inside the micro-kernel: no gain (within noise), removed.
+ * - Blocking: kc 192..512 × mc 84..504 all within ±3% on the ViT shapes (L2 feeds L1 fast
+ *   enough on this core); kc = 384, mc = 168, nc = 3072 kept. Equal k blocks (K = 1600 as
+ *   5 × 320, not 4 × 384 + 64).
+ * - Packing was the main cost after the kernel: the transposing packs (A not transposed, B
+ *   transposed — the forward X·Wᵀ) first ran at 5–6 floats/ns because gcc left the 16×16
+ *   transpose in memory; unrolled, 10–12 floats/ns. Batch-1 (M = 50) X·Wᵀ went 180 -> 205.
+ * - Small M (one A block): each B panel is packed right before its tiles use it (stays in
+ *   L1/L2), and a B that is not transposed is read in place, no packing: M = 50 X·W 218 -> 252.
+ * - A dot-product kernel for small-M X·Wᵀ (no B transposition) reached 216 in a prototype vs
+ *   205 for the packed path: not worth a second kernel family.
+ * - Threads: split M (packed B blocks shared by the team, 2 barriers per block) or N (each
+ *   thread its own columns, fused packing when M fits one A block), chosen by a cost model;
+ *   sharing B gained 1–5% on 2 threads over each thread packing all of B.
+ * - Result, 1 thread, ViT-B/32 shapes (M = 1600): 229–254 = 86–95% of peak, OpenBLAS with its
+ *   AVX-512 kernels (OPENBLAS_CORETYPE=SkylakeX) 240–252, with OPENBLAS_CORETYPE=Haswell (as
+ *   configured here) 128–130; batch 1 (M = 50): 200–253 vs SkylakeX 149–195.
+ * - bf16 B (cc_sgemm_bf16b): same speed on large M, +5–8% on M = 50 with B transposed (half the
+ *   bytes of B to read), slower than the in-place float B when B is not transposed.
+ */
 #include "kernels/gemm.h"
 
 #include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <omp.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "engine/util.h"
+#include "kernels/gemm_internal.h"
+
+/* A thread is only worth starting for this many flops (an OpenMP fork/join costs a few µs;
+ * measured: 96³ runs as fast on 1 thread as on 2, 112³ 1.3× faster on 2). */
+#define MIN_FLOPS_PER_THREAD (1.0 * 1024 * 1024)
+/* Packing one element costs about as much as this many flops (used to choose the thread grid). */
+#define PACK_COST_FLOPS 32.0
+/* Batched products below this many flops each run one per thread. */
+#define BATCH_SMALL_FLOPS (16.0 * 1024 * 1024)
 
 static cc_gemm_impl selected_impl = CC_GEMM_AUTO;
+static const cc_gemm_backend *forced_backend = NULL;
+static int blocking_kc = 0, blocking_mc = 0, blocking_nc = 0;
+
+/* ---- selection -------------------------------------------------------------------------- */
+
+static int cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+}
+
+static int cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/* The best SIMD back end this CPU runs, or NULL when it has neither. */
+static const cc_gemm_backend *detected_backend(void) {
+    if (cpu_has_avx512()) return &cc_gemm_backend_avx512;
+    if (cpu_has_avx2()) return &cc_gemm_backend_avx2;
+    return NULL;
+}
+
+/* The back end cc_sgemm uses now; NULL = OpenBLAS. */
+static const cc_gemm_backend *active_backend(void) {
+    if (selected_impl == CC_GEMM_OPENBLAS) return NULL;
+    if (forced_backend) return forced_backend;
+    const cc_gemm_backend *be = detected_backend();
+    if (!be && selected_impl == CC_GEMM_OWN) return &cc_gemm_backend_scalar;
+    return be;
+}
 
 void cc_gemm_set_impl(cc_gemm_impl impl) { selected_impl = impl; }
 cc_gemm_impl cc_gemm_get_impl(void) { return selected_impl; }
-const char *cc_gemm_impl_name(void) { return "openblas"; }
+
+const char *cc_gemm_impl_name(void) {
+    const cc_gemm_backend *be = active_backend();
+    if (!be) return "openblas";
+    if (be == &cc_gemm_backend_avx512) return "own-avx512";
+    if (be == &cc_gemm_backend_avx2) return "own-avx2";
+    return "own-scalar";
+}
+
+int cc_gemm_force_isa(const char *isa) {
+    if (!isa || !strcmp(isa, "auto")) {
+        forced_backend = NULL;
+        return 0;
+    }
+    if (!strcmp(isa, "avx512")) {
+        if (!cpu_has_avx512()) goto unsupported;
+        forced_backend = &cc_gemm_backend_avx512;
+    } else if (!strcmp(isa, "avx2")) {
+        if (!cpu_has_avx2()) goto unsupported;
+        forced_backend = &cc_gemm_backend_avx2;
+    } else if (!strcmp(isa, "scalar")) {
+        forced_backend = &cc_gemm_backend_scalar;
+    } else {
+        cc_set_error("gemm: unknown instruction set '%s' (expected avx512, avx2, scalar or auto)", isa);
+        return -1;
+    }
+    return 0;
+unsupported:
+    cc_set_error("gemm: this CPU does not support %s", isa);
+    return -1;
+}
+
+void cc_gemm_set_blocking(int kc, int mc, int nc) {
+    blocking_kc = kc;
+    blocking_mc = mc;
+    blocking_nc = nc;
+}
+
+/* ---- OpenBLAS --------------------------------------------------------------------------- */
 
 void cc_sgemm_openblas(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
@@ -19,7 +136,358 @@ void cc_sgemm_openblas(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K
                 (blasint)ldc);
 }
 
+/* ---- the blocked driver ----------------------------------------------------------------- */
+
+typedef struct gemm_problem {
+    const cc_gemm_backend *be;
+    int kc, mc, nc; /* blocking in use (mc a multiple of mr, nc of nr) */
+    int trans_a, trans_b;
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *A;
+    int64_t lda;
+    const float *B;      /* float B, or NULL when B16 is used */
+    const uint16_t *B16; /* bf16 B */
+    int64_t ldb;
+    float *C;
+    int64_t ldc;
+} gemm_problem;
+
+/* Packing buffers, 64-byte aligned, grown on demand and kept for the next call: each thread's
+ * own, and the B block the calling thread shares with its team. They hang off a thread-local
+ * pointer for speed and off a pthread key whose destructor frees them when the thread exits
+ * (OpenMP pool threads live as long as the process; other threads may not). */
+typedef struct pack_buffer {
+    float *data;
+    size_t capacity; /* floats */
+} pack_buffer;
+typedef struct thread_buffers {
+    pack_buffer own, shared_b;
+} thread_buffers;
+static _Thread_local thread_buffers *this_thread_buffers = NULL;
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_key_once = PTHREAD_ONCE_INIT;
+static int buffers_key_ok = 0;
+
+static void free_thread_buffers(void *ptr) {
+    thread_buffers *buffers = ptr;
+    cc_free_aligned(buffers->own.data);
+    cc_free_aligned(buffers->shared_b.data);
+    free(buffers);
+}
+
+static void create_buffers_key(void) { buffers_key_ok = pthread_key_create(&buffers_key, free_thread_buffers) == 0; }
+
+/* This thread's buffers (NULL when out of memory). */
+static thread_buffers *get_thread_buffers(void) {
+    if (!this_thread_buffers) {
+        pthread_once(&buffers_key_once, create_buffers_key);
+        thread_buffers *buffers = cc_calloc(1, sizeof *buffers, "gemm packing buffers");
+        if (!buffers) return NULL;
+        if (buffers_key_ok) pthread_setspecific(buffers_key, buffers);
+        this_thread_buffers = buffers;
+    }
+    return this_thread_buffers;
+}
+
+/* At least n_floats of this thread's buffer `which` (0 = own, 1 = shared B); NULL when out of
+ * memory. The contents are not kept when it grows. */
+static float *thread_buffer(int which, size_t n_floats) {
+    thread_buffers *buffers = get_thread_buffers();
+    if (!buffers) return NULL;
+    pack_buffer *buf = which ? &buffers->shared_b : &buffers->own;
+    if (n_floats < 16) n_floats = 16; /* never a zero-size request */
+    if (n_floats > buf->capacity) {
+        cc_free_aligned(buf->data);
+        buf->data = cc_malloc_aligned(n_floats * sizeof(float), "gemm packing buffer");
+        buf->capacity = buf->data ? n_floats : 0;
+    }
+    return buf->data;
+}
+
+static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Floats of a packed A block for m rows, and of a packed B block for n columns. */
+static int64_t packed_a_floats(const gemm_problem *p, int64_t m) {
+    return round_up(round_up(min64(p->mc, m), p->be->mr) * min64(p->kc, p->K), 16);
+}
+static int64_t packed_b_floats(const gemm_problem *p, int64_t n) {
+    return round_up(min64(p->nc, n), p->be->nr) * min64(p->kc, p->K);
+}
+
+static void pack_b_block(const gemm_problem *p, int64_t k0, int64_t kc, int64_t j0, int64_t n, float *dst) {
+    if (p->B16) p->be->pack_b_bf16(p->trans_b, p->B16, p->ldb, k0, kc, j0, n, dst);
+    else p->be->pack_b(p->trans_b, p->B, p->ldb, k0, kc, j0, n, dst);
+}
+
+/* All register tiles of C[ic:ic+mc, jc:jc+nc] for one k block of kc, from a packed A block and
+ * a packed B block. */
+static void block_tiles(const gemm_problem *p, int64_t ic, int64_t mc, const float *packed_a, int64_t jc, int64_t nc,
+                        const float *packed_b, int64_t kc, float beta) {
+    const int mr = p->be->mr, nr = p->be->nr;
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+        int n = (int)min64(nr, nc - jr);
+        float *c_col = p->C + ic * p->ldc + jc + jr;
+        for (int64_t ir = 0; ir < mc; ir += mr)
+            p->be->micro((int)min64(mr, mc - ir), n, kc, packed_a + ir * kc, packed_b + jr * kc, nr,
+                         c_col + ir * p->ldc, p->ldc, p->alpha, beta);
+    }
+}
+
+/* C[m0:m1, n0:n1] of the product by one thread, with its own packing buffer `buf`. */
+static void gemm_region(const gemm_problem *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf) {
+    const int mr = p->be->mr, nr = p->be->nr;
+    float *packed_a = buf, *packed_b = buf + packed_a_floats(p, m1 - m0);
+    /* When all rows fit one A block, each B panel is packed right before its tiles use it and
+     * stays in L1/L2 (no trip of the packed block through L3); a B that is not transposed is
+     * read in place, its rows are already contiguous along n. */
+    int fused = m1 - m0 <= p->mc;
+    int in_place_b = fused && !p->trans_b && p->B;
+    for (int64_t jc = n0; jc < n1; jc += p->nc) {
+        int64_t nc = min64(p->nc, n1 - jc);
+        for (int64_t pc = 0; pc < p->K; pc += p->kc) {
+            int64_t kc = min64(p->kc, p->K - pc);
+            float beta = pc == 0 ? p->beta : 1.0f;
+            if (!fused) {
+                pack_b_block(p, pc, kc, jc, nc, packed_b);
+                for (int64_t ic = m0; ic < m1; ic += p->mc) {
+                    int64_t mc = min64(p->mc, m1 - ic);
+                    p->be->pack_a(p->trans_a, p->A, p->lda, ic, mc, pc, kc, packed_a);
+                    block_tiles(p, ic, mc, packed_a, jc, nc, packed_b, kc, beta);
+                }
+                continue;
+            }
+            p->be->pack_a(p->trans_a, p->A, p->lda, m0, m1 - m0, pc, kc, packed_a);
+            for (int64_t jr = 0; jr < nc; jr += nr) {
+                int n = (int)min64(nr, nc - jr);
+                const float *bp = packed_b;
+                int64_t ldbp = nr;
+                if (in_place_b) {
+                    bp = p->B + pc * p->ldb + jc + jr;
+                    ldbp = p->ldb;
+                } else {
+                    pack_b_block(p, pc, kc, jc + jr, n, packed_b);
+                }
+                float *c_col = p->C + m0 * p->ldc + jc + jr;
+                for (int64_t ir = 0; ir < m1 - m0; ir += mr)
+                    p->be->micro((int)min64(mr, m1 - m0 - ir), n, kc, packed_a + ir * kc, bp, ldbp, c_col + ir * p->ldc,
+                                 p->ldc, p->alpha, beta);
+            }
+        }
+    }
+}
+
+/* Rows [m0, m1) of C by one thread of a team that splits only M: the team packs each B block
+ * together into `shared_b` (each thread a share of its panels), then every thread multiplies
+ * its rows with it. Every thread, even one with no rows, passes the same barriers. */
+static void gemm_rows_shared_b(const gemm_problem *p, int64_t m0, int64_t m1, float *packed_a, float *shared_b,
+                               int tid, int team) {
+    const int nr = p->be->nr;
+    for (int64_t jc = 0; jc < p->N; jc += p->nc) {
+        int64_t nc = min64(p->nc, p->N - jc);
+        int64_t panels = (nc + nr - 1) / nr, first = panels * tid / team, last = panels * (tid + 1) / team;
+        for (int64_t pc = 0; pc < p->K; pc += p->kc) {
+            int64_t kc = min64(p->kc, p->K - pc);
+            float beta = pc == 0 ? p->beta : 1.0f;
+            if (last > first)
+                pack_b_block(p, pc, kc, jc + first * nr, min64(nc, last * nr) - first * nr, shared_b + first * nr * kc);
+#pragma omp barrier
+            for (int64_t ic = m0; ic < m1; ic += p->mc) {
+                int64_t mc = min64(p->mc, m1 - ic);
+                p->be->pack_a(p->trans_a, p->A, p->lda, ic, mc, pc, kc, packed_a);
+                block_tiles(p, ic, mc, packed_a, jc, nc, shared_b, kc, beta);
+            }
+#pragma omp barrier /* before the next block overwrites shared_b */
+        }
+    }
+}
+
+/* C = beta*C (alpha == 0 or K == 0); beta == 0 writes zeros without reading C. */
+static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
+    if (beta == 1.0f) return;
+    for (int64_t i = 0; i < M; i++) {
+        float *row = C + i * ldc;
+        if (beta == 0.0f) memset(row, 0, (size_t)N * sizeof(float));
+        else
+            for (int64_t j = 0; j < N; j++) row[j] *= beta;
+    }
+}
+
+/* Thread grid: t_m × t_n threads, chosen to minimise the busiest thread's compute plus packing
+ * (splitting N makes each thread pack all of its A rows; B blocks are shared when only M is
+ * split, else each thread packs all of its B columns). */
+static void choose_grid(const gemm_problem *p, int n_threads, int *t_m, int *t_n) {
+    int64_t panels_m = (p->M + p->be->mr - 1) / p->be->mr, panels_n = (p->N + p->be->nr - 1) / p->be->nr;
+    double best = INFINITY;
+    *t_m = 1;
+    *t_n = n_threads;
+    /* all rows fit one A block: split N, each thread runs the fused path on its columns */
+    if (p->M <= p->mc && panels_n >= n_threads) return;
+    for (int tm = 1; tm <= n_threads; tm++) {
+        if (n_threads % tm) continue;
+        int tn = n_threads / tm;
+        if (tm > panels_m || tn > panels_n) continue;
+        double rows = (double)((panels_m + tm - 1) / tm * p->be->mr);
+        double cols = (double)((panels_n + tn - 1) / tn * p->be->nr);
+        double b_packed = tn == 1 ? cols / tm : cols;
+        double cost = 2.0 * rows * cols * (double)p->K + PACK_COST_FLOPS * (rows + b_packed) * (double)p->K;
+        if (cost < best) {
+            best = cost;
+            *t_m = tm;
+            *t_n = tn;
+        }
+    }
+}
+
+/* Start of part `part` of `parts` when `total` items are split in whole panels of `panel`. */
+static int64_t split_point(int64_t total, int64_t panel, int part, int parts) {
+    int64_t panels = (total + panel - 1) / panel;
+    int64_t at = panels * part / parts * panel;
+    return at < total ? at : total;
+}
+
+static int threads_for(const gemm_problem *p) {
+    int n_threads = cc_get_threads();
+    if (omp_in_parallel()) return 1; /* called from a parallel region: no nested teams */
+    double flops = 2.0 * (double)p->M * (double)p->N * (double)p->K;
+    double useful = flops / MIN_FLOPS_PER_THREAD;
+    if (useful < n_threads) n_threads = useful < 1 ? 1 : (int)useful;
+    return n_threads;
+}
+
+/* Runs the problem with the own kernel. Returns -1 (C untouched) when a packing buffer could
+ * not be allocated. */
+static int gemm_own(gemm_problem *p) {
+    const cc_gemm_backend *be = p->be;
+    /* equal k blocks: K = 1600 runs as 5 × 320 rather than 4 × 384 + 64 */
+    int64_t kc_max = blocking_kc > 0 ? blocking_kc : be->kc, k_blocks = (p->K + kc_max - 1) / kc_max;
+    p->kc = (int)(k_blocks > 0 ? (p->K + k_blocks - 1) / k_blocks : kc_max);
+    p->mc = (int)round_up(blocking_mc > 0 ? blocking_mc : be->mc, be->mr);
+    p->nc = (int)round_up(blocking_nc > 0 ? blocking_nc : be->nc, be->nr);
+    if (p->alpha == 0.0f || p->K <= 0) {
+        scale_c(p->M, p->N, p->beta, p->C, p->ldc);
+        return 0;
+    }
+    int n_threads = threads_for(p);
+    if (n_threads == 1) {
+        float *buf = thread_buffer(0, (size_t)(packed_a_floats(p, p->M) + packed_b_floats(p, p->N)));
+        if (!buf) return -1;
+        gemm_region(p, 0, p->M, 0, p->N, buf);
+        return 0;
+    }
+    int t_m, t_n;
+    choose_grid(p, n_threads, &t_m, &t_n);
+    float *shared_b = NULL;
+    if (t_n == 1 && !(shared_b = thread_buffer(1, (size_t)packed_b_floats(p, p->N)))) return -1;
+    int failed = 0;
+#pragma omp parallel num_threads(t_m * t_n) shared(failed)
+    {
+        int tid = omp_get_thread_num(), team = omp_get_num_threads();
+        /* the runtime may give fewer threads than asked: then re-split for the team we got */
+        int grid_m = team == t_m * t_n ? t_m : (shared_b ? team : 1);
+        int grid_n = team / grid_m;
+        int part_m = tid / grid_n, part_n = tid % grid_n;
+        int64_t m0 = split_point(p->M, be->mr, part_m, grid_m), m1 = split_point(p->M, be->mr, part_m + 1, grid_m);
+        int64_t n0 = split_point(p->N, be->nr, part_n, grid_n), n1 = split_point(p->N, be->nr, part_n + 1, grid_n);
+        size_t need = (size_t)packed_a_floats(p, m1 - m0) + (shared_b ? 0 : (size_t)packed_b_floats(p, n1 - n0));
+        float *buf = thread_buffer(0, need);
+        if (!buf) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        int any_failed;
+#pragma omp atomic read
+        any_failed = failed;
+        if (!any_failed) {
+            if (shared_b) gemm_rows_shared_b(p, m0, m1, buf, shared_b, tid, team);
+            else if (m1 > m0 && n1 > n0) gemm_region(p, m0, m1, n0, n1, buf);
+        }
+    }
+    return failed ? -1 : 0;
+}
+
+/* BLAS's argument rules (row-major). Returns -1 with cc_last_error naming the bad one; the
+ * product is then not computed and C not touched, as BLAS does. */
+static int check_args(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
+                      int64_t ldc) {
+    int64_t a_cols = trans_a ? M : K, b_cols = trans_b ? K : N;
+    if (M < 0 || N < 0 || K < 0) {
+        cc_set_error("gemm: negative size M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
+        return -1;
+    }
+    if (lda < (a_cols > 1 ? a_cols : 1) || ldb < (b_cols > 1 ? b_cols : 1) || ldc < (N > 1 ? N : 1)) {
+        cc_set_error("gemm: row stride too small: lda=%lld (A has %lld columns), ldb=%lld (B has %lld), "
+                     "ldc=%lld (C has %lld)", (long long)lda, (long long)a_cols, (long long)ldb, (long long)b_cols,
+                     (long long)ldc, (long long)N);
+        return -1;
+    }
+    return 0;
+}
+
 void cc_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (check_args(trans_a, trans_b, M, N, K, lda, ldb, ldc) != 0 || M == 0 || N == 0) return;
+    const cc_gemm_backend *be = active_backend();
+    if (be) {
+        gemm_problem p = {.be = be, .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
+                          .alpha = alpha, .beta = beta, .A = A, .lda = lda, .B = B, .ldb = ldb, .C = C, .ldc = ldc};
+        if (gemm_own(&p) == 0) return;
+        /* out of memory for packing buffers: OpenBLAS needs less */
+    }
     cc_sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- bf16 B ----------------------------------------------------------------------------- */
+
+/* OpenBLAS fallback for bf16 B: widen B to a temporary float matrix. */
+static void sgemm_bf16b_openblas(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                                 const float *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
+                                 int64_t ldc) {
+    int64_t rows = trans_b ? N : K, cols = trans_b ? K : N;
+    float *wide = cc_malloc((size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float), "gemm bf16 B");
+    if (!wide) return; /* cc_last_error says out of memory; C is untouched */
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            uint32_t bits = (uint32_t)B[r * ldb + c] << 16;
+            memcpy(&wide[r * cols + c], &bits, sizeof bits);
+        }
+    cc_sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, wide, cols, beta, C, ldc);
+    free(wide);
+}
+
+void cc_sgemm_bf16b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                    int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (check_args(trans_a, trans_b, M, N, K, lda, ldb, ldc) != 0 || M == 0 || N == 0) return;
+    const cc_gemm_backend *be = active_backend();
+    if (be) {
+        gemm_problem p = {.be = be, .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
+                          .alpha = alpha, .beta = beta, .A = A, .lda = lda, .B16 = B, .ldb = ldb, .C = C, .ldc = ldc};
+        if (gemm_own(&p) == 0) return;
+    }
+    sgemm_bf16b_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- batched ---------------------------------------------------------------------------- */
+
+void cc_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                      int64_t lda, int64_t stride_a, const float *B, int64_t ldb, int64_t stride_b, float beta,
+                      float *C, int64_t ldc, int64_t stride_c, int64_t batch) {
+    if (check_args(trans_a, trans_b, M, N, K, lda, ldb, ldc) != 0 || M == 0 || N == 0 || batch <= 0) return;
+    const cc_gemm_backend *be = active_backend();
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
+    if (be && n_threads > 1 && batch > 1 && flops < BATCH_SMALL_FLOPS) {
+        /* one product per thread; cc_sgemm sees omp_in_parallel() and stays single-threaded */
+        int64_t n_teams = batch < n_threads ? batch : n_threads;
+#pragma omp parallel for num_threads((int)n_teams) schedule(dynamic, 1)
+        for (int64_t b = 0; b < batch; b++)
+            cc_sgemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
+                     C + b * stride_c, ldc);
+        return;
+    }
+    for (int64_t b = 0; b < batch; b++)
+        cc_sgemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
+                 C + b * stride_c, ldc);
 }

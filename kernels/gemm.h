@@ -2,11 +2,15 @@
  *
  * Row-major: C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C, where op(X) is X or Xᵀ.
  * lda/ldb/ldc are row strides in elements of the matrices as stored (A is M×K when !trans_a,
- * K×M when trans_a). The call is multi-threaded over cc_get_threads() threads.
+ * K×M when trans_a). The call is multi-threaded over cc_get_threads() threads. As in BLAS,
+ * beta == 0 never reads C (NaN there is overwritten) and alpha == 0 or K == 0 never reads A, B;
+ * negative sizes or strides shorter than a row (lda < max(1, columns of A as stored), ...) set
+ * cc_last_error and leave C untouched.
  *
  * Two implementations: clipc's own SIMD kernel (AVX-512 with runtime detection, AVX2+FMA
- * fallback, packing and cache blocking), and OpenBLAS cblas_sgemm, used as fallback and as the
- * reference in tests and benchmarks. cc_gemm_set_impl() selects one for the whole process.
+ * fallback, a portable C path; packing and cache blocking), and OpenBLAS cblas_sgemm, used as
+ * fallback and as the reference in tests and benchmarks. cc_gemm_set_impl() selects one for the
+ * whole process.
  */
 #ifndef CLIPC_GEMM_H
 #define CLIPC_GEMM_H
@@ -14,14 +18,15 @@
 #include <stdint.h>
 
 typedef enum {
-    CC_GEMM_AUTO = 0,  /* own kernel when the CPU supports it, else OpenBLAS */
-    CC_GEMM_OWN,
+    CC_GEMM_AUTO = 0,  /* own kernel when the CPU has AVX-512F or AVX2+FMA, else OpenBLAS */
+    CC_GEMM_OWN,       /* own kernel; the portable C path on CPUs without either */
     CC_GEMM_OPENBLAS,
 } cc_gemm_impl;
 
 void cc_gemm_set_impl(cc_gemm_impl impl);
 cc_gemm_impl cc_gemm_get_impl(void);
-const char *cc_gemm_impl_name(void); /* e.g. "own-avx512", "own-avx2", "openblas" */
+/* "own-avx512", "own-avx2", "own-scalar" or "openblas": what cc_sgemm runs now. */
+const char *cc_gemm_impl_name(void);
 
 void cc_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
@@ -30,5 +35,25 @@ void cc_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float a
 void cc_sgemm_openblas(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                        int64_t ldc);
+
+/* `batch` independent products: matrix b uses A + b*stride_a, B + b*stride_b, C + b*stride_c
+ * (strides in elements). Small products run one per thread; large ones one after the other,
+ * each multi-threaded. The C blocks must not overlap. */
+void cc_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                      int64_t lda, int64_t stride_a, const float *B, int64_t ldb, int64_t stride_b, float beta,
+                      float *C, int64_t ldc, int64_t stride_c, int64_t batch);
+
+/* As cc_sgemm, with B stored as bfloat16 (the upper 16 bits of an IEEE float, e.g. weights kept
+ * in bf16); B is widened to float while it is packed, products and sums are in float. */
+void cc_sgemm_bf16b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                    int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* For tests and benchmarks: run the own kernel with one instruction set, "avx512", "avx2" or
+ * "scalar" (NULL or "auto" = detect again). Returns -1 (with cc_last_error) when the CPU lacks
+ * it or the name is unknown. Takes effect for CC_GEMM_AUTO and CC_GEMM_OWN. */
+int cc_gemm_force_isa(const char *isa);
+/* For tests and benchmarks: cache-blocking sizes of the own kernel (0 = the back end's default).
+ * Small values exercise the blocking loops on small matrices. */
+void cc_gemm_set_blocking(int kc, int mc, int nc);
 
 #endif
