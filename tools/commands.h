@@ -5,5 +5,11 @@
 #include "tools/cli.h"
 
 extern const cc_command cmd_version;
+extern const cc_command cmd_index_build;
+extern const cc_command cmd_index_add;
+extern const cc_command cmd_index_remove;
+extern const cc_command cmd_index_search;
+extern const cc_command cmd_index_tune;
+extern const cc_command cmd_index_info;
 
 #endif

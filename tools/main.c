@@ -21,6 +21,12 @@ const cc_command cmd_version = {"version", "", "Print the version.", run_version
 /* Every subcommand, in the order --help lists them. */
 static const cc_command *const commands[] = {
     &cmd_version,
+    &cmd_index_build,
+    &cmd_index_add,
+    &cmd_index_remove,
+    &cmd_index_search,
+    &cmd_index_tune,
+    &cmd_index_info,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
