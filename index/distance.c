@@ -364,6 +364,18 @@ const cc_dist_kernels *cc_dist_for(cc_isa isa) {
 
 const cc_dist_kernels *cc_dist(void) { return cc_dist_for(cc_cpu_isa()); }
 
+#include "engine/util.h"
+
+extern void openblas_set_num_threads(int) __attribute__((weak));
+
+void cc_gemm_per_thread_begin(void) {
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+}
+
+void cc_gemm_per_thread_end(void) {
+    if (openblas_set_num_threads) openblas_set_num_threads(cc_get_threads());
+}
+
 void cc_norms_sq(const float *x, size_t n, size_t d, float *out) {
     const cc_dist_kernels *k = cc_dist();
     for (size_t i = 0; i < n; i++) out[i] = k->ip(x + i * d, x + i * d, d);

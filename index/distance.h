@@ -39,6 +39,13 @@ cc_isa cc_cpu_isa(void);
 /* True when the CPU has AVX-512 VBMI + BW (the 8-bit PQ fast scan), and the level allows it. */
 int cc_cpu_has_vbmi(void);
 
+/* Around a parallel region whose threads each call cc_sgemm on their own block: OpenBLAS (the
+ * GEMM fallback) must then not start its own thread pool inside ours, which on few cores costs more
+ * than it gains (both pools spin). clipc's own GEMM stays single-threaded inside a parallel region
+ * by itself; these calls make OpenBLAS do the same. */
+void cc_gemm_per_thread_begin(void);
+void cc_gemm_per_thread_end(void);
+
 /* Squared norms of n rows (row stride d). */
 void cc_norms_sq(const float *x, size_t n, size_t d, float *out);
 

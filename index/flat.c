@@ -25,8 +25,9 @@
 
 #define FLAT_GEMM_MIN_QUERIES 16 /* batches of at least this many queries use GEMM */
 #define FLAT_SCAN_BLOCK 512      /* rows scored per SIMD scan step */
-#define FLAT_GEMM_Q_BLOCK 512    /* queries per GEMM block */
-#define FLAT_GEMM_DB_BLOCK 4096  /* rows per GEMM block (score block = 8 MB) */
+#define FLAT_GEMM_Q_BLOCK 256    /* queries per GEMM block */
+#define FLAT_GEMM_DB_BLOCK 4096  /* rows per GEMM block (score block per thread = 4 MB) */
+#define FLAT_GEMM_MIN_Q_PER_THREAD 64 /* below this many queries per thread, threads split the rows */
 
 int cc_flat_init(cc_index *idx) {
     (void)idx;
@@ -137,64 +138,121 @@ static int search_scan(const cc_index *idx, int64_t nq, const float *q, int k, c
     return 0;
 }
 
+/* Scores one block of queries against rows [ds, ds + dc) with GEMM and feeds the heaps. */
+static void gemm_block(const cc_index *idx, const float *base, int64_t stride, const float *norms, float *block_norms,
+                       int check_slots, const cc_id_filter *filter, const float *q, int64_t qc, int64_t ds, int64_t dc,
+                       float *scores, cc_topk *heaps) {
+    int64_t d = idx->dim;
+    int ip = idx->metric == CC_METRIC_IP;
+    const float *rows = base + ds * stride;
+    cc_sgemm(0, 1, qc, dc, d, ip ? 1.0f : 2.0f, q, d, rows, stride, 0.0f, scores, dc);
+    const float *bn = norms ? norms + ds : block_norms;
+    if (!ip && !norms) {
+        const cc_dist_kernels *dk = cc_dist();
+        for (int64_t j = 0; j < dc; j++) block_norms[j] = dk->ip(rows + j * stride, rows + j * stride, (size_t)d);
+    }
+    for (int64_t i = 0; i < qc; i++) {
+        const float *row = scores + i * dc;
+        cc_topk *heap = &heaps[i];
+        float threshold = cc_topk_threshold(heap);
+        for (int64_t j = 0; j < dc; j++) {
+            float sim = ip ? row[j] : row[j] - bn[j];
+            if (sim > threshold && (!check_slots || cc_slot_ok(idx, filter, ds + j))) {
+                cc_topk_push(heap, sim, ds + j);
+                threshold = cc_topk_threshold(heap);
+            }
+        }
+    }
+}
+
 /* Batches: GEMM blocks of query×row inner products, then per-query selection. Rows are n_rows
  * vectors at base with a stride of `stride` floats; with check_slots they are slots (removed ones
  * and those the filter rejects are skipped). norms (squared, per row) may be NULL for L2: they are
- * then computed per block. */
+ * then computed per block. Every thread runs its own single-threaded GEMMs: over query blocks
+ * when there are enough queries, else over row blocks with per-thread heaps merged at the end. */
 int cc_exact_search_rows(const cc_index *idx, const float *base, int64_t stride, int64_t n_rows, const float *norms,
                          int check_slots, const cc_id_filter *filter, int64_t nq, const float *q, int k,
                          int64_t *out_rows, float *out_sims) {
     int64_t n = n_rows, d = idx->dim;
+    int threads = cc_get_threads();
+    int ip = idx->metric == CC_METRIC_IP;
+    int by_queries = nq >= (int64_t)threads * FLAT_GEMM_MIN_Q_PER_THREAD;
     int64_t q_block = nq < FLAT_GEMM_Q_BLOCK ? nq : FLAT_GEMM_Q_BLOCK;
+    if (by_queries && threads > 1 && (nq + q_block - 1) / q_block < 2 * threads) {
+        q_block = (nq + 2 * threads - 1) / (2 * threads); /* at least two blocks per thread */
+        if (q_block < FLAT_GEMM_MIN_Q_PER_THREAD) q_block = FLAT_GEMM_MIN_Q_PER_THREAD;
+    }
     int64_t db_block = n < FLAT_GEMM_DB_BLOCK ? n : FLAT_GEMM_DB_BLOCK;
     if (db_block < 1) db_block = 1;
-    int ip = idx->metric == CC_METRIC_IP;
-    float *scores = cc_malloc_aligned((size_t)q_block * (size_t)db_block * sizeof(float), "exact score block");
-    cc_topk *heaps = cc_malloc((size_t)nq * sizeof(cc_topk), "exact search heaps");
-    float *block_norms = !ip && !norms ? cc_malloc((size_t)db_block * sizeof(float), "row norms") : NULL;
-    if (!scores || !heaps || (!ip && !norms && !block_norms)) {
+    int n_heaps = by_queries ? 1 : threads;
+    cc_topk *heaps = cc_malloc((size_t)nq * n_heaps * sizeof(cc_topk), "exact search heaps");
+    float *part_sims = n_heaps > 1 ? cc_malloc((size_t)nq * k * (n_heaps - 1) * sizeof(float), "partial results") : NULL;
+    int64_t *part_ids = n_heaps > 1 ? cc_malloc((size_t)nq * k * (n_heaps - 1) * sizeof(int64_t), "partial results") : NULL;
+    if (!heaps || (n_heaps > 1 && (!part_sims || !part_ids))) {
+        free(heaps), free(part_sims), free(part_ids);
+        return -1;
+    }
+    for (int h = 0; h < n_heaps; h++)
+        for (int64_t i = 0; i < nq; i++) {
+            float *sims = h == 0 ? out_sims + i * k : part_sims + ((size_t)(h - 1) * nq + i) * k;
+            int64_t *ids = h == 0 ? out_rows + i * k : part_ids + ((size_t)(h - 1) * nq + i) * k;
+            cc_topk_init(&heaps[(size_t)h * nq + i], sims, ids, k);
+        }
+    int failed = 0;
+    cc_gemm_per_thread_begin();
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        float *scores = cc_malloc_aligned((size_t)q_block * (size_t)db_block * sizeof(float), "exact score block");
+        float *block_norms = !ip && !norms ? cc_malloc((size_t)db_block * sizeof(float), "row norms") : NULL;
+        if (!scores || (!ip && !norms && !block_norms)) failed = 1;
+        if (by_queries) {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t qs = 0; qs < nq; qs += q_block) {
+                if (failed) continue;
+                int64_t qc = nq - qs < q_block ? nq - qs : q_block;
+                for (int64_t ds = 0; ds < n; ds += db_block)
+                    gemm_block(idx, base, stride, norms, block_norms, check_slots, filter, q + qs * d, qc, ds,
+                               n - ds < db_block ? n - ds : db_block, scores, heaps + qs);
+            }
+        } else {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t ds = 0; ds < n; ds += db_block) {
+                if (failed) continue;
+                for (int64_t qs = 0; qs < nq; qs += q_block)
+                    gemm_block(idx, base, stride, norms, block_norms, check_slots, filter, q + qs * d,
+                               nq - qs < q_block ? nq - qs : q_block, ds, n - ds < db_block ? n - ds : db_block,
+                               scores, heaps + (size_t)t * nq + qs);
+            }
+        }
         cc_free_aligned(scores);
-        free(heaps);
         free(block_norms);
+    }
+    cc_gemm_per_thread_end();
+    if (failed) {
+        free(heaps), free(part_sims), free(part_ids);
+        cc_set_error("exact search: out of memory for score blocks");
         return -1;
     }
     const cc_dist_kernels *dk = cc_dist();
-    for (int64_t i = 0; i < nq; i++) cc_topk_init(&heaps[i], out_sims + i * k, out_rows + i * k, k);
-    for (int64_t qs = 0; qs < nq; qs += q_block) {
-        int64_t qc = nq - qs < q_block ? nq - qs : q_block;
-        for (int64_t ds = 0; ds < n; ds += db_block) {
-            int64_t dc = n - ds < db_block ? n - ds : db_block;
-            const float *rows = base + ds * stride;
-            cc_sgemm(0, 1, qc, dc, d, ip ? 1.0f : 2.0f, q + qs * d, d, rows, stride, 0.0f, scores, dc);
-            const float *bn = norms ? norms + ds : block_norms;
-            if (!ip && !norms)
-                for (int64_t j = 0; j < dc; j++) block_norms[j] = dk->ip(rows + j * stride, rows + j * stride, (size_t)d);
-#pragma omp parallel for schedule(static)
-            for (int64_t i = 0; i < qc; i++) {
-                const float *row = scores + i * dc;
-                cc_topk *heap = &heaps[qs + i];
-                float threshold = cc_topk_threshold(heap);
-                for (int64_t j = 0; j < dc; j++) {
-                    float sim = ip ? row[j] : row[j] - bn[j];
-                    if (sim > threshold && (!check_slots || cc_slot_ok(idx, filter, ds + j))) {
-                        cc_topk_push(heap, sim, ds + j);
-                        threshold = cc_topk_threshold(heap);
-                    }
-                }
-            }
-        }
-    }
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < nq; i++) {
-        cc_topk_finish(&heaps[i]);
+        cc_topk *heap = &heaps[i];
+        for (int h = 1; h < n_heaps; h++) {
+            const cc_topk *part = &heaps[(size_t)h * nq + i];
+            for (int j = 0; j < part->size; j++)
+                if (part->sims[j] > cc_topk_threshold(heap)) cc_topk_push(heap, part->sims[j], part->ids[j]);
+        }
+        cc_topk_finish(heap);
         if (!ip) {
             float qn = dk->ip(q + i * d, q + i * d, (size_t)d);
             for (int j = 0; j < k; j++) out_sims[i * k + j] -= qn;
         }
     }
-    cc_free_aligned(scores);
-    free(heaps);
-    free(block_norms);
+    free(heaps), free(part_sims), free(part_ids);
     return 0;
 }
 

@@ -30,7 +30,7 @@
 #include "index/pq.h"
 #include "index/topk.h"
 
-#define IVF_KMEANS_ITERATIONS 10             /* coarse quantiser (as faiss) */
+#define IVF_KMEANS_ITERATIONS 25             /* coarse quantiser (faiss 1.7.3 uses 25 too) */
 #define IVF_MAX_POINTS_PER_CENTROID 256      /* coarse k-means sample cap */
 #define IVF_PQ_TRAIN_SAMPLE (CC_PQ_KSUB * 256) /* residuals the PQ is trained on */
 #define IVF_PRECOMPUTED_MAX_BYTES ((size_t)1 << 29) /* L2 per-list tables up to 512 MB */

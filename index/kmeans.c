@@ -13,7 +13,8 @@
 #include "index/topk.h"
 #include "kernels/gemm.h"
 
-#define KMEANS_BLOCK_FLOATS (1 << 21)          /* GEMM output block: 8 MB of scores */
+#define KMEANS_BLOCK_FLOATS (1 << 20)          /* GEMM output block per thread: 4 MB of scores */
+#define KMEANS_BLOCK_ROWS 512                  /* points per GEMM block at most */
 #define KMEANS_PLUSPLUS_MAX_WORK 1e8           /* k * n * d above which k-means++ is too slow */
 #define KMEANS_SMALL_D 32                      /* nearest centroid without GEMM up to this dimension */
 #define KMEANS_SPLIT_EPS (1.0f / 1024.0f)      /* relative perturbation when splitting a cluster */
@@ -26,10 +27,6 @@ void cc_kmeans_default_params(cc_kmeans_params *p) {
     p->init = CC_KMEANS_INIT_AUTO;
 }
 
-static int64_t block_rows(int k) {
-    int64_t rows = KMEANS_BLOCK_FLOATS / (k > 0 ? k : 1);
-    return rows < 1 ? 1 : rows;
-}
 
 /* Small dimension, one nearest centroid: centroids transposed to [d][k16] (k rounded up to 16,
  * padding scores -inf) and scored 16 at a time with broadcasts of the point's coordinates. */
@@ -113,39 +110,50 @@ int cc_nearest_centroids(const float *x, int64_t nq, int d, const float *centroi
                          float *out_sims) {
     if (m > k) m = k;
     if (m == 1 && d <= KMEANS_SMALL_D) return nearest_small_d(x, nq, d, centroids, centroid_norms, k, ip, out_ids, out_sims);
-    int64_t rows = block_rows(k);
-    if (rows > nq) rows = nq;
-    float *scores = cc_malloc_aligned((size_t)rows * (size_t)k * sizeof(float), "centroid scores");
-    int64_t *heap_ids = cc_malloc((size_t)rows * (size_t)m * sizeof(int64_t), "centroid heap");
-    if (!scores || !heap_ids) {
+    /* row blocks over threads, each with its own single-threaded GEMM and selection */
+    int64_t rows = KMEANS_BLOCK_FLOATS / k;
+    if (rows > KMEANS_BLOCK_ROWS) rows = KMEANS_BLOCK_ROWS;
+    if (rows < 1) rows = 1;
+    int threads = cc_get_threads();
+    if (rows * threads > nq) rows = (nq + threads - 1) / threads;
+    if (rows < 1) rows = 1;
+    const cc_dist_kernels *dk = cc_dist();
+    int failed = 0;
+    cc_gemm_per_thread_begin();
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        float *scores = cc_malloc_aligned((size_t)rows * (size_t)k * sizeof(float), "centroid scores");
+        int64_t *heap_ids = cc_malloc((size_t)m * sizeof(int64_t), "centroid heap");
+        if (!scores || !heap_ids) failed = 1;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t start = 0; start < nq; start += rows) {
+            if (failed) continue;
+            int64_t count = nq - start < rows ? nq - start : rows;
+            cc_sgemm(0, 1, count, k, d, 1.0f, x + start * d, d, centroids, d, 0.0f, scores, k);
+            for (int64_t r = 0; r < count; r++) {
+                float *row = scores + r * k;
+                if (!ip) {
+                    const float *xr = x + (start + r) * d;
+                    float qnorm = dk->ip(xr, xr, (size_t)d);
+                    for (int c = 0; c < k; c++) row[c] = 2.0f * row[c] - centroid_norms[c] - qnorm;
+                }
+                float *sims = out_sims + (start + r) * m;
+                cc_topk heap;
+                cc_topk_init(&heap, sims, heap_ids, m);
+                for (int c = 0; c < k; c++)
+                    if (row[c] > cc_topk_threshold(&heap)) cc_topk_push(&heap, row[c], c);
+                cc_topk_finish(&heap);
+                for (int j = 0; j < m; j++) out_ids[(start + r) * m + j] = (int32_t)heap_ids[j];
+            }
+        }
         cc_free_aligned(scores);
         free(heap_ids);
+    }
+    cc_gemm_per_thread_end();
+    if (failed) {
+        cc_set_error("nearest centroids: out of memory for score blocks");
         return -1;
     }
-    const cc_dist_kernels *dk = cc_dist();
-    for (int64_t start = 0; start < nq; start += rows) {
-        int64_t count = nq - start < rows ? nq - start : rows;
-        cc_sgemm(0, 1, count, k, d, 1.0f, x + start * d, d, centroids, d, 0.0f, scores, k);
-#pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < count; r++) {
-            float *row = scores + r * k;
-            if (!ip) {
-                const float *xr = x + (start + r) * d;
-                float qnorm = dk->ip(xr, xr, (size_t)d);
-                for (int c = 0; c < k; c++) row[c] = 2.0f * row[c] - centroid_norms[c] - qnorm;
-            }
-            float *sims = out_sims + (start + r) * m;
-            int64_t *ids = heap_ids + r * m;
-            cc_topk heap;
-            cc_topk_init(&heap, sims, ids, m);
-            for (int c = 0; c < k; c++)
-                if (row[c] > cc_topk_threshold(&heap)) cc_topk_push(&heap, row[c], c);
-            cc_topk_finish(&heap);
-            for (int j = 0; j < m; j++) out_ids[(start + r) * m + j] = (int32_t)ids[j];
-        }
-    }
-    cc_free_aligned(scores);
-    free(heap_ids);
     return 0;
 }
 
