@@ -365,6 +365,38 @@ const cc_dist_kernels *cc_dist_for(cc_isa isa) {
 const cc_dist_kernels *cc_dist(void) { return cc_dist_for(cc_cpu_isa()); }
 
 #include "engine/util.h"
+#include "index/topk.h"
+
+static void push_row_scalar(cc_topk *heap, const float *vals, int64_t n, int64_t id0) {
+    float threshold = cc_topk_threshold(heap);
+    for (int64_t j = 0; j < n; j++)
+        if (vals[j] > threshold) {
+            cc_topk_push(heap, vals[j], id0 + j);
+            threshold = cc_topk_threshold(heap);
+        }
+}
+
+AVX512_TARGET static void push_row_avx512(cc_topk *heap, const float *vals, int64_t n, int64_t id0) {
+    float threshold = cc_topk_threshold(heap);
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __mmask16 above = _mm512_cmp_ps_mask(_mm512_loadu_ps(vals + j), _mm512_set1_ps(threshold), _CMP_GT_OQ);
+        while (above) {
+            int b = __builtin_ctz(above);
+            above &= (__mmask16)(above - 1);
+            if (vals[j + b] > threshold) {
+                cc_topk_push(heap, vals[j + b], id0 + j + b);
+                threshold = cc_topk_threshold(heap);
+            }
+        }
+    }
+    push_row_scalar(heap, vals + j, n - j, id0 + j);
+}
+
+void cc_topk_push_row(cc_topk *heap, const float *vals, int64_t n, int64_t id0) {
+    if (cc_cpu_isa() == CC_ISA_AVX512) push_row_avx512(heap, vals, n, id0);
+    else push_row_scalar(heap, vals, n, id0);
+}
 
 extern void openblas_set_num_threads(int) __attribute__((weak));
 

@@ -46,6 +46,11 @@ int cc_cpu_has_vbmi(void);
 void cc_gemm_per_thread_begin(void);
 void cc_gemm_per_thread_end(void);
 
+/* Feeds vals[j] (id id0 + j, j < n) into a top-k heap (index/topk.h): the values are compared
+ * with the heap threshold 16 at a time and only those above it are pushed. */
+struct cc_topk;
+void cc_topk_push_row(struct cc_topk *heap, const float *vals, int64_t n, int64_t id0);
+
 /* Squared norms of n rows (row stride d). */
 void cc_norms_sq(const float *x, size_t n, size_t d, float *out);
 

@@ -151,9 +151,17 @@ static void gemm_block(const cc_index *idx, const float *base, int64_t stride, c
         const cc_dist_kernels *dk = cc_dist();
         for (int64_t j = 0; j < dc; j++) block_norms[j] = dk->ip(rows + j * stride, rows + j * stride, (size_t)d);
     }
+    /* the common case, every row eligible: SIMD threshold filtering */
+    int plain = !check_slots || (!filter && !idx->n_removed);
     for (int64_t i = 0; i < qc; i++) {
-        const float *row = scores + i * dc;
+        float *row = scores + i * dc;
         cc_topk *heap = &heaps[i];
+        if (plain) {
+            if (!ip)
+                for (int64_t j = 0; j < dc; j++) row[j] -= bn[j];
+            cc_topk_push_row(heap, row, dc, ds);
+            continue;
+        }
         float threshold = cc_topk_threshold(heap);
         for (int64_t j = 0; j < dc; j++) {
             float sim = ip ? row[j] : row[j] - bn[j];

@@ -36,6 +36,7 @@
 #define IVF_PRECOMPUTED_MAX_BYTES ((size_t)1 << 29) /* L2 per-list tables up to 512 MB */
 #define IVF_ENCODE_CHUNK 65536               /* rows encoded per step (bounds residual memory) */
 #define IVF_FLAT_SCAN_BLOCK 512              /* rows scored per step in IVF-Flat lists */
+#define IVF_TABLE_GROUP 4                    /* queries whose PQ tables are computed together */
 
 typedef struct ivf_list {
     cc_buf data;
@@ -510,6 +511,7 @@ static void scan_flat_list(query_scan *qs, const ivf_list *L, const float *q) {
 }
 
 /* One query over its probed lists into qs->heap. */
+/* ip_table holds <q_m, c_mj> already (cc_pq_ip_tables) for PQ types. */
 static void search_one(query_scan *qs, const float *q, const int32_t *lists, const float *list_sims, int nprobe,
                        float *ip_table, float *scratch) {
     const cc_index *idx = qs->idx;
@@ -525,7 +527,6 @@ static void search_one(query_scan *qs, const float *q, const int32_t *lists, con
     const cc_dist_kernels *dk = cc_dist();
     if (ip || !ivf->by_residual) {
         /* one table for all lists: <q_m, c_mj> (IP) or -||q_m - c_mj||² + ||q_m||² (L2, no residual) */
-        cc_pq_ip_table(&ivf->pq, q, ip_table);
         float base = 0;
         if (!ip) {
             for (size_t j = 0; j < tsize; j++) ip_table[j] = 2.0f * ip_table[j] - ivf->pq.code_norms[j];
@@ -540,7 +541,6 @@ static void search_one(query_scan *qs, const float *q, const int32_t *lists, con
         return;
     }
     /* L2 with residuals: ||q - c - r||² = ||q - c||² + (||r||² + 2<c, r>) - 2<q, r> */
-    if (ivf->precomputed) cc_pq_ip_table(&ivf->pq, q, ip_table);
     for (int p = 0; p < nprobe; p++) {
         if (lists[p] < 0) continue;
         int l = lists[p];
@@ -595,31 +595,44 @@ int cc_ivf_search(const cc_index *idx, int64_t nq, const float *q, int k, const 
     }
     size_t tsize = (size_t)(M ? M : 1) * CC_PQ_KSUB;
     int fast = M && cc_cpu_has_vbmi();
+    /* the plain table <q_m, c_mj> is needed unless L2 residual tables are built per list */
+    int need_table = M && (idx->metric == CC_METRIC_IP || !ivf->by_residual || ivf->precomputed);
     int failed = 0;
 #pragma omp parallel reduction(| : failed)
     {
-        float *ip_table = cc_malloc_aligned(tsize * sizeof(float), "PQ table");
+        float *ip_tables = cc_malloc_aligned(IVF_TABLE_GROUP * tsize * sizeof(float), "PQ tables");
         float *scratch = cc_malloc_aligned((tsize + (size_t)d) * sizeof(float), "PQ table");
         uint8_t *qtable = cc_malloc_aligned(tsize, "PQ 8-bit table");
         float *heap_sims = ivf->refine ? cc_malloc((size_t)heap_k * sizeof(float), "re-rank candidates") : NULL;
         int64_t *heap_ids = ivf->refine ? cc_malloc((size_t)heap_k * sizeof(int64_t), "re-rank candidates") : NULL;
-        if (!ip_table || !scratch || !qtable || (ivf->refine && (!heap_sims || !heap_ids))) failed = 1;
+        if (!ip_tables || !scratch || !qtable || (ivf->refine && (!heap_sims || !heap_ids))) failed = 1;
+        /* queries in groups: their PQ tables are computed together (shared codebook reads) */
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < nq; i++) {
+        for (int64_t g = 0; g < nq; g += IVF_TABLE_GROUP) {
             if (failed) continue;
-            query_scan qs = {0};
-            qs.idx = idx;
-            qs.filter = ctx->filter;
-            qs.fast = fast;
-            qs.qtable = qtable;
-            const float *qi = q + i * d;
-            if (ivf->refine) cc_topk_init(&qs.heap, heap_sims, heap_ids, heap_k);
-            else cc_topk_init(&qs.heap, out_sims + i * k, out_slots + i * k, k);
-            search_one(&qs, qi, lists + i * nprobe, list_sims + i * nprobe, nprobe, ip_table, scratch);
-            if (ivf->refine) cc_rerank_exact(idx, qi, heap_ids, qs.heap.size, k, out_slots + i * k, out_sims + i * k);
-            else cc_topk_finish(&qs.heap);
+            int group = nq - g < IVF_TABLE_GROUP ? (int)(nq - g) : IVF_TABLE_GROUP;
+            const float *qp[IVF_TABLE_GROUP];
+            float *tp[IVF_TABLE_GROUP];
+            for (int a = 0; a < group; a++) {
+                qp[a] = q + (g + a) * d;
+                tp[a] = ip_tables + (size_t)a * tsize;
+            }
+            if (need_table) cc_pq_ip_tables(&ivf->pq, group, qp, tp);
+            for (int a = 0; a < group; a++) {
+                int64_t i = g + a;
+                query_scan qs = {0};
+                qs.idx = idx;
+                qs.filter = ctx->filter;
+                qs.fast = fast;
+                qs.qtable = qtable;
+                if (ivf->refine) cc_topk_init(&qs.heap, heap_sims, heap_ids, heap_k);
+                else cc_topk_init(&qs.heap, out_sims + i * k, out_slots + i * k, k);
+                search_one(&qs, qp[a], lists + i * nprobe, list_sims + i * nprobe, nprobe, tp[a], scratch);
+                if (ivf->refine) cc_rerank_exact(idx, qp[a], heap_ids, qs.heap.size, k, out_slots + i * k, out_sims + i * k);
+                else cc_topk_finish(&qs.heap);
+            }
         }
-        cc_free_aligned(ip_table);
+        cc_free_aligned(ip_tables);
         cc_free_aligned(scratch);
         cc_free_aligned(qtable);
         free(heap_sims);

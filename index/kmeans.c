@@ -140,8 +140,7 @@ int cc_nearest_centroids(const float *x, int64_t nq, int d, const float *centroi
                 float *sims = out_sims + (start + r) * m;
                 cc_topk heap;
                 cc_topk_init(&heap, sims, heap_ids, m);
-                for (int c = 0; c < k; c++)
-                    if (row[c] > cc_topk_threshold(&heap)) cc_topk_push(&heap, row[c], c);
+                cc_topk_push_row(&heap, row, k, 0);
                 cc_topk_finish(&heap);
                 for (int j = 0; j < m; j++) out_ids[(start + r) * m + j] = (int32_t)heap_ids[j];
             }

@@ -113,6 +113,43 @@ static void ip_table_scalar(const cc_pq *pq, const float *q, float *table) {
     }
 }
 
+/* Four queries: per sub-quantiser and 64-entry chunk, 4 x 4 accumulators; a codebook load serves
+ * all four queries (the codebooks, d x 256 floats, do not fit L1, so their reads set the pace). */
+__attribute__((target("avx512f"))) static void ip_tables4_avx512(const cc_pq *pq, const float *const *q,
+                                                                 float *const *tables) {
+    int dsub = pq->dsub;
+    for (int m = 0; m < pq->M; m++) {
+        const float *bt = pq->books_t + (size_t)m * dsub * CC_PQ_KSUB;
+        for (int c = 0; c < CC_PQ_KSUB; c += 64) {
+            __m512 acc[4][4];
+            for (int a = 0; a < 4; a++)
+                for (int i = 0; i < 4; i++) acc[a][i] = _mm512_setzero_ps();
+            for (int t = 0; t < dsub; t++) {
+                const float *row = bt + t * CC_PQ_KSUB + c;
+                __m512 b0 = _mm512_loadu_ps(row), b1 = _mm512_loadu_ps(row + 16), b2 = _mm512_loadu_ps(row + 32),
+                       b3 = _mm512_loadu_ps(row + 48);
+                for (int a = 0; a < 4; a++) {
+                    __m512 x = _mm512_set1_ps(q[a][m * dsub + t]);
+                    acc[a][0] = _mm512_fmadd_ps(x, b0, acc[a][0]);
+                    acc[a][1] = _mm512_fmadd_ps(x, b1, acc[a][1]);
+                    acc[a][2] = _mm512_fmadd_ps(x, b2, acc[a][2]);
+                    acc[a][3] = _mm512_fmadd_ps(x, b3, acc[a][3]);
+                }
+            }
+            for (int a = 0; a < 4; a++)
+                for (int i = 0; i < 4; i++) _mm512_storeu_ps(tables[a] + (size_t)m * CC_PQ_KSUB + c + 16 * i, acc[a][i]);
+        }
+    }
+}
+
+void cc_pq_ip_tables(const cc_pq *pq, int nq, const float *const *q, float *const *tables) {
+    if (nq == 4 && cc_cpu_isa() == CC_ISA_AVX512) {
+        ip_tables4_avx512(pq, q, tables);
+        return;
+    }
+    for (int a = 0; a < nq; a++) cc_pq_ip_table(pq, q[a], tables[a]);
+}
+
 void cc_pq_ip_table(const cc_pq *pq, const float *q, float *table) {
     switch (cc_cpu_isa()) {
     case CC_ISA_AVX512: ip_table_avx512(pq, q, table); break;
@@ -184,7 +221,7 @@ float cc_pq_code_sim(const uint8_t *code, size_t stride, int M, const float *tab
 
 /* ------------------------------------------------------------------ 8-bit fast scan */
 
-void cc_pq_quantize_table(const float *table, int M, uint8_t *qtable, float *offset, float *scale) {
+static void quantize_table_scalar(const float *table, int M, uint8_t *qtable, float *offset, float *scale) {
     float max_range = 0;
     double sum_min = 0;
     for (int m = 0; m < M; m++) {
@@ -211,6 +248,46 @@ void cc_pq_quantize_table(const float *table, int M, uint8_t *qtable, float *off
     }
     *offset = (float)sum_min;
     *scale = s;
+}
+
+#define PQ_MAX_M 256
+__attribute__((target("avx512f,avx512bw"))) static void quantize_table_avx512(const float *table, int M, uint8_t *qtable,
+                                                                              float *offset, float *scale) {
+    float lows[PQ_MAX_M];
+    float max_range = 0;
+    double sum_min = 0;
+    for (int m = 0; m < M; m++) {
+        const float *t = table + (size_t)m * CC_PQ_KSUB;
+        __m512 lo = _mm512_loadu_ps(t), hi = lo;
+        for (int j = 16; j < CC_PQ_KSUB; j += 16) {
+            __m512 v = _mm512_loadu_ps(t + j);
+            lo = _mm512_min_ps(lo, v);
+            hi = _mm512_max_ps(hi, v);
+        }
+        lows[m] = _mm512_reduce_min_ps(lo);
+        float range = _mm512_reduce_max_ps(hi) - lows[m];
+        if (range > max_range) max_range = range;
+        sum_min += lows[m];
+    }
+    float s = max_range > 0 ? max_range / 255.0f : 1.0f;
+    __m512 inv = _mm512_set1_ps(1.0f / s), half = _mm512_set1_ps(0.5f);
+    for (int m = 0; m < M; m++) {
+        const float *t = table + (size_t)m * CC_PQ_KSUB;
+        __m512 lo = _mm512_set1_ps(lows[m]);
+        uint8_t *qt = qtable + (size_t)m * CC_PQ_KSUB;
+        for (int j = 0; j < CC_PQ_KSUB; j += 16) {
+            __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(t + j), lo), inv, half);
+            /* truncation of a value >= 0 is floor; values above 255 saturate */
+            _mm_storeu_si128((__m128i *)(qt + j), _mm512_cvtusepi32_epi8(_mm512_cvttps_epu32(v)));
+        }
+    }
+    *offset = (float)sum_min;
+    *scale = s;
+}
+
+void cc_pq_quantize_table(const float *table, int M, uint8_t *qtable, float *offset, float *scale) {
+    if (cc_cpu_isa() == CC_ISA_AVX512 && M <= PQ_MAX_M) quantize_table_avx512(table, M, qtable, offset, scale);
+    else quantize_table_scalar(table, M, qtable, offset, scale);
 }
 
 /* 64 codes per call; the u16 sums of even codes accumulate in one register (low bytes of the

@@ -37,6 +37,8 @@ int cc_pq_train(int d, int M, const float *x, int64_t n, uint64_t seed, float *b
 
 /* table[m][j] = <q_m, c_mj> */
 void cc_pq_ip_table(const cc_pq *pq, const float *q, float *table);
+/* The same for nq <= 4 queries at once: each codebook line is read once for all of them. */
+void cc_pq_ip_tables(const cc_pq *pq, int nq, const float *const *q, float *const *tables);
 /* codes: n rows of M bytes (row-major), nearest centroid per sub-space; threads over rows. */
 void cc_pq_encode(const cc_pq *pq, const float *x, int64_t n, uint8_t *codes);
 /* code given as bytes code[m * stride] */
