@@ -312,10 +312,10 @@ typedef struct layer_search {
 static inline int read_links(layer_search *ls, int64_t s, int level, uint32_t *out) {
     struct cc_hnsw *h = ls->h;
     int max = level == 0 ? h->M0 : h->M;
+    if (level > node_level(h, s)) return 0; /* only in a damaged file: no links there */
     if (ls->locked) lock_node(h, s);
     const uint32_t *l = node_links(h, s, level);
-    int n = (int)l[0];
-    if (n > max) n = max;
+    int n = l[0] > (uint32_t)max ? max : (int)l[0];
     memcpy(out, l + 1, (size_t)n * sizeof(uint32_t));
     if (ls->locked) unlock_node(h, s);
     return n;
@@ -501,10 +501,10 @@ static int cmp_hnode_desc(const void *a, const void *b) {
 static void add_reverse_link(layer_search *ls, uint32_t nb, uint32_t s, float sim_s, int level) {
     struct cc_hnsw *h = ls->h;
     int max = level == 0 ? h->M0 : h->M;
+    if (level > node_level(h, nb)) return; /* only in a damaged file */
     lock_node(h, nb);
     uint32_t *l = node_links(h, nb, level);
-    int n = (int)l[0];
-    if (n > max) n = max;
+    int n = l[0] > (uint32_t)max ? max : (int)l[0];
     for (int i = 0; i < n; i++)
         if (l[i + 1] == s) {
             unlock_node(h, nb);
@@ -518,12 +518,14 @@ static void add_reverse_link(layer_search *ls, uint32_t nb, uint32_t s, float si
         const float *v = node_vec(h, nb);
         cands[0].sim = sim_s;
         cands[0].id = s;
+        int nc = 1;
         for (int i = 0; i < n; i++) {
-            cands[i + 1].id = l[i + 1];
-            cands[i + 1].sim = sim1(&ls->sc, v, node_vec(h, l[i + 1]));
+            if ((int64_t)l[i + 1] >= ls->n_nodes) continue; /* only in a damaged file */
+            cands[nc].id = l[i + 1];
+            cands[nc++].sim = sim1(&ls->sc, v, node_vec(h, l[i + 1]));
         }
-        qsort(cands, (size_t)n + 1, sizeof(hnode), cmp_hnode_desc);
-        int kept = select_neighbours(&ls->sc, h, cands, n + 1, max);
+        qsort(cands, (size_t)nc, sizeof(hnode), cmp_hnode_desc);
+        int kept = select_neighbours(&ls->sc, h, cands, nc, max);
         for (int i = 0; i < kept; i++) l[i + 1] = cands[i].id;
         l[0] = (uint32_t)kept;
     }

@@ -182,7 +182,15 @@ def w_faiss_search(a):
     return {"rows": rows}
 
 
-WORKERS = {"hnswlib_build": w_hnswlib_build, "hnswlib_search": w_hnswlib_search, "faiss_build": w_faiss_build,
+def w_make_data(a):
+    xb, xq = data.make(a.m, a.efc)
+    gt = data.ground_truth(xb, xq, 100)
+    for k, v in (("xb", xb), ("xq", xq), ("gt", gt)):
+        np.save(os.path.join(a.out, k + ".npy"), v)
+    return {}
+
+
+WORKERS = {"make_data": w_make_data, "hnswlib_build": w_hnswlib_build, "hnswlib_search": w_hnswlib_search, "faiss_build": w_faiss_build,
            "faiss_search": w_faiss_search}
 
 # ----------------------------------------------------------------------------- the comparison
@@ -205,11 +213,9 @@ class Bench:
         os.makedirs(d, exist_ok=True)
         paths = {k: os.path.join(d, k + ".npy") for k in ("xb", "xq", "gt")}
         if not all(os.path.exists(p) for p in paths.values()):
+            # in a worker: this process must stay small, since children inherit its peak RSS
             self.log("making %d vectors and %d queries, exact ground truth" % (n, self.a.queries))
-            xb, xq = data.make(n, self.a.queries)
-            gt = data.ground_truth(xb, xq, 100)
-            for k, v in (("xb", xb), ("xq", xq), ("gt", gt)):
-                np.save(paths[k], v)
+            worker(["make_data", "--m", str(n), "--efc", str(self.a.queries), "--out", d], 2)
         return paths
 
     # --- HNSW
