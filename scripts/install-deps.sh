@@ -8,6 +8,7 @@ packages="build-essential pkg-config libopenblas-dev libturbojpeg0-dev libjpeg-d
 libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev"
 if [ "${CLIPC_NO_PYTHON_DEPS:-0}" != 1 ]; then
     packages="$packages python3 python3-torch python3-numpy python3-pil python3-faiss python3-hnswlib python3-regex"
+    packages="$packages python3-matplotlib" # benchmarks/index: the recall vs queries/s plot
 fi
 missing=""
 for pkg in $packages; do

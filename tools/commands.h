@@ -14,5 +14,11 @@ extern const cc_command cmd_tokenize;
 extern const cc_command cmd_preprocess;
 extern const cc_command cmd_synth;
 extern const cc_command cmd_tokenizer_learn;
+extern const cc_command cmd_index_build;
+extern const cc_command cmd_index_add;
+extern const cc_command cmd_index_remove;
+extern const cc_command cmd_index_search;
+extern const cc_command cmd_index_tune;
+extern const cc_command cmd_index_info;
 
 #endif

@@ -30,6 +30,12 @@ static const cc_command *const commands[] = {
     &cmd_preprocess,
     &cmd_synth,
     &cmd_tokenizer_learn,
+    &cmd_index_build,
+    &cmd_index_add,
+    &cmd_index_remove,
+    &cmd_index_search,
+    &cmd_index_tune,
+    &cmd_index_info,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
