@@ -2,9 +2,11 @@
  * kernels/cpu_ops_simd.inc is written over, then that file. Only called after cpu_ops.c has
  * checked the CPU. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu_kernels.h"
+#include "kernels/cpu_ops_ref.h"
 #include "kernels/simd_math.h"
 
 #ifdef CC_HAVE_X86_SIMD

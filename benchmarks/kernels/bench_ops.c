@@ -8,10 +8,10 @@
  *   {"kind":"copy","name":...,"bytes":B,"seconds":S}     memcpy of a buffer, bytes = read + written
  *   {"kind":"sgemm","name":...,"impl":...,"flops":F,"seconds":S}
  *   {"kind":"op","name":...,"shape":...,"bytes":B,"flops":F,"seconds":S}
- * Each time is the best of R rounds, a round being as many calls as fill ~20 ms (the machine is
+ * Each time is the best of R rounds, a round being as many calls as fill ~10 ms (the machine is
  * shared: the best round is the least disturbed one). bytes = each input read once + each output
- * written once; flops only for attention (4·B·T²·C forward, 2.5× that backward; causal masks skip
- * about half of that work, the count stays the full one).
+ * written once; flops only for attention (4·B·T²·C forward, 2.5× that backward; with a causal mask
+ * T² becomes T(T+1)/2, the scores actually kept).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +24,8 @@
 #include "kernels/cpu_ops.h"
 #include "kernels/gemm.h"
 
-#define DEFAULT_ROUNDS 5
-#define ROUND_SECONDS 0.02
+#define DEFAULT_ROUNDS 9
+#define ROUND_SECONDS 0.01
 #define MAX_CALLS_PER_ROUND 100000
 #define BIG_COPY_BYTES (256ll << 20) /* well above the 32 MiB L3: DRAM bandwidth */
 
@@ -282,7 +282,8 @@ static void bench_attention(int64_t batch, int64_t seq, int64_t width, int64_t h
     c.att = (cc_attention_shape){.batch = batch, .seq = seq, .width = width, .n_heads = heads, .q_row_stride = width,
                                  .k_row_stride = width, .v_row_stride = width,
                                  .scale = 1.0f / sqrtf((float)(width / heads)), .causal = causal};
-    double flops = 4.0 * batch * seq * seq * width;
+    /* QKᵀ and P·V, 2·T·T·d each per head; with a causal mask only the T(T+1)/2 kept scores count */
+    double flops = 4.0 * batch * width * (causal ? seq * (seq + 1) / 2.0 : (double)seq * seq);
     report(causal ? "attention_causal" : "attention", shape, 16.0 * per, flops, op_attention, &c);
     if (selected("attention_backward"))
         report(causal ? "attention_causal_backward" : "attention_backward", shape, 28.0 * per, 2.5 * flops,
