@@ -1,127 +1,183 @@
-/* cpu_ops.c — CPU kernels for the engine's ops (see cpu_ops.h).
+/* cpu_ops.c — the CPU kernels' entry points (see cpu_ops.h).
  *
- * Reductions accumulate in double where rows are long enough for float error to matter against
- * the 1e-5 parity tolerance (sums over whole tensors), and in float elsewhere (per-row statistics
- * of a few hundred values, as PyTorch does). CC_VEC marks hot loops compiled in three versions
- * (AVX-512, AVX2, baseline) chosen at load time by the CPU.
+ * Each op takes the kernel table of the best SIMD level this CPU runs (AVX-512, AVX2+FMA, or the
+ * portable scalar reference; see cpu_kernels.h), splits its work into one contiguous chunk per
+ * OpenMP thread when the work pays for waking the other threads (tiny shapes, like batch-1
+ * embedding, stay on the calling thread), and runs each chunk through the table. The ops that
+ * remain simple loops here (fill, sums, gathers, layout copies) are vectorised by the compiler:
+ * CC_VEC compiles them for AVX-512, AVX2 and baseline, chosen at load time. Reductions over
+ * whole tensors accumulate in double.
  */
 #include "kernels/cpu_ops.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/util.h"
+#include "kernels/cpu_kernels.h"
+#include "kernels/cpu_ops_ref.h"
 
 #define CC_VEC __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define PARALLEL_MIN_ELEMENTS 32768 /* below this, threading costs more than it saves */
+#define PARALLEL_MIN_ELEMENTS 32768 /* simple loops below this many elements stay on one thread */
 #define PARALLEL_MIN_ROWS 8
+/* Memory traffic (bytes read + written, or its equivalent in compute) below which one thread
+ * is done before a second one would be woken and synchronised (a few microseconds). */
+#define PARALLEL_MIN_BYTES (192 * 1024)
+#define TRANSCENDENTAL_COST 4   /* an activation element costs about as much as 4 copied ones */
+#define ATTENTION_FLOP_COST 0.25 /* attention: bytes-equivalent per flop for threads_for */
+#define CHUNK_ALIGN 16          /* elementwise chunks start on 64-byte (16-float) boundaries */
+#define FALLBACK_SCRATCH 4096   /* floats on the stack for the reference attention if malloc fails */
 
-/* ---- elementwise ---- */
+/* ---------------------------------------------------------------- SIMD level */
 
-CC_VEC void cc_cpu_add(const float *a, const float *b, float *out, int64_t n, int64_t nb, float beta) {
+static const cc_cpu_kernels *active_kernels;
+
+/* The table for a level name (NULL or "auto": the best this CPU runs); NULL if unavailable. */
+static const cc_cpu_kernels *kernels_by_name(const char *name) {
+    int best = !name || !name[0] || !strcmp(name, "auto");
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    int has_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                     __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (has_avx512 && (best || !strcmp(name, "avx512"))) return &cc_cpu_kernels_avx512;
+    if (has_avx2 && (best || !strcmp(name, "avx2"))) return &cc_cpu_kernels_avx2;
+#endif
+    if (best || !strcmp(name, "scalar")) return &cc_cpu_kernels_scalar;
+    return NULL;
+}
+
+static const cc_cpu_kernels *kernels(void) {
+    const cc_cpu_kernels *k = __atomic_load_n(&active_kernels, __ATOMIC_ACQUIRE);
+    if (k) return k;
+    const char *env = getenv("CLIPC_SIMD");
+    k = kernels_by_name(env);
+    if (!k) {
+        fprintf(stderr, "clipc: CLIPC_SIMD=%s is not available on this CPU (avx512, avx2, scalar or auto); "
+                        "using the best level\n", env);
+        k = kernels_by_name(NULL);
+    }
+    __atomic_store_n(&active_kernels, k, __ATOMIC_RELEASE);
+    return k;
+}
+
+const char *cc_cpu_simd_name(void) { return kernels()->name; }
+
+int cc_cpu_set_simd(const char *name) {
+    const cc_cpu_kernels *k = kernels_by_name(name);
+    if (!k) {
+        cc_set_error("SIMD level '%s' is not available on this CPU (avx512, avx2, scalar or auto)", name);
+        return -1;
+    }
+    __atomic_store_n(&active_kernels, k, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void cc_cpu_vexp(const float *x, float *y, int64_t n) { kernels()->exp(x, y, n); }
+void cc_cpu_verf(const float *x, float *y, int64_t n) { kernels()->erf(x, y, n); }
+void cc_cpu_vtanh(const float *x, float *y, int64_t n) { kernels()->tanh(x, y, n); }
+
+/* ---------------------------------------------------------------- threading */
+
+/* Threads worth using for `bytes` of traffic that splits into at most `units` pieces. */
+static int threads_for(double bytes, int64_t units) {
+    if (units < 2 || bytes < PARALLEL_MIN_BYTES || omp_in_parallel()) return 1;
+    int n = cc_get_threads();
+    return n < units ? n : (int)units;
+}
+
+/* This thread's share [begin, end) of [0, total) inside a parallel region. */
+static void thread_range(int64_t total, int64_t *begin, int64_t *end) {
+    int t = omp_get_thread_num(), n = omp_get_num_threads();
+    *begin = total * t / n;
+    *end = total * (t + 1) / n;
+}
+
+/* Runs the statements after the arguments once per thread with `begin`/`end` set to that
+ * thread's range of [0, units); on the calling thread alone when threads_for says 1. */
+#define PARALLEL_RANGES(bytes, units, begin, end, ...)                                                 \
+    do {                                                                                               \
+        int nt_ = threads_for((bytes), (units));                                                       \
+        if (nt_ <= 1) {                                                                                \
+            int64_t begin = 0, end = (units);                                                          \
+            __VA_ARGS__;                                                                               \
+        } else {                                                                                       \
+            _Pragma("omp parallel num_threads(nt_)") {                                                 \
+                int64_t begin, end;                                                                    \
+                thread_range((units), &begin, &end);                                                   \
+                __VA_ARGS__;                                                                           \
+            }                                                                                          \
+        }                                                                                              \
+    } while (0)
+
+/* Elementwise ranges over blocks of CHUNK_ALIGN elements: offset and count of this block range. */
+#define BLOCKS(n) (((n) + CHUNK_ALIGN - 1) / CHUNK_ALIGN)
+#define BLOCK_OFFSET(begin) ((begin) * CHUNK_ALIGN)
+#define BLOCK_COUNT(begin, end, n) (((end) * CHUNK_ALIGN < (n) ? (end) * CHUNK_ALIGN : (n)) - (begin) * CHUNK_ALIGN)
+
+/* ---------------------------------------------------------------- elementwise */
+
+void cc_cpu_add(const float *a, const float *b, float *out, int64_t n, int64_t nb, float beta) {
+    const cc_cpu_kernels *k = kernels();
     if (nb == n) {
-#pragma omp parallel for simd if (n > PARALLEL_MIN_ELEMENTS)
-        for (int64_t i = 0; i < n; i++) out[i] = a[i] + beta * b[i];
-        return;
-    }
-    int64_t periods = n / nb;
-#pragma omp parallel for if (n > PARALLEL_MIN_ELEMENTS)
-    for (int64_t p = 0; p < periods; p++) {
-        const float *ap = a + p * nb;
-        float *op = out + p * nb;
-#pragma omp simd
-        for (int64_t i = 0; i < nb; i++) op[i] = ap[i] + beta * b[i];
+        PARALLEL_RANGES(12.0 * n, BLOCKS(n), begin, end, {
+            int64_t o = BLOCK_OFFSET(begin), c = BLOCK_COUNT(begin, end, n);
+            k->add(a + o, b + o, out + o, c, c, beta);
+        });
+    } else { /* chunks of whole periods of b */
+        PARALLEL_RANGES(8.0 * n, n / nb, begin, end, k->add(a + begin * nb, b, out + begin * nb, (end - begin) * nb, nb, beta));
     }
 }
 
-CC_VEC void cc_cpu_mul(const float *a, const float *b, float *out, int64_t n) {
-#pragma omp parallel for simd if (n > PARALLEL_MIN_ELEMENTS)
-    for (int64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+void cc_cpu_mul(const float *a, const float *b, float *out, int64_t n) {
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(12.0 * n, BLOCKS(n), begin, end, {
+        int64_t o = BLOCK_OFFSET(begin);
+        k->mul(a + o, b + o, out + o, BLOCK_COUNT(begin, end, n));
+    });
 }
 
-CC_VEC void cc_cpu_scale(const float *x, float *out, int64_t n, float c) {
-#pragma omp parallel for simd if (n > PARALLEL_MIN_ELEMENTS)
-    for (int64_t i = 0; i < n; i++) out[i] = x[i] * c;
+void cc_cpu_scale(const float *x, float *out, int64_t n, float c) {
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(8.0 * n, BLOCKS(n), begin, end, {
+        int64_t o = BLOCK_OFFSET(begin);
+        k->scale(x + o, out + o, BLOCK_COUNT(begin, end, n), c);
+    });
 }
 
 void cc_cpu_exp(const float *x, float *out, int64_t n) {
-#pragma omp parallel for if (n > PARALLEL_MIN_ELEMENTS)
-    for (int64_t i = 0; i < n; i++) out[i] = expf(x[i]);
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(8.0 * TRANSCENDENTAL_COST * n, BLOCKS(n), begin, end, {
+        int64_t o = BLOCK_OFFSET(begin);
+        k->exp(x + o, out + o, BLOCK_COUNT(begin, end, n));
+    });
 }
 
-CC_VEC void cc_cpu_fill(float *out, int64_t n, float value) {
-#pragma omp parallel for simd if (n > PARALLEL_MIN_ELEMENTS)
-    for (int64_t i = 0; i < n; i++) out[i] = value;
-}
-
-CC_VEC void cc_cpu_accumulate(float *dst, const float *src, int64_t n) {
-#pragma omp parallel for simd if (n > PARALLEL_MIN_ELEMENTS)
-    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
-}
-
-/* GELU with the tanh approximation: 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))). */
-static inline float gelu_tanh(float x) {
-    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
-static inline float gelu_tanh_grad(float x) {
-    const float k = 0.7978845608028654f;
-    float inner = k * (x + 0.044715f * x * x * x);
-    float t = tanhf(inner);
-    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * x * x);
-}
-
-/* Exact GELU: 0.5x(1 + erf(x/√2)). */
-static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
-
-static inline float gelu_erf_grad(float x) {
-    float cdf = 0.5f * (1.0f + erff(x * 0.7071067811865476f));
-    float pdf = 0.3989422804014327f * expf(-0.5f * x * x); /* 1/sqrt(2 pi) */
-    return cdf + x * pdf;
-}
-
-/* QuickGELU (openai CLIP): x·σ(1.702x). */
-static inline float quick_gelu(float x) { return x / (1.0f + expf(-1.702f * x)); }
-
-static inline float quick_gelu_grad(float x) {
-    float s = 1.0f / (1.0f + expf(-1.702f * x));
-    return s + 1.702f * x * s * (1.0f - s);
+void cc_cpu_accumulate(float *dst, const float *src, int64_t n) {
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(12.0 * n, BLOCKS(n), begin, end, {
+        int64_t o = BLOCK_OFFSET(begin);
+        k->accumulate(dst + o, src + o, BLOCK_COUNT(begin, end, n));
+    });
 }
 
 void cc_cpu_act_forward(const float *x, float *y, int64_t n, cc_act_kind kind) {
-    switch (kind) {
-    case CC_ACT_GELU_TANH:
-#pragma omp parallel for if (n > PARALLEL_MIN_ELEMENTS / 8)
-        for (int64_t i = 0; i < n; i++) y[i] = gelu_tanh(x[i]);
-        break;
-    case CC_ACT_GELU_ERF:
-#pragma omp parallel for if (n > PARALLEL_MIN_ELEMENTS / 8)
-        for (int64_t i = 0; i < n; i++) y[i] = gelu_erf(x[i]);
-        break;
-    case CC_ACT_QUICK_GELU:
-#pragma omp parallel for if (n > PARALLEL_MIN_ELEMENTS / 8)
-        for (int64_t i = 0; i < n; i++) y[i] = quick_gelu(x[i]);
-        break;
-    }
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(8.0 * TRANSCENDENTAL_COST * n, BLOCKS(n), begin, end, {
+        int64_t o = BLOCK_OFFSET(begin);
+        k->act_forward(x + o, y + o, BLOCK_COUNT(begin, end, n), kind);
+    });
 }
 
 void cc_cpu_act_backward(const float *dy, const float *x, float *dx, int64_t n, cc_act_kind kind) {
-    switch (kind) {
-    case CC_ACT_GELU_TANH:
-#pragma omp parallel for if (n > PARALLEL_MIN_ELEMENTS / 8)
-        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_tanh_grad(x[i]);
-        break;
-    case CC_ACT_GELU_ERF:
-#pragma omp parallel for if (n > PARALLEL_MIN_ELEMENTS / 8)
-        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_erf_grad(x[i]);
-        break;
-    case CC_ACT_QUICK_GELU:
-#pragma omp parallel for if (n > PARALLEL_MIN_ELEMENTS / 8)
-        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * quick_gelu_grad(x[i]);
-        break;
-    }
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(12.0 * TRANSCENDENTAL_COST * n, BLOCKS(n), begin, end, {
+        int64_t o = BLOCK_OFFSET(begin);
+        k->act_backward(dy + o, x + o, dx + o, BLOCK_COUNT(begin, end, n), kind);
+    });
 }
 
 /* ---- reductions ---- */
@@ -159,83 +215,44 @@ void cc_cpu_repeat(const float *x, float *out, int64_t n_out, int64_t n_in) {
     for (int64_t i = 0; i < n_out; i++) out[i] = x[i % n_in];
 }
 
-/* ---- layernorm ---- */
-
-CC_VEC static void row_mean_rstd(const float *row, int64_t width, float eps, float *mean_out, float *rstd_out) {
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < width; i++) sum += row[i];
-    float mean = sum / (float)width;
-    float var = 0;
-#pragma omp simd reduction(+ : var)
-    for (int64_t i = 0; i < width; i++) var += (row[i] - mean) * (row[i] - mean);
-    *mean_out = mean;
-    *rstd_out = 1.0f / sqrtf(var / (float)width + eps);
+CC_VEC void cc_cpu_fill(float *out, int64_t n, float value) {
+#pragma omp parallel for simd if (n > PARALLEL_MIN_ELEMENTS)
+    for (int64_t i = 0; i < n; i++) out[i] = value;
 }
 
-CC_VEC void cc_cpu_layernorm_forward(const float *x, const float *gamma, const float *beta, float *y, int64_t rows,
-                                     int64_t width, float eps) {
-#pragma omp parallel for if (rows >= PARALLEL_MIN_ROWS)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * width;
-        float *yr = y + r * width;
-        float mean, rstd;
-        row_mean_rstd(xr, width, eps, &mean, &rstd);
-#pragma omp simd
-        for (int64_t i = 0; i < width; i++) yr[i] = (xr[i] - mean) * rstd * gamma[i] + beta[i];
-    }
+
+/* ---------------------------------------------------------------- row-wise */
+
+void cc_cpu_layernorm_forward(const float *x, const float *gamma, const float *beta, float *y, int64_t rows,
+                              int64_t width, float eps) {
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(8.0 * rows * width, rows, begin, end,
+                    k->layernorm_forward(x + begin * width, gamma, beta, y + begin * width, end - begin, width, eps));
 }
 
-/* dx = rstd·(g - mean(g) - x̂·mean(g·x̂)), g = dy·gamma, x̂ = normalised x */
-CC_VEC void cc_cpu_layernorm_backward_x(const float *dy, const float *x, const float *gamma, float *dx, int64_t rows,
-                                        int64_t width, float eps) {
-#pragma omp parallel for if (rows >= PARALLEL_MIN_ROWS)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * width, *dyr = dy + r * width;
-        float *dxr = dx + r * width;
-        float mean, rstd;
-        row_mean_rstd(xr, width, eps, &mean, &rstd);
-        float sum_g = 0, sum_gx = 0;
-#pragma omp simd reduction(+ : sum_g, sum_gx)
-        for (int64_t i = 0; i < width; i++) {
-            float g = dyr[i] * gamma[i];
-            sum_g += g;
-            sum_gx += g * (xr[i] - mean) * rstd;
-        }
-        float mean_g = sum_g / (float)width, mean_gx = sum_gx / (float)width;
-#pragma omp simd
-        for (int64_t i = 0; i < width; i++) {
-            float xhat = (xr[i] - mean) * rstd;
-            dxr[i] = rstd * (dyr[i] * gamma[i] - mean_g - xhat * mean_gx);
-        }
-    }
+void cc_cpu_layernorm_backward_x(const float *dy, const float *x, const float *gamma, float *dx, int64_t rows,
+                                 int64_t width, float eps) {
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(12.0 * rows * width, rows, begin, end,
+                    k->layernorm_backward_x(dy + begin * width, x + begin * width, gamma, dx + begin * width,
+                                            end - begin, width, eps));
 }
 
-/* dgamma = Σ_rows dy·x̂, dbeta = Σ_rows dy; rows are split over threads, each with double partials. */
+/* dgamma = Σ_rows dy·x̂, dbeta = Σ_rows dy: rows split over threads, each with double partials. */
 void cc_cpu_layernorm_backward_params(const float *dy, const float *x, float *dgamma_dbeta, int64_t rows,
                                       int64_t width, float eps) {
-    int n_chunks = rows >= PARALLEL_MIN_ROWS ? cc_get_threads() : 1;
-    double *partial = calloc((size_t)n_chunks * 2 * (size_t)width, sizeof(double));
-    if (!partial) n_chunks = 0; /* out of memory: single pass straight into the output below */
-#pragma omp parallel for if (n_chunks > 1)
-    for (int chunk = 0; chunk < n_chunks; chunk++) {
-        double *dgamma = partial + (size_t)chunk * 2 * (size_t)width, *dbeta = dgamma + width;
-        for (int64_t r = rows * chunk / n_chunks; r < rows * (chunk + 1) / n_chunks; r++) {
-            const float *xr = x + r * width, *dyr = dy + r * width;
-            float mean, rstd;
-            row_mean_rstd(xr, width, eps, &mean, &rstd);
-            for (int64_t i = 0; i < width; i++) {
-                dgamma[i] += (double)dyr[i] * ((xr[i] - mean) * rstd);
-                dbeta[i] += dyr[i];
-            }
-        }
-    }
-    if (!partial) {
+    const cc_cpu_kernels *k = kernels();
+    int nt = threads_for(8.0 * rows * width, rows);
+    double *partial = calloc((size_t)nt * 2 * (size_t)width, sizeof(double));
+    if (!partial) { /* out of memory: one thread, float accumulation straight into the output */
         memset(dgamma_dbeta, 0, (size_t)(2 * width) * sizeof(float));
         for (int64_t r = 0; r < rows; r++) {
             const float *xr = x + r * width, *dyr = dy + r * width;
-            float mean, rstd;
-            row_mean_rstd(xr, width, eps, &mean, &rstd);
+            float mean = 0, var = 0;
+            for (int64_t i = 0; i < width; i++) mean += xr[i];
+            mean /= (float)width;
+            for (int64_t i = 0; i < width; i++) var += (xr[i] - mean) * (xr[i] - mean);
+            float rstd = 1.0f / sqrtf(var / (float)width + eps);
             for (int64_t i = 0; i < width; i++) {
                 dgamma_dbeta[i] += dyr[i] * ((xr[i] - mean) * rstd);
                 dgamma_dbeta[width + i] += dyr[i];
@@ -243,97 +260,49 @@ void cc_cpu_layernorm_backward_params(const float *dy, const float *x, float *dg
         }
         return;
     }
-    for (int64_t i = 0; i < width; i++) {
-        double g = 0, b = 0;
-        for (int chunk = 0; chunk < n_chunks; chunk++) {
-            g += partial[(size_t)chunk * 2 * (size_t)width + (size_t)i];
-            b += partial[(size_t)chunk * 2 * (size_t)width + (size_t)width + (size_t)i];
-        }
-        dgamma_dbeta[i] = (float)g;
-        dgamma_dbeta[width + i] = (float)b;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t begin, end;
+        thread_range(rows, &begin, &end);
+        double *dgamma = partial + (size_t)omp_get_thread_num() * 2 * (size_t)width;
+        k->layernorm_backward_params(dy + begin * width, x + begin * width, dgamma, dgamma + width, end - begin, width, eps);
+    }
+    for (int64_t i = 0; i < 2 * width; i++) {
+        double total = 0;
+        for (int t = 0; t < nt; t++) total += partial[(size_t)t * 2 * (size_t)width + (size_t)i];
+        dgamma_dbeta[i] = (float)total;
     }
     free(partial);
 }
 
-/* ---- softmax ---- */
-
 void cc_cpu_softmax_forward(const float *x, float *y, int64_t rows, int64_t width, float scale, int64_t causal_period) {
-#pragma omp parallel for if (rows >= PARALLEL_MIN_ROWS)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * width;
-        float *yr = y + r * width;
-        int64_t valid = causal_period ? (r % causal_period) + 1 : width;
-        if (valid > width) valid = width;
-        float max_value = -INFINITY;
-        for (int64_t i = 0; i < valid; i++)
-            if (xr[i] * scale > max_value) max_value = xr[i] * scale;
-        float sum = 0;
-        for (int64_t i = 0; i < valid; i++) {
-            yr[i] = expf(xr[i] * scale - max_value);
-            sum += yr[i];
-        }
-        float inv = 1.0f / sum;
-        for (int64_t i = 0; i < valid; i++) yr[i] *= inv;
-        for (int64_t i = valid; i < width; i++) yr[i] = 0.0f;
-    }
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(8.0 * TRANSCENDENTAL_COST * rows * width, rows, begin, end,
+                    k->softmax_forward(x + begin * width, y + begin * width, end - begin, width, scale, causal_period,
+                                       begin));
 }
 
-CC_VEC void cc_cpu_softmax_backward(const float *dy, const float *y, float *dx, int64_t rows, int64_t width, float scale) {
-#pragma omp parallel for if (rows >= PARALLEL_MIN_ROWS)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *dyr = dy + r * width, *yr = y + r * width;
-        float *dxr = dx + r * width;
-        float dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t i = 0; i < width; i++) dot += dyr[i] * yr[i];
-#pragma omp simd
-        for (int64_t i = 0; i < width; i++) dxr[i] = scale * yr[i] * (dyr[i] - dot);
-    }
+void cc_cpu_softmax_backward(const float *dy, const float *y, float *dx, int64_t rows, int64_t width, float scale) {
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(12.0 * rows * width, rows, begin, end,
+                    k->softmax_backward(dy + begin * width, y + begin * width, dx + begin * width, end - begin, width,
+                                        scale));
 }
 
-/* ---- l2 normalise ---- */
-
-CC_VEC void cc_cpu_l2norm_forward(const float *x, float *y, int64_t rows, int64_t width, float eps) {
-#pragma omp parallel for if (rows >= PARALLEL_MIN_ROWS)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * width;
-        float *yr = y + r * width;
-        float sum_sq = 0;
-#pragma omp simd reduction(+ : sum_sq)
-        for (int64_t i = 0; i < width; i++) sum_sq += xr[i] * xr[i];
-        float norm = sqrtf(sum_sq);
-        float inv = 1.0f / (norm > eps ? norm : eps);
-#pragma omp simd
-        for (int64_t i = 0; i < width; i++) yr[i] = xr[i] * inv;
-    }
+void cc_cpu_l2norm_forward(const float *x, float *y, int64_t rows, int64_t width, float eps) {
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(8.0 * rows * width, rows, begin, end,
+                    k->l2norm_forward(x + begin * width, y + begin * width, end - begin, width, eps));
 }
 
-/* y = x/n: dx = (dy - y(y·dy))/n when n > eps, else dy/eps */
-CC_VEC void cc_cpu_l2norm_backward(const float *dy, const float *x, float *dx, int64_t rows, int64_t width, float eps) {
-#pragma omp parallel for if (rows >= PARALLEL_MIN_ROWS)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * width, *dyr = dy + r * width;
-        float *dxr = dx + r * width;
-        float sum_sq = 0, x_dot_dy = 0;
-#pragma omp simd reduction(+ : sum_sq, x_dot_dy)
-        for (int64_t i = 0; i < width; i++) {
-            sum_sq += xr[i] * xr[i];
-            x_dot_dy += xr[i] * dyr[i];
-        }
-        float norm = sqrtf(sum_sq);
-        if (norm > eps) {
-            float inv = 1.0f / norm;
-            float coef = x_dot_dy * inv * inv * inv;
-#pragma omp simd
-            for (int64_t i = 0; i < width; i++) dxr[i] = dyr[i] * inv - xr[i] * coef;
-        } else {
-#pragma omp simd
-            for (int64_t i = 0; i < width; i++) dxr[i] = dyr[i] / eps;
-        }
-    }
+void cc_cpu_l2norm_backward(const float *dy, const float *x, float *dx, int64_t rows, int64_t width, float eps) {
+    const cc_cpu_kernels *k = kernels();
+    PARALLEL_RANGES(12.0 * rows * width, rows, begin, end,
+                    k->l2norm_backward(dy + begin * width, x + begin * width, dx + begin * width, end - begin, width,
+                                       eps));
 }
 
-/* ---- cross-entropy ---- */
+/* ---------------------------------------------------------------- cross-entropy */
 
 int cc_cpu_check_labels(const int32_t *labels, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++)
@@ -344,145 +313,77 @@ int cc_cpu_check_labels(const int32_t *labels, int64_t rows, int64_t cols) {
     return 0;
 }
 
-static double row_logsumexp(const float *row, int64_t cols) {
-    float max_value = -INFINITY;
-    for (int64_t c = 0; c < cols; c++)
-        if (row[c] > max_value) max_value = row[c];
-    double sum = 0;
-    for (int64_t c = 0; c < cols; c++) sum += exp((double)row[c] - max_value);
-    return max_value + log(sum);
-}
-
 float cc_cpu_cross_entropy_forward(const float *logits, const int32_t *labels, int64_t rows, int64_t cols) {
+    const cc_cpu_kernels *k = kernels();
     double total = 0;
-#pragma omp parallel for reduction(+ : total) if (rows >= PARALLEL_MIN_ROWS)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = logits + r * cols;
-        total += row_logsumexp(row, cols) - row[labels[r]];
+    int nt = threads_for(4.0 * TRANSCENDENTAL_COST * rows * cols, rows);
+#pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : total)
+    {
+        int64_t begin, end;
+        thread_range(rows, &begin, &end);
+        total += k->cross_entropy_forward(logits + begin * cols, labels + begin, end - begin, cols);
     }
     return (float)(total / (double)rows);
 }
 
 void cc_cpu_cross_entropy_backward(float dloss, const float *logits, const int32_t *labels, float *dlogits,
                                    int64_t rows, int64_t cols) {
+    const cc_cpu_kernels *k = kernels();
     float per_row = dloss / (float)rows;
-#pragma omp parallel for if (rows >= PARALLEL_MIN_ROWS)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = logits + r * cols;
-        float *drow = dlogits + r * cols;
-        double lse = row_logsumexp(row, cols);
-        for (int64_t c = 0; c < cols; c++) drow[c] = (float)exp((double)row[c] - lse) * per_row;
-        drow[labels[r]] -= per_row;
-    }
+    PARALLEL_RANGES(8.0 * TRANSCENDENTAL_COST * rows * cols, rows, begin, end,
+                    k->cross_entropy_backward(per_row, logits + begin * cols, labels + begin, dlogits + begin * cols,
+                                              end - begin, cols));
 }
 
-/* ---- attention ---- */
+/* ---------------------------------------------------------------- attention */
 
-/* Scores of query i against keys 0..n_keys-1 of one head, softmaxed in place into p. */
-CC_VEC static void attention_probs(const float *qi, const float *k, int64_t k_stride, int64_t n_keys, int64_t head_dim,
-                                   float scale, float *p) {
-    float max_value = -INFINITY;
-    for (int64_t j = 0; j < n_keys; j++) {
-        const float *kj = k + j * k_stride;
-        float dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t d = 0; d < head_dim; d++) dot += qi[d] * kj[d];
-        p[j] = dot * scale;
-        if (p[j] > max_value) max_value = p[j];
-    }
-    float sum = 0;
-    for (int64_t j = 0; j < n_keys; j++) {
-        p[j] = expf(p[j] - max_value);
-        sum += p[j];
-    }
-    float inv = 1.0f / sum;
-    for (int64_t j = 0; j < n_keys; j++) p[j] *= inv;
+int64_t cc_attention_scratch_floats(const cc_attention_shape *s) {
+    int64_t head_dim = s->width / s->n_heads;
+    int64_t t16 = (s->seq + 15) / 16 * 16, d16 = (head_dim + 15) / 16 * 16;
+    /* two [head_dim, T16] panels, two [T, T16] panels, three [T, D16] packed operands */
+    return 2 * head_dim * t16 + 2 * s->seq * t16 + 3 * s->seq * d16 + 2 * s->seq + 64;
 }
 
-CC_VEC void cc_cpu_attention_forward(const cc_attention_shape *s, const float *q, const float *k, const float *v,
-                                     float *out) {
-    int64_t head_dim = s->width / s->n_heads, T = s->seq;
-#pragma omp parallel
-    {
-        float *p = malloc((size_t)T * sizeof(float));
-#pragma omp for collapse(2) schedule(static)
-        for (int64_t b = 0; b < s->batch; b++)
-            for (int64_t h = 0; h < s->n_heads; h++) {
-                const float *qb = q + b * T * s->q_row_stride + h * head_dim;
-                const float *kb = k + b * T * s->k_row_stride + h * head_dim;
-                const float *vb = v + b * T * s->v_row_stride + h * head_dim;
-                float *ob = out + b * T * s->width + h * head_dim;
-                for (int64_t i = 0; i < T; i++) {
-                    int64_t n_keys = s->causal ? i + 1 : T;
-                    attention_probs(qb + i * s->q_row_stride, kb, s->k_row_stride, n_keys, head_dim, s->scale, p);
-                    float *oi = ob + i * s->width;
-                    for (int64_t d = 0; d < head_dim; d++) oi[d] = 0;
-                    for (int64_t j = 0; j < n_keys; j++) {
-                        const float *vj = vb + j * s->v_row_stride;
-                        float pj = p[j];
-#pragma omp simd
-                        for (int64_t d = 0; d < head_dim; d++) oi[d] += pj * vj[d];
-                    }
-                }
-            }
-        free(p);
-    }
+static double attention_flops(const cc_attention_shape *s) {
+    return 4.0 * (double)s->batch * (double)s->seq * (double)s->seq * (double)s->width;
 }
 
-/* Per head, with P recomputed row by row (only one head's T×T scores exist at a time per thread):
- * dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − rowsum(P∘dP)), dQ = scale·dS·K, dK = scale·dSᵀ·Q. */
-CC_VEC void cc_cpu_attention_backward(const cc_attention_shape *s, const float *dout, const float *q, const float *k,
-                                      const float *v, float *dq, float *dk, float *dv) {
-    int64_t head_dim = s->width / s->n_heads, T = s->seq, C = s->width;
-#pragma omp parallel
-    {
-        float *p = malloc((size_t)T * sizeof(float));
-        float *dp = malloc((size_t)T * sizeof(float));
-#pragma omp for collapse(2) schedule(static)
-        for (int64_t b = 0; b < s->batch; b++)
-            for (int64_t h = 0; h < s->n_heads; h++) {
-                const float *qb = q + b * T * s->q_row_stride + h * head_dim;
-                const float *kb = k + b * T * s->k_row_stride + h * head_dim;
-                const float *vb = v + b * T * s->v_row_stride + h * head_dim;
-                const float *dob = dout + b * T * C + h * head_dim;
-                float *dqb = dq + b * T * C + h * head_dim;
-                float *dkb = dk + b * T * C + h * head_dim;
-                float *dvb = dv + b * T * C + h * head_dim;
-                for (int64_t j = 0; j < T; j++)
-                    for (int64_t d = 0; d < head_dim; d++) dkb[j * C + d] = dvb[j * C + d] = 0;
-                for (int64_t i = 0; i < T; i++) {
-                    int64_t n_keys = s->causal ? i + 1 : T;
-                    const float *qi = qb + i * s->q_row_stride;
-                    const float *doi = dob + i * C;
-                    attention_probs(qi, kb, s->k_row_stride, n_keys, head_dim, s->scale, p);
-                    float row_dot = 0;
-                    for (int64_t j = 0; j < n_keys; j++) {
-                        const float *vj = vb + j * s->v_row_stride;
-                        float dot = 0;
-#pragma omp simd reduction(+ : dot)
-                        for (int64_t d = 0; d < head_dim; d++) dot += doi[d] * vj[d];
-                        dp[j] = dot;
-                        row_dot += p[j] * dot;
-                    }
-                    float *dqi = dqb + i * C;
-                    for (int64_t d = 0; d < head_dim; d++) dqi[d] = 0;
-                    for (int64_t j = 0; j < n_keys; j++) {
-                        float pj = p[j];
-                        float dsj = pj * (dp[j] - row_dot) * s->scale;
-                        const float *kj = kb + j * s->k_row_stride;
-                        float *dkj = dkb + j * C, *dvj = dvb + j * C;
-#pragma omp simd
-                        for (int64_t d = 0; d < head_dim; d++) {
-                            dvj[d] += pj * doi[d];
-                            dqi[d] += dsj * kj[d];
-                            dkj[d] += dsj * qi[d];
-                        }
-                    }
-                }
-            }
-        free(p);
-        free(dp);
-    }
+/* Runs the attention kernel over (batch, head) pairs split across threads, each thread with its
+ * own scratch. On allocation failure, the reference kernel with a stack buffer (one thread). */
+#define ATTENTION_OVER_HEADS(flop_scale, CALL)                                                         \
+    do {                                                                                               \
+        int64_t pairs_ = s->batch * s->n_heads, per_thread_ = cc_attention_scratch_floats(s);          \
+        int nt_ = threads_for(ATTENTION_FLOP_COST * (flop_scale) * attention_flops(s), pairs_);        \
+        float *all_ = cc_malloc_aligned((size_t)(nt_ * per_thread_) * sizeof(float), "attention scratch"); \
+        if (!all_) {                                                                                   \
+            float stack_[FALLBACK_SCRATCH];                                                            \
+            if (2 * s->seq + 64 > FALLBACK_SCRATCH) {                                                  \
+                fprintf(stderr, "clipc: out of memory for attention scratch: %s\n", cc_last_error());  \
+                abort();                                                                               \
+            }                                                                                          \
+            const cc_cpu_kernels *k_ = &cc_cpu_kernels_scalar;                                         \
+            float *scratch_ = stack_;                                                                  \
+            int64_t begin_ = 0, end_ = pairs_;                                                         \
+            CALL;                                                                                      \
+            break;                                                                                     \
+        }                                                                                              \
+        const cc_cpu_kernels *k_ = kernels();                                                          \
+        _Pragma("omp parallel num_threads(nt_) if (nt_ > 1)") {                                       \
+            int64_t begin_, end_;                                                                      \
+            thread_range(pairs_, &begin_, &end_);                                                      \
+            float *scratch_ = all_ + (size_t)omp_get_thread_num() * (size_t)per_thread_;              \
+            CALL;                                                                                      \
+        }                                                                                              \
+        cc_free_aligned(all_);                                                                         \
+    } while (0)
+
+void cc_cpu_attention_forward(const cc_attention_shape *s, const float *q, const float *k, const float *v, float *out) {
+    ATTENTION_OVER_HEADS(1.0, k_->attention_forward(s, q, k, v, out, begin_, end_, scratch_));
+}
+
+void cc_cpu_attention_backward(const cc_attention_shape *s, const float *dout, const float *q, const float *k,
+                               const float *v, float *dq, float *dk, float *dv) {
+    ATTENTION_OVER_HEADS(2.5, k_->attention_backward(s, dout, q, k, v, dq, dk, dv, begin_, end_, scratch_));
 }
 
 /* ---- gathers and layout ---- */

@@ -1,10 +1,12 @@
 /* cpu_ops.h — CPU kernels for the engine's ops, on raw f32 pointers.
  *
- * Each kernel here is the readable definition of its op (the reference the CUDA kernels are
- * validated against) and is also the fast CPU path: loops are written so the compiler vectorises
- * them (OpenMP simd) for AVX-512 / AVX2 / SSE2 via function multi-versioning, and threaded with
- * OpenMP over rows. Shapes are passed explicitly; "rows" × "width" means a contiguous [rows, width]
- * matrix. Functions that can fail (bad ids) return -1 and set an error.
+ * The fast CPU path: hand-vectorised AVX-512 and AVX2+FMA kernels (kernels/cpu_ops_simd.inc, with
+ * vectorised exp/erf/tanh from kernels/simd_math.h), chosen at run time by the CPU, threaded with
+ * OpenMP over rows, elements or (batch, head) pairs when the work is big enough. The readable
+ * scalar definition of each op is in kernels/cpu_ops_ref.c (cc_ref_*): the portable fallback and
+ * the reference tests/test_cpu_kernels.c checks the fast kernels against. Shapes are passed
+ * explicitly; "rows" × "width" means a contiguous [rows, width] matrix. Functions that can fail
+ * (bad ids) return -1 and set an error.
  */
 #ifndef CLIPC_CPU_OPS_H
 #define CLIPC_CPU_OPS_H
@@ -12,6 +14,19 @@
 #include <stdint.h>
 
 #include "engine/tensor.h"
+
+/* SIMD level used by the kernels: "avx512", "avx2" or "scalar" (the reference code). The best
+ * one this CPU runs is picked at first use; the environment variable CLIPC_SIMD (avx512, avx2,
+ * scalar, auto) overrides it. */
+const char *cc_cpu_simd_name(void);
+/* Forces a level for the whole process (tests, benchmarks); -1 with an error if this CPU cannot
+ * run it. NULL or "auto" = the best. Not to be called while kernels are running. */
+int cc_cpu_set_simd(const char *name);
+
+/* Vectorised expf / erff / tanhf at the current level (one thread; for tests and benchmarks). */
+void cc_cpu_vexp(const float *x, float *y, int64_t n);
+void cc_cpu_verf(const float *x, float *y, int64_t n);
+void cc_cpu_vtanh(const float *x, float *y, int64_t n);
 
 /* elementwise; b broadcast with period nb (nb == n: same shape) */
 void cc_cpu_add(const float *a, const float *b, float *out, int64_t n, int64_t nb, float beta);
