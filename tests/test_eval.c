@@ -156,3 +156,29 @@ TEST(checkpoint_resume_continues_identically) {
     CHECK(cc_checkpoint_load_model(test_path("missing.safetensors"), NULL, NULL, NULL, NULL) == NULL);
     free(pixels);
 }
+
+#include "data/image.h"
+#include "train/plot.h"
+
+TEST(plot_renders_series_and_writes_png) {
+    double x[5] = {0, 10, 20, 30, 40}, y[5] = {4.1, 3.2, 2.5, 2.2, 2.0}, y2[5] = {0.01, 0.1, 0.3, 0.45, 0.5};
+    cc_plot_panel panels[2] = {
+        {.title = "loss", .x_label = "step", .n_series = 1, .series = {{"train", x, y, 5, {200, 10, 10}}}},
+        {.title = "recall", .x_label = "step", .n_series = 1, .series = {{"R@1", x, y2, 5, {10, 10, 200}}}},
+    };
+    int width, height;
+    uint8_t *rgb = cc_plot_render(panels, 2, 300, 200, &width, &height);
+    REQUIRE(rgb && width == 600 && height == 200);
+    int64_t red = 0, blue = 0;
+    for (int64_t i = 0; i < (int64_t)width * height; i++) {
+        red += rgb[3 * i] == 200 && rgb[3 * i + 1] == 10;
+        blue += rgb[3 * i + 2] == 200 && rgb[3 * i] == 10;
+    }
+    CHECK(red > 100 && blue > 100, "series drawn: %lld red, %lld blue pixels", (long long)red, (long long)blue);
+    REQUIRE(cc_image_write_png(test_path("curves.png"), rgb, width, height, 3) == 0, "%s", cc_last_error());
+    cc_image img;
+    REQUIRE(cc_image_load(test_path("curves.png"), &img) == 0, "%s", cc_last_error());
+    CHECK(img.width == width && img.height == height);
+    cc_image_free(&img);
+    free(rgb);
+}

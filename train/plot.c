@@ -74,10 +74,11 @@ static void text(canvas *c, int x, int y, const char *s, const uint8_t *color) {
     }
 }
 
-static void format_tick(char *buf, size_t size, double v) {
-    if (fabs(v) >= 1000 || (fabs(v) < 0.01 && v != 0)) snprintf(buf, size, "%.0E", v);
-    else if (fabs(v) >= 10) snprintf(buf, size, "%.0f", v);
-    else snprintf(buf, size, "%.2f", v);
+/* Enough decimals to tell neighbouring grid values apart. */
+static void format_tick(char *buf, size_t size, double v, double step) {
+    int decimals = step >= 1 ? 0 : (int)ceil(-log10(step) + 1e-9);
+    if (decimals > 4) decimals = 4;
+    snprintf(buf, size, "%.*f", decimals, v);
 }
 
 static void draw_panel(canvas *c, int x0, int width, int height, const cc_plot_panel *p) {
@@ -109,9 +110,9 @@ static void draw_panel(canvas *c, int x0, int width, int height, const cc_plot_p
         int y = bottom - (bottom - top) * g / GRID_LINES, x = left + (right - left) * g / GRID_LINES;
         line(c, left, y, right, y, grey);
         line(c, x, top, x, bottom, grey);
-        format_tick(label, sizeof label, min_y + (max_y - min_y) * g / GRID_LINES);
+        format_tick(label, sizeof label, min_y + (max_y - min_y) * g / GRID_LINES, (max_y - min_y) / GRID_LINES);
         text(c, left - 6 * (int)strlen(label) - 4, y - 3, label, dark);
-        format_tick(label, sizeof label, min_x + (max_x - min_x) * g / GRID_LINES);
+        format_tick(label, sizeof label, min_x + (max_x - min_x) * g / GRID_LINES, (max_x - min_x) / GRID_LINES);
         text(c, x - 3 * (int)strlen(label), bottom + 5, label, dark);
     }
     line(c, left, top, left, bottom, black);
