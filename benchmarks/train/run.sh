@@ -1,0 +1,58 @@
+#!/bin/sh
+# benchmarks/train/run.sh — (a) one training step of ViT-B/32 + text at batch 16, clipc vs PyTorch
+# (same threads, same run, random weights from the reference); (b) a tiny CLIP trained from scratch
+# on the synthetic shapes data for 400 steps at batch 64: recall before and after.
+# Writes benchmarks/out/train.md. Env: THREADS (default 2), WORK (default build/bench-work),
+# TINY_STEPS (default 400).
+set -eu
+cd "$(dirname "$0")/../.."
+THREADS=${THREADS:-2}
+WORK=${WORK:-build/bench-work}
+TINY_STEPS=${TINY_STEPS:-400}
+OUT=benchmarks/out/train.md
+mkdir -p "$WORK" benchmarks/out
+[ -x build/bench/train/bench_train ] || make -s bench-bins
+MODEL="$WORK/b32/model_f32"
+if [ ! -f "$MODEL/model.safetensors" ]; then
+    mkdir -p "$WORK/b32"
+    /usr/bin/python3 tests/reference/clip_ref.py make "$WORK/b32" 1 --arch b32 --dtypes f32 --n-images 8 --n-texts 8
+fi
+echo "train: clipc step (ViT-B/32, batch 16, 20-token captions)"
+clipc_json=$(CLIPC_THREADS=$THREADS build/bench/train/bench_train "$MODEL" 16 20 3)
+echo "$clipc_json"
+echo "train: PyTorch step"
+torch_json=$(/usr/bin/python3 benchmarks/train/torch_step.py "$MODEL" 16 20 2 "$THREADS")
+echo "$torch_json"
+echo "train: tiny CLIP from scratch, $TINY_STEPS steps"
+rm -rf "$WORK/tiny_run"
+[ -f "$WORK/synth/pairs.tsv" ] || build/clipc synth --out "$WORK/synth" --count 3000 --seed 7 --quiet
+start=$(date +%s)
+build/clipc train --arch tiny --data "$WORK/synth/pairs.tsv" --out "$WORK/tiny_run" --steps "$TINY_STEPS" --batch 64 \
+    --eval-every 100 --threads "$THREADS" --quiet > "$WORK/tiny_train.log" 2>&1
+seconds=$(($(date +%s) - start))
+cp "$WORK/tiny_run/curves.png" benchmarks/out/train_tiny_curves.png
+/usr/bin/python3 - "$clipc_json" "$torch_json" "$WORK/tiny_run/train_log.jsonl" "$seconds" "$THREADS" "$OUT" <<'PY'
+import json, sys, subprocess, datetime
+clipc, torch, log, seconds, threads, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+records = [json.loads(l) for l in open(log)]
+first, last = records[0], records[-1]
+cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True, text=True).stdout.strip()
+def r(rec, d):
+    v = rec["val"][d]
+    return f"{v['R@1']:.3f} / {v['R@5']:.3f} / {v['R@10']:.3f}"
+lines = ["## Training", "",
+    f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {cpu}, {threads} threads; `benchmarks/train/run.sh`.", "",
+    "### ViT-B/32 + text tower, one step at batch 16 (random weights)", "",
+    "| | s/step | peak RSS MB |", "|---|---|---|",
+    f"| clipc (captions of 20 tokens; text tower run to the longest caption) | {clipc['s_per_step']:.2f} | {clipc['peak_rss_mb']:.0f} |",
+    f"| PyTorch (captions padded to 77, as HF's processor does) | {torch['s_per_step']:.2f} | {torch['peak_rss_mb']:.0f} |",
+    "", f"clipc / PyTorch step time: {clipc['s_per_step'] / torch['s_per_step']:.2f}x (lower is better).", "",
+    f"### Tiny CLIP from scratch on synthetic shapes ({last['step']} steps, batch 64, {seconds} s including evaluations)", "",
+    "| | val loss | text→image R@1 / R@5 / R@10 | image→text R@1 / R@5 / R@10 |", "|---|---|---|---|",
+    f"| before | {first['val_loss']:.3f} | {r(first, 'text_to_image')} | {r(first, 'image_to_text')} |",
+    f"| after | {last['val_loss']:.3f} | {r(last, 'text_to_image')} | {r(last, 'image_to_text')} |",
+    "", f"Validation: {last['val']['n_images']} images, {last['val']['n_texts']} captions (chance R@1 = {1 / last['val']['n_images']:.3f}). "
+    "Curves: `benchmarks/out/train_tiny_curves.png`.", ""]
+open(out, "w").write("\n".join(lines))
+print("\n".join(lines))
+PY
