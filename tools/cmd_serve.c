@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/util.h"
 #include "tools/commands.h"
@@ -103,7 +104,23 @@ static int serve(const serve_args *a) {
     return 0;
 }
 
+/* OpenMP threads that spin while idle (libgomp's default) take the cores the HTTP threads, the load of
+ * other processes and the next request need: measured on 2 shared cores, p99 latency 5-50x worse. The
+ * wait policy is read when libgomp loads, so serve starts itself again with OMP_WAIT_POLICY=passive
+ * unless the variable is set (an explicit setting is kept). */
+static void reexec_with_passive_openmp(int argc, char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args) return;
+    args[0] = "clipc";
+    for (int i = 0; i < argc; i++) args[i + 1] = argv[i]; /* argv[0] is "serve" */
+    execv("/proc/self/exe", args);
+    free(args); /* exec failed: carry on with the default policy */
+}
+
 static int run_serve(int argc, char **argv) {
+    reexec_with_passive_openmp(argc, argv);
     serve_args a = {.host = "127.0.0.1", .port = 8080, .workers = 4, .max_upload_mb = SERVE_DEFAULT_MAX_BODY >> 20,
                     .timeout_s = 10, .reload_ms = 1000, .batch = SERVE_MAX_BATCH, .max_connections = 256};
     cc_option options[] = {

@@ -77,6 +77,7 @@ search_line=$(build/clipc index search --index "$tmp/bench.idx" --queries "$tmp/
 search_qps=$(echo "$search_line" | sed -n 's/.*s: \([0-9.]*\) queries\/s.*/\1/p')
 n_queries=$(wc -l <"$tmp/queries.txt")
 
+: >"$tmp/serve.out"
 build/clipc serve --index "$tmp/bench.idx" --model "$tmp/model_f32" --port 0 --quiet >"$tmp/serve.out" 2>"$tmp/serve.err" &
 pid=$!
 port=""
@@ -89,7 +90,7 @@ done
 [ -n "$port" ] || { echo "serve benchmark: the server did not start" >&2; cat "$tmp/serve.err" >&2; exit 1; }
 echo "serve benchmark: warm-up, then $ROUNDS x $N_SEQ sequential queries"
 $load sequential 127.0.0.1 "$port" "$tmp/queries.txt" 100 10 >/dev/null
-field() { echo "$1" | sed -n "s/.* $2 \([0-9.na]*\).*/\1/p"; }
+field() { echo " $1" | sed -n "s/.* $2 \([0-9.na]*\).*/\1/p"; }
 best=""
 rounds=""
 for r in $(seq 1 "$ROUNDS"); do

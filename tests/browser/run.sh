@@ -31,7 +31,8 @@ seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 /usr/bin/python3 "$src/tests/reference/clip_ref.py" make "$tmp" "$seed" --dtypes f32 --n-images 1 --n-texts 1 >/dev/null
 ln -s "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/model_f32/"
 "$clipc" synth --out "$tmp/syn" --count 24 --size 160 --seed "$seed" --jpeg --quiet >/dev/null
-"$clipc" index build --model "$tmp/model_f32" --images "$tmp/syn/images" --type HNSW16 --out "$tmp/img.idx" --quiet
+"$clipc" index build --model "$tmp/model_f32" --images "$tmp/syn/images" --type Flat --out "$tmp/img.idx" --quiet
+: >"$tmp/serve.out"
 "$clipc" serve --index "$tmp/img.idx" --port 0 --quiet >"$tmp/serve.out" 2>"$tmp/serve.err" &
 pid=$!
 port=""
