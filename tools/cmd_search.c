@@ -66,7 +66,8 @@ static int search(const search_args *a) {
     if (app_model_open(&am, model_dir, a->image ? scales : NULL) != 0) goto done;
     if (app_check_dims(&am, idx, a->index) != 0) goto done;
     int64_t stride = a->window_stride;
-    if (a->long_text && strcmp(a->long_text, "truncate")) am.long_text = CC_LONG_TEXT_WINDOW;
+    const char *long_text = a->long_text ? a->long_text : cc_index_get_meta(idx, APP_META_LONG_TEXT);
+    if (long_text && !strncmp(long_text, "window", 6)) am.long_text = CC_LONG_TEXT_WINDOW;
     am.window_stride = (int)stride;
     query = cc_malloc((size_t)am.dim * sizeof(float), "query");
     ids = cc_malloc((size_t)a->k * sizeof(int64_t), "results");
@@ -111,7 +112,7 @@ static int run_search(int argc, char **argv) {
         {"--k", CC_OPT_INT, &a.k, "K", "results (default 10, at most 1000)"},
         {"--json", CC_OPT_FLAG, &a.json, NULL, "print {\"results\": [{rank, score, id, path|caption}]} as JSON"},
         {"--template", CC_OPT_STRING, &a.template_text, "\"... {} ...\"", "text query template, e.g. \"a photo of {}\""},
-        {"--long-text", CC_OPT_STRING, &a.long_text, "MODE", "text query longer than the context: truncate (default) or window"},
+        {"--long-text", CC_OPT_STRING, &a.long_text, "MODE", "text query longer than the context: truncate or window (default: as the index was built)"},
         {"--window-stride", CC_OPT_INT, &a.window_stride, "N", "window mode: tokens between window starts"},
         {"--multiscale", CC_OPT_STRING, &a.scales, "S1,S2", "image query: average features at these sizes (default: the index's)"},
         {"--decay", CC_OPT_FLOAT, &a.decay, "ALPHA", "re-rank 3k candidates by score * exp(-ALPHA * age in days)"},

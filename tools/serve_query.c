@@ -135,8 +135,9 @@ int app_embed_texts(app_model *am, const char *const *texts, int64_t n, const ch
                 return -1;
             }
     }
-    cc_text_options o = {.long_text = am->long_text, .window_stride = am->window_stride, .normalize = 1,
-                         .progress = progress};
+    int context = am->session.model->config.text.max_positions;
+    int stride = am->window_stride > 0 ? am->window_stride : context - 2; /* 0: windows side by side */
+    cc_text_options o = {.long_text = am->long_text, .window_stride = stride, .normalize = 1, .progress = progress};
     int rc = cc_session_embed_texts(&am->session, filled ? (const char *const *)filled : texts, n, &o, out, n_truncated);
     if (filled) app_free_strings(filled, n);
     return rc;

@@ -80,6 +80,23 @@ doc = json.load(sys.stdin)
 assert len(doc['results']) == 3 and all('caption' in r for r in doc['results']), doc
 " || fail "image -> text"
 
+# long captions (beyond the 77-token context) as averaged windows, query in the same mode
+$PY -c "
+caps = [l.strip() for l in open('captions.txt')]
+for i in range(8):
+    print(' and '.join(caps[(i + j) % len(caps)] for j in range(8)))  # ~130 words each
+" >long.txt
+$CLIPC index build --model "$model" --texts long.txt --long-text window --out long.idx --quiet >/dev/null
+$CLIPC index info long.idx | grep -q "long_text = window" || fail "long-text mode not recorded"
+caption=$(sed -n 5p long.txt)
+line=$($CLIPC search --index long.idx --text "$caption" --long-text window --k 1)
+echo "$line" | awk -F'\t' -v want="$caption" '$2 >= 0.9999 && $3 == want { ok = 1 } END { exit !ok }' || fail "long caption: $line"
+line=$($CLIPC search --index long.idx --text "$caption" --k 1)
+echo "$line" | awk -F'\t' '$2 >= 0.9999 { ok = 1 } END { exit !ok }' || fail "the index's long-text mode is not the default: $line"
+line=$($CLIPC search --index long.idx --text "$caption" --long-text truncate --k 1 2>err.txt)
+echo "$line" | awk -F'\t' '$2 < 0.9999 { ok = 1 } END { exit !ok }' || fail "truncated query scored like windows: $line"
+grep -q "truncated" err.txt || fail "no truncation note: $(cat err.txt)"
+
 # ---- the embedding cache: a re-run embeds nothing; a new file embeds one
 out=$($CLIPC index build --model "$model" --images syn/images --type Flat --out img.idx --quiet 2>/dev/null)
 echo "$out" | grep -q ": 0 embedded, 21 from cache, 1 skipped" || fail "cache re-run: $out"
