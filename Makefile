@@ -66,6 +66,7 @@ endif
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
+TOOL_OBJS += $(BUILD)/gen/web_page.o
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_BINS := $(BENCH_SRCS:benchmarks/%.c=$(BUILD)/bench/%)
 
@@ -86,6 +87,16 @@ $(BUILD)/libclipc.a: $(LIB_OBJS)
 
 $(BUILD)/clipc: $(TOOL_OBJS) $(BUILD)/libclipc.a
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(BUILD)/libclipc.a $(LDLIBS)
+
+# clipc serve's web page, compiled in as a C string: tools/web/index.html -> $(BUILD)/gen/web_page.c
+# (backslashes, quotes and '?' escaped — the last against trigraphs — one string literal per line)
+$(BUILD)/gen/web_page.c: tools/web/index.html
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from tools/web/index.html by the Makefile: do not edit */'; echo 'const char cc_web_page[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/web_page.o: $(BUILD)/gen/web_page.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/unit: $(TEST_OBJS) $(BUILD)/libclipc.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libclipc.a $(LDLIBS)

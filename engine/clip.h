@@ -112,4 +112,16 @@ void cc_clip_print_profile(const cc_clip_model *m, FILE *out);
 /* Drops cached graphs (after parameters moved or changed shape). */
 void cc_clip_clear_cache(cc_clip_model *m);
 
+/* ---- other image sizes (engine/clip_resize.c) */
+/* A model record that shares every weight of m except the vision position embedding, rebuilt for
+ * image_size (a multiple of the patch size): class row kept, patch grid resized bicubically as
+ * torch's F.interpolate(mode="bicubic", align_corners=False). Preprocess images at image_size for it.
+ * m must outlive it; free it with cc_clip_resized_free (never cc_clip_free). */
+cc_clip_model *cc_clip_resized(const cc_clip_model *m, int image_size);
+void cc_clip_resized_free(cc_clip_model *resized);
+/* pos: [1 + grid*grid, width] -> out: [1 + new_grid*new_grid, width]. */
+int cc_clip_interpolate_positions(const float *pos, int grid, int width, int new_grid, float *out);
+/* Bicubic resize (torch, align_corners=False) of an in_h x in_w grid of `channels`-float rows. */
+int cc_bicubic_resize_rows(const float *src, int in_h, int in_w, int channels, int out_h, int out_w, float *dst);
+
 #endif

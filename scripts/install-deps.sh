@@ -10,6 +10,12 @@ if [ "${CLIPC_NO_PYTHON_DEPS:-0}" != 1 ]; then
     packages="$packages python3 python3-torch python3-numpy python3-pil python3-faiss python3-hnswlib python3-regex"
     packages="$packages python3-matplotlib" # benchmarks/index: the recall vs queries/s plot
 fi
+# --browser: also what `make test-browser` needs (Debian's chromium; node and npm for playwright-core,
+# from Debian unless some node and npm are installed already, e.g. NodeSource's, which conflict with it)
+if [ "${1:-}" = "--browser" ]; then
+    packages="$packages chromium"
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
+fi
 missing=""
 for pkg in $packages; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

@@ -20,5 +20,8 @@ extern const cc_command cmd_index_remove;
 extern const cc_command cmd_index_search;
 extern const cc_command cmd_index_tune;
 extern const cc_command cmd_index_info;
+extern const cc_command cmd_search;
+extern const cc_command cmd_classify;
+extern const cc_command cmd_serve;
 
 #endif

@@ -36,6 +36,9 @@ static const cc_command *const commands[] = {
     &cmd_index_search,
     &cmd_index_tune,
     &cmd_index_info,
+    &cmd_search,
+    &cmd_classify,
+    &cmd_serve,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,149 @@
+/* cmd_search.c — `clipc search`: one text or image query against an index built with a model (clipc index
+ * build --model ...): text->image, image->image, image->text and text->text. Prints one line per result,
+ * "RANK<TAB>SCORE<TAB>PATH-or-CAPTION", or with --json the server's result object (docs/SEARCH.md). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/util.h"
+#include "index/index.h"
+#include "tools/commands.h"
+#include "tools/serve_query.h"
+
+#define MAX_SEARCH_K 1000 /* results one query may ask for */
+
+static int run_search(int argc, char **argv);
+const cc_command cmd_search = {
+    "search", "--index FILE [--model DIR] (--text \"...\" | --image FILE) [--k 10] [--json] [options]",
+    "Search an index built with --model by text or image; prints rank, score and path or caption.", run_search};
+
+typedef struct search_args {
+    const char *index, *model, *text, *image, *template_text, *long_text, *scales;
+    int64_t k, ef, nprobe, window_stride, now;
+    double decay;
+    int json;
+} search_args;
+
+static int print_results(const search_args *a, const cc_index *idx, const int64_t *ids, const float *scores, int n) {
+    if (a->json) {
+        cJSON *root = app_results_json(idx, ids, scores, n);
+        cJSON *query = cJSON_CreateObject();
+        if (a->text) cJSON_AddStringToObject(query, "text", a->text);
+        else cJSON_AddStringToObject(query, "image", a->image);
+        cJSON_AddItemToObject(root, "query", query);
+        cJSON_AddNumberToObject(root, "k", (double)a->k);
+        char *text = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        if (!text) {
+            cc_set_error("out of memory printing the results");
+            return -1;
+        }
+        printf("%s\n", text);
+        free(text);
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *item = cc_index_item_text(idx, ids[i]);
+        if (item) printf("%d\t%.4f\t%s\n", i + 1, scores[i], item);
+        else printf("%d\t%.4f\tid %lld\n", i + 1, scores[i], (long long)ids[i]);
+    }
+    return 0;
+}
+
+static int search(const search_args *a) {
+    cc_index *idx = cc_index_load(a->index);
+    if (!idx) return -1;
+    app_model am = {0};
+    float *query = NULL;
+    int64_t *ids = NULL;
+    float *scores = NULL;
+    int rc = -1;
+    const char *model_dir = app_index_model_dir(idx, a->model);
+    if (!model_dir) goto done;
+    const char *scales = a->scales ? a->scales : cc_index_get_meta(idx, APP_META_SCALES);
+    if (app_model_open(&am, model_dir, a->image ? scales : NULL) != 0) goto done;
+    if (app_check_dims(&am, idx, a->index) != 0) goto done;
+    int64_t stride = a->window_stride;
+    const char *long_text = a->long_text ? a->long_text : cc_index_get_meta(idx, APP_META_LONG_TEXT);
+    if (long_text && !strncmp(long_text, "window", 6)) am.long_text = CC_LONG_TEXT_WINDOW;
+    am.window_stride = (int)stride;
+    query = cc_malloc((size_t)am.dim * sizeof(float), "query");
+    ids = cc_malloc((size_t)a->k * sizeof(int64_t), "results");
+    scores = cc_malloc((size_t)a->k * sizeof(float), "results");
+    if (!query || !ids || !scores) goto done;
+    if (a->text) {
+        int64_t truncated = 0;
+        if (app_embed_texts(&am, &a->text, 1, a->template_text, NULL, query, &truncated) != 0) goto done;
+        if (truncated && !cc_quiet)
+            fprintf(stderr, "note: the query is longer than the model's context and was truncated (--long-text window "
+                            "averages windows)\n");
+    } else {
+        cc_image img;
+        if (cc_image_load(a->image, &img) != 0) goto done;
+        rc = app_embed_image(&am, &img, query);
+        cc_image_free(&img);
+        if (rc != 0) goto done;
+        rc = -1;
+    }
+    app_search_options o = {.k = (int)a->k, .decay = a->decay, .now = a->now ? a->now : (int64_t)time(NULL)};
+    o.params.ef_search = (int)a->ef;
+    o.params.nprobe = (int)a->nprobe;
+    int n = app_search(idx, query, &o, ids, scores);
+    if (n < 0) goto done;
+    rc = print_results(a, idx, ids, scores, n);
+done:
+    free(query);
+    free(ids);
+    free(scores);
+    app_model_close(&am);
+    cc_index_free(idx);
+    return rc;
+}
+
+static int run_search(int argc, char **argv) {
+    search_args a = {.k = 10};
+    cc_option options[] = {
+        {"--index", CC_OPT_STRING, &a.index, "FILE", "index built with clipc index build --model"},
+        {"--model", CC_OPT_STRING, &a.model, "DIR", "model directory (default: the one recorded in the index)"},
+        {"--text", CC_OPT_STRING, &a.text, "\"...\"", "text query"},
+        {"--image", CC_OPT_STRING, &a.image, "FILE", "image query (JPEG or PNG)"},
+        {"--k", CC_OPT_INT, &a.k, "K", "results (default 10, at most 1000)"},
+        {"--json", CC_OPT_FLAG, &a.json, NULL, "print {\"results\": [{rank, score, id, path|caption}]} as JSON"},
+        {"--template", CC_OPT_STRING, &a.template_text, "\"... {} ...\"", "text query template, e.g. \"a photo of {}\""},
+        {"--long-text", CC_OPT_STRING, &a.long_text, "MODE", "text query longer than the context: truncate or window (default: as the index was built)"},
+        {"--window-stride", CC_OPT_INT, &a.window_stride, "N", "window mode: tokens between window starts"},
+        {"--multiscale", CC_OPT_STRING, &a.scales, "S1,S2", "image query: average features at these sizes (default: the index's)"},
+        {"--decay", CC_OPT_FLOAT, &a.decay, "ALPHA", "re-rank 3k candidates by score * exp(-ALPHA * age in days)"},
+        {"--now", CC_OPT_INT, &a.now, "UNIX_S", "the time ages are measured from (default: now)"},
+        {"--ef", CC_OPT_INT, &a.ef, "N", "HNSW efSearch (default: the index's)"},
+        {"--nprobe", CC_OPT_INT, &a.nprobe, "N", "IVF lists visited (default: the index's)"},
+        {0},
+    };
+    int rc = cc_parse_options(&cmd_search, options, argc, argv, NULL);
+    if (rc) return rc > 0 ? 0 : 2;
+    if (!a.index || (a.text != NULL) == (a.image != NULL)) {
+        fprintf(stderr, "clipc search: need --index and one of --text or --image\n");
+        return 2;
+    }
+    if (a.k < 1 || a.k > MAX_SEARCH_K) {
+        fprintf(stderr, "clipc search: --k must be between 1 and %d, got %lld\n", MAX_SEARCH_K, (long long)a.k);
+        return 2;
+    }
+    if (!(a.decay >= 0 && a.decay < 1e6) || a.ef < 0 || a.ef > (1 << 20) || a.nprobe < 0 || a.nprobe > (1 << 20) ||
+        a.window_stride < 0 || a.window_stride > 1000) {
+        fprintf(stderr, "clipc search: --decay, --ef, --nprobe and --window-stride must be non-negative and sane\n");
+        return 2;
+    }
+    if (a.long_text && strcmp(a.long_text, "truncate") && strcmp(a.long_text, "window")) {
+        fprintf(stderr, "clipc search: --long-text must be truncate or window\n");
+        return 2;
+    }
+    if (a.text && !*a.text) {
+        fprintf(stderr, "clipc search: the --text query is empty\n");
+        return 2;
+    }
+    if (search(&a) != 0) return cc_command_error(&cmd_search, cc_last_error());
+    return 0;
+}
