@@ -831,8 +831,10 @@ static int add_with_model(const cc_command *cmd, const model_args *a, const char
                                     set.has_timestamps ? set.timestamps : NULL) != 0)
         goto fail;
     if (a->model && cc_index_set_meta(idx, APP_META_MODEL, stamp.model) != 0) goto fail;
-    if (cc_index_save(idx, out) != 0) goto fail;
-    if (!a->no_cache && cache_write(cache_path, &stamp, dim, set.n, set.keys, vectors, &cache) != 0)
+    /* nothing new: the file is left as it is (a server watching it does not reload for nothing) */
+    int changed = set.n || n_changed || a->model || strcmp(out, index_path);
+    if (changed && cc_index_save(idx, out) != 0) goto fail;
+    if (!a->no_cache && (set.n || !cache.idx) && cache_write(cache_path, &stamp, dim, set.n, set.keys, vectors, &cache) != 0)
         fprintf(stderr, "warning: %s (the index itself is saved)\n", cc_last_error());
     printf("added %lld %s to %s (%s, %d-d, now %lld items; %lld already indexed, %lld changed): ", (long long)set.n,
            kind, out, cc_index_desc(idx), dim, (long long)cc_index_count(idx), (long long)(n_present),

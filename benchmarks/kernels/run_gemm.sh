@@ -42,27 +42,38 @@ wait_idle() {
     done
 }
 
+# One shape with every implementation, each in its own process, appended to runs.tsv with the
+# machine state; the FMA peak is measured alongside (the highest reading is reported).
+run_shape() { # threads index
+    state=$(wait_idle)
+    "$BIN" --peak --threads "$1" >>"$tmp/peak.tsv" || return 1
+    {
+        "$BIN" --index "$2" --threads "$1" --impl own --time "$SECONDS_PER" --verify
+        "$BIN" --index "$2" --threads "$1" --impl own-bf16b --time "$SECONDS_PER"
+        "$BIN" --index "$2" --threads "$1" --impl openblas --time "$SECONDS_PER"
+        OPENBLAS_CORETYPE=SkylakeX "$BIN" --index "$2" --threads "$1" --impl openblas --time "$SECONDS_PER" \
+            --verify | sed "s/\topenblas\t/\topenblas-skx\t/"
+        if [ "$have_torch" = 1 ]; then
+            # torch.mm calls the system BLAS (OpenBLAS here), whose threads torch.set_num_threads does not set
+            "$BIN" --list | sed -n "$(($2 + 1))p" | OPENBLAS_NUM_THREADS=$1 OMP_NUM_THREADS=$1 \
+                /usr/bin/python3 benchmarks/kernels/torch_gemm.py "$1" "$SECONDS_PER"
+        fi
+    } | sed "s/^/$1\t/; s/\$/\t$state/" >>"$tmp/runs.tsv"
+    [ "$state" = idle ]
+}
+
 n_shapes=$("$BIN" --list | wc -l)
 for threads in 1 2; do
     echo "gemm benchmark: $threads thread(s), $n_shapes shapes" >&2
-    wait_idle >/dev/null
-    "$BIN" --peak --threads "$threads" >>"$tmp/peak.tsv" || exit 1
+    retry=""
     i=0
     while [ "$i" -lt "$n_shapes" ]; do
-        state=$(wait_idle)
-        {
-            "$BIN" --index "$i" --threads "$threads" --impl own --time "$SECONDS_PER" --verify
-            "$BIN" --index "$i" --threads "$threads" --impl own-bf16b --time "$SECONDS_PER"
-            "$BIN" --index "$i" --threads "$threads" --impl openblas --time "$SECONDS_PER"
-            OPENBLAS_CORETYPE=SkylakeX "$BIN" --index "$i" --threads "$threads" --impl openblas --time "$SECONDS_PER" \
-                --verify | sed "s/\topenblas\t/\topenblas-skx\t/"
-            if [ "$have_torch" = 1 ]; then
-                # torch.mm calls the system BLAS (OpenBLAS here), whose threads torch.set_num_threads does not set
-                "$BIN" --list | sed -n "$((i + 1))p" | OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads \
-                    /usr/bin/python3 benchmarks/kernels/torch_gemm.py "$threads" "$SECONDS_PER"
-            fi
-        } | sed "s/^/$threads\t/; s/\$/\t$state/" >>"$tmp/runs.tsv"
+        run_shape "$threads" "$i" || retry="$retry $i"
         i=$((i + 1))
+    done
+    for i in $retry; do # once more for shapes measured on a busy machine (the later lines win)
+        echo "gemm benchmark: shape $i again (machine was busy)" >&2
+        run_shape "$threads" "$i"
     done
 done
 torch_version=$(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "not installed")
@@ -84,14 +95,14 @@ blas_label="OpenBLAS (${OPENBLAS_CORETYPE:-auto})"
     echo "- \"best OpenBLAS\" = the faster of the two OpenBLAS runs; \"% peak\" = own / measured FMA peak."
     echo
     awk -F'\t' -v blas_label="$blas_label" '
-        FNR == NR { peak[$2 "/" $3] = $4; next }   # peak.tsv: peak isa threads gflops
+        FNR == NR { if ($4 > peak[$2 "/" $3]) peak[$2 "/" $3] = $4; next }   # peak.tsv: peak isa threads gflops
         {
             t = $1; key = $2; impl = $9
             if (!(key in seen)) { seen[key] = 1; order[++n] = key; dims[key] = $3 "×" $4 "×" $5 (($8 > 1) ? " ×" $8 : ""); op[key] = ($6 ? "T" : "N") ($7 ? "T" : "N") }
             base = impl; sub(/^own-[a-z0-9]+-bf16b$/, "bf16", base); sub(/^own-[a-z0-9]+$/, "own", base)
             if (base == "own") isa = substr(impl, 5)
             g[t "/" key "/" base] = $10; e[t "/" key "/" base] = $11
-            if ($12 != "idle") note[t "/" key] = $12
+            if ($12 != "idle") note[t "/" key] = $12; else delete note[t "/" key]
         }
         END {
             for (t = 1; t <= 2; t++) {

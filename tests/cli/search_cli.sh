@@ -117,8 +117,10 @@ b=$($CLIPC search --index cached.idx --text "blue square" --k 22)
 # ---- index add: only new files are embedded; a changed file is re-embedded and replaces its item
 out=$($CLIPC index add --index img.idx --images more/images --quiet 2>/dev/null)
 echo "$out" | grep -q "^added 6 images to img.idx (Flat, 24-d, now 28 items; 0 already indexed, 0 changed)" || fail "add: $out"
+cp img.idx before_noop.idx
 out=$($CLIPC index add --index img.idx --images more/images --quiet 2>/dev/null)
 echo "$out" | grep -q "^added 0 images .*now 28 items; 6 already indexed, 0 changed" || fail "add again: $out"
+[ ! img.idx -nt before_noop.idx ] && cmp -s img.idx before_noop.idx || fail "an add with nothing new rewrote the index"
 line=$($CLIPC search --index img.idx --image more/images/000004.jpg --k 1)
 echo "$line" | grep -q "more/images/000004.jpg$" || fail "added image not found: $line"
 sleep 0.01
