@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/progress.h"
 #include "engine/util.h"
 #include "index/distance.h"
 #include "index/topk.h"
@@ -25,6 +26,7 @@ void cc_kmeans_default_params(cc_kmeans_params *p) {
     p->max_points_per_centroid = 256;
     p->seed = 1234;
     p->init = CC_KMEANS_INIT_AUTO;
+    p->progress = NULL;
 }
 
 
@@ -230,7 +232,7 @@ static int update_centroids(const float *x, int64_t n, int d, int k, const int32
 
 /* Empty clusters take half of a populated one, chosen with probability proportional to its size
  * beyond one point; the two copies are pushed apart by a small symmetric perturbation. */
-static void repair_empty(float *centroids, int64_t *counts, int k, int d, int64_t n, cc_rng *rng) {
+static void repair_empty(float *centroids, int64_t *counts, int k, int d, cc_rng *rng) {
     for (int ci = 0; ci < k; ci++) {
         if (counts[ci] != 0) continue;
         int64_t spare = 0;
@@ -254,7 +256,6 @@ static void repair_empty(float *centroids, int64_t *counts, int k, int d, int64_
         counts[ci] = counts[cj] / 2;
         counts[cj] -= counts[ci];
     }
-    (void)n;
 }
 
 /* k-means++: each next centre is drawn with probability proportional to the squared distance to
@@ -373,12 +374,19 @@ int cc_kmeans(const float *x, int64_t n, int d, int k, const cc_kmeans_params *p
 
     double objective = 0;
     int niter = p->niter > 0 ? p->niter : 1;
+    cc_progress progress;
+    if (p->progress) cc_progress_start(&progress, p->progress, niter, "iter");
     for (int iter = 0; iter < niter; iter++) {
         if (assign_points(train, n_train, d, centroids, cnorms, k, p->ip, assign, &objective) != 0) goto done;
         if (update_centroids(train, n_train, d, k, assign, centroids, counts) != 0) goto done;
-        repair_empty(centroids, counts, k, d, n_train, &rng);
+        repair_empty(centroids, counts, k, d, &rng);
         if (p->ip) normalize_rows(centroids, k, d);
+        if (p->progress) {
+            cc_progress_set_extra(&progress, "objective %.4g", objective / (double)n_train);
+            cc_progress_update(&progress, iter + 1);
+        }
     }
+    if (p->progress) cc_progress_finish(&progress);
     if (out_objective) *out_objective = objective / (double)n_train;
     rc = 0;
 done:
