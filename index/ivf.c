@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/progress.h"
 #include "engine/util.h"
 #include "index/distance.h"
 #include "index/internal.h"
@@ -37,6 +38,8 @@
 #define IVF_ENCODE_CHUNK 65536               /* rows encoded per step (bounds residual memory) */
 #define IVF_FLAT_SCAN_BLOCK 512              /* rows scored per step in IVF-Flat lists */
 #define IVF_TABLE_GROUP 4                    /* queries whose PQ tables are computed together */
+#define IVF_PROGRESS_MIN_WORK 1e10           /* k-means work (points x centroids x dim) worth a progress line */
+#define IVF_PROGRESS_MIN_ADD 100000          /* vectors encoded per add worth a progress line */
 
 typedef struct ivf_list {
     cc_buf data;
@@ -201,6 +204,7 @@ int cc_ivf_train(cc_index *idx, int64_t n, const float *x) {
         kp.ip = idx->metric == CC_METRIC_IP;
         kp.max_points_per_centroid = IVF_MAX_POINTS_PER_CENTROID;
         kp.seed = idx->seed;
+        if ((double)n * ivf->nlist * d >= IVF_PROGRESS_MIN_WORK) kp.progress = "IVF k-means";
         if (cc_kmeans(x, n, d, ivf->nlist, &kp, (float *)ivf->centroids.ptr, NULL) != 0) return -1;
     }
     if (prepare_derived(idx) != 0) return -1;
@@ -227,7 +231,9 @@ int cc_ivf_train(cc_index *idx, int64_t n, const float *x) {
     }
     if (cc_buf_resize(&ivf->books, (size_t)ivf->M * CC_PQ_KSUB * ivf->pq.dsub * sizeof(float), "PQ books") != 0)
         goto done;
-    if (cc_pq_train(d, ivf->M, res, n_sample, idx->seed + 17, (float *)ivf->books.ptr) != 0) goto done;
+    if (cc_pq_train(d, ivf->M, res, n_sample, idx->seed + 17, (float *)ivf->books.ptr,
+                    (double)n_sample * d * CC_PQ_KSUB >= IVF_PROGRESS_MIN_WORK) != 0)
+        goto done;
     rc = prepare_derived(idx);
 done:
     cc_free_aligned(res);
@@ -283,6 +289,9 @@ int cc_ivf_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, i
     if (coarse_assign(idx, x, n, assign) != 0) goto done;
     if (M) {
         const float *cent = (const float *)ivf->centroids.ptr;
+        cc_progress progress;
+        int show = n >= IVF_PROGRESS_MIN_ADD;
+        if (show) cc_progress_start(&progress, "IVF-PQ encode", n, "vec");
         for (int64_t c0 = 0; c0 < n; c0 += IVF_ENCODE_CHUNK) {
             int64_t cn = n - c0 < IVF_ENCODE_CHUNK ? n - c0 : IVF_ENCODE_CHUNK;
             const float *src = x + c0 * d;
@@ -295,7 +304,9 @@ int cc_ivf_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, i
                 src = res;
             }
             cc_pq_encode(&ivf->pq, src, cn, codes + c0 * M);
+            if (show) cc_progress_update(&progress, c0 + cn);
         }
+        if (show) cc_progress_finish(&progress);
     }
     /* bucket by list */
     for (int64_t i = 0; i < n; i++) start[assign[i] + 1]++;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/progress.h"
 #include "engine/util.h"
 #include "index/distance.h"
 #include "index/topk.h"
@@ -25,6 +26,7 @@ void cc_kmeans_default_params(cc_kmeans_params *p) {
     p->max_points_per_centroid = 256;
     p->seed = 1234;
     p->init = CC_KMEANS_INIT_AUTO;
+    p->progress = NULL;
 }
 
 
@@ -36,18 +38,36 @@ __attribute__((target("avx512f"))) static void argmax_small_avx512(const float *
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         const float *p = x + i * d;
+        __m512 px[KMEANS_SMALL_D];
+        for (int t = 0; t < d; t++) px[t] = _mm512_set1_ps(scale * p[t]);
         __m512 best = _mm512_set1_ps(-INFINITY);
         __m512i best_idx = _mm512_setzero_si512();
-        __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        const __m512i step = _mm512_set1_epi32(16);
-        for (int b = 0; b < k16; b += 16) {
+        const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        int b = 0;
+        /* four blocks of 16 centroids at once: four independent FMA chains */
+        for (; b + 64 <= k16; b += 64) {
+            __m512 a0 = _mm512_loadu_ps(bias + b), a1 = _mm512_loadu_ps(bias + b + 16);
+            __m512 a2 = _mm512_loadu_ps(bias + b + 32), a3 = _mm512_loadu_ps(bias + b + 48);
+            for (int t = 0; t < d; t++) {
+                const float *row = ct + (size_t)t * k16 + b;
+                a0 = _mm512_fmadd_ps(px[t], _mm512_loadu_ps(row), a0);
+                a1 = _mm512_fmadd_ps(px[t], _mm512_loadu_ps(row + 16), a1);
+                a2 = _mm512_fmadd_ps(px[t], _mm512_loadu_ps(row + 32), a2);
+                a3 = _mm512_fmadd_ps(px[t], _mm512_loadu_ps(row + 48), a3);
+            }
+            __m512 acc[4] = {a0, a1, a2, a3};
+            for (int j = 0; j < 4; j++) {
+                __mmask16 better = _mm512_cmp_ps_mask(acc[j], best, _CMP_GT_OQ);
+                best = _mm512_mask_blend_ps(better, best, acc[j]);
+                best_idx = _mm512_mask_blend_epi32(better, best_idx, _mm512_add_epi32(lane, _mm512_set1_epi32(b + 16 * j)));
+            }
+        }
+        for (; b < k16; b += 16) {
             __m512 acc = _mm512_loadu_ps(bias + b);
-            for (int t = 0; t < d; t++)
-                acc = _mm512_fmadd_ps(_mm512_set1_ps(scale * p[t]), _mm512_loadu_ps(ct + (size_t)t * k16 + b), acc);
+            for (int t = 0; t < d; t++) acc = _mm512_fmadd_ps(px[t], _mm512_loadu_ps(ct + (size_t)t * k16 + b), acc);
             __mmask16 better = _mm512_cmp_ps_mask(acc, best, _CMP_GT_OQ);
             best = _mm512_mask_blend_ps(better, best, acc);
-            best_idx = _mm512_mask_blend_epi32(better, best_idx, idx);
-            idx = _mm512_add_epi32(idx, step);
+            best_idx = _mm512_mask_blend_epi32(better, best_idx, _mm512_add_epi32(lane, _mm512_set1_epi32(b)));
         }
         float vals[16];
         int32_t ids[16];
@@ -230,7 +250,7 @@ static int update_centroids(const float *x, int64_t n, int d, int k, const int32
 
 /* Empty clusters take half of a populated one, chosen with probability proportional to its size
  * beyond one point; the two copies are pushed apart by a small symmetric perturbation. */
-static void repair_empty(float *centroids, int64_t *counts, int k, int d, int64_t n, cc_rng *rng) {
+static void repair_empty(float *centroids, int64_t *counts, int k, int d, cc_rng *rng) {
     for (int ci = 0; ci < k; ci++) {
         if (counts[ci] != 0) continue;
         int64_t spare = 0;
@@ -254,7 +274,6 @@ static void repair_empty(float *centroids, int64_t *counts, int k, int d, int64_
         counts[ci] = counts[cj] / 2;
         counts[cj] -= counts[ci];
     }
-    (void)n;
 }
 
 /* k-means++: each next centre is drawn with probability proportional to the squared distance to
@@ -282,10 +301,21 @@ static int init_plusplus(const float *x, int64_t n, int d, int k, float *centroi
         }
         float *row = centroids + (int64_t)c * d;
         memcpy(row, x + chosen * d, (size_t)d * sizeof(float));
+        if (d <= KMEANS_SMALL_D) {
+            /* sub-quantiser sizes: a plain loop the compiler unrolls beats a kernel call per point */
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            float dist = dk->l2sq(x + i * d, row, (size_t)d);
-            if (dist < best[i]) best[i] = dist;
+            for (int64_t i = 0; i < n; i++) {
+                const float *p = x + i * d;
+                float dist = 0;
+                for (int t = 0; t < d; t++) dist += (p[t] - row[t]) * (p[t] - row[t]);
+                if (dist < best[i]) best[i] = dist;
+            }
+        } else {
+#pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < n; i++) {
+                float dist = dk->l2sq(x + i * d, row, (size_t)d);
+                if (dist < best[i]) best[i] = dist;
+            }
         }
     }
     free(best);
@@ -373,12 +403,19 @@ int cc_kmeans(const float *x, int64_t n, int d, int k, const cc_kmeans_params *p
 
     double objective = 0;
     int niter = p->niter > 0 ? p->niter : 1;
+    cc_progress progress;
+    if (p->progress) cc_progress_start(&progress, p->progress, niter, "iter");
     for (int iter = 0; iter < niter; iter++) {
         if (assign_points(train, n_train, d, centroids, cnorms, k, p->ip, assign, &objective) != 0) goto done;
         if (update_centroids(train, n_train, d, k, assign, centroids, counts) != 0) goto done;
-        repair_empty(centroids, counts, k, d, n_train, &rng);
+        repair_empty(centroids, counts, k, d, &rng);
         if (p->ip) normalize_rows(centroids, k, d);
+        if (p->progress) {
+            cc_progress_set_extra(&progress, "objective %.4g", objective / (double)n_train);
+            cc_progress_update(&progress, iter + 1);
+        }
     }
+    if (p->progress) cc_progress_finish(&progress);
     if (out_objective) *out_objective = objective / (double)n_train;
     rc = 0;
 done:

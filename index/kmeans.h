@@ -15,6 +15,7 @@ typedef struct cc_kmeans_params {
     int max_points_per_centroid; /* train on at most k * this points, sampled (default 256; 0 = all) */
     uint64_t seed;
     cc_kmeans_init init;         /* AUTO: k-means++ when cheap enough, else random distinct points */
+    const char *progress;        /* label for a progress line over the iterations (NULL: none) */
 } cc_kmeans_params;
 
 void cc_kmeans_default_params(cc_kmeans_params *p);

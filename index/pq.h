@@ -32,8 +32,9 @@ typedef struct cc_pq {
 int cc_pq_prepare(cc_pq *pq);
 void cc_pq_release(cc_pq *pq);
 
-/* Trains books_out ([M][256][dsub]) on n vectors (k-means per sub-space, at most 65536 points). */
-int cc_pq_train(int d, int M, const float *x, int64_t n, uint64_t seed, float *books_out);
+/* Trains books_out ([M][256][dsub]) on n vectors (k-means per sub-space, at most 65536 points);
+ * a progress line over the sub-quantisers when show_progress. */
+int cc_pq_train(int d, int M, const float *x, int64_t n, uint64_t seed, float *books_out, int show_progress);
 
 /* table[m][j] = <q_m, c_mj> */
 void cc_pq_ip_table(const cc_pq *pq, const float *q, float *table);

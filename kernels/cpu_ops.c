@@ -25,7 +25,7 @@
 #define PARALLEL_MIN_ROWS 8
 /* Memory traffic (bytes read + written, or its equivalent in compute) below which one thread
  * is done before a second one would be woken and synchronised (a few microseconds). */
-#define PARALLEL_MIN_BYTES (192 * 1024)
+#define PARALLEL_MIN_BYTES (512 * 1024)
 #define TRANSCENDENTAL_COST 4   /* an activation element costs about as much as 4 copied ones */
 #define ATTENTION_FLOP_COST 0.25 /* attention: bytes-equivalent per flop for threads_for */
 #define CHUNK_ALIGN 16          /* elementwise chunks start on 64-byte (16-float) boundaries */

@@ -26,11 +26,17 @@
  * - Threads: split M (packed B blocks shared by the team, 2 barriers per block) or N (each
  *   thread its own columns, fused packing when M fits one A block), chosen by a cost model;
  *   sharing B gained 1–5% on 2 threads over each thread packing all of B.
- * - Result, 1 thread, ViT-B/32 shapes (M = 1600): 229–254 = 86–95% of peak, OpenBLAS with its
- *   AVX-512 kernels (OPENBLAS_CORETYPE=SkylakeX) 240–252, with OPENBLAS_CORETYPE=Haswell (as
- *   configured here) 128–130; batch 1 (M = 50): 200–253 vs SkylakeX 149–195.
- * - bf16 B (cc_sgemm_bf16b): same speed on large M, +5–8% on M = 50 with B transposed (half the
- *   bytes of B to read), slower than the in-place float B when B is not transposed.
+ * - AVX2 packing with 8×8 in-register transposes: AVX2 path 113–128 -> 128–134 on the ViT
+ *   shapes (1 thread, OpenBLAS Haswell kernels 128–133), M = 50 X·Wᵀ 73–90 -> 117–121.
+ * - Threads: a thread per >= 1 MFLOP (96³ is as fast on 1 thread as on 2, 112³ 1.3× on 2).
+ * - Result (benchmarks/out/kernels_gemm.md, machine idle, best FMA peak reading 276 / 555):
+ *   1 thread, ViT-B/32 shapes with M = 1600: own 228–255 (82–92% of peak), OpenBLAS SkylakeX
+ *   234–250, OpenBLAS as configured here (OPENBLAS_CORETYPE=Haswell) 123–129; batch 1 (M = 50):
+ *   own 199–250, SkylakeX 153–192. 2 threads, M = 1600: own 424–492, SkylakeX 421–489; M = 50:
+ *   own 399–502, SkylakeX 268–329. Small single products (64³, 50×64×50) stay behind OpenBLAS
+ *   SkylakeX's small-matrix kernel (0.7–0.9×), M = 1 (GEMV) far behind (0.33×).
+ * - bf16 B (cc_sgemm_bf16b): +0–3% on M = 1600, +4–14% on M = 50 X·Wᵀ (half the bytes of B to
+ *   read and transpose), 2–10% slower than the in-place float B on M = 50 X·W.
  */
 #include "kernels/gemm.h"
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/npy.h"
 #include "engine/util.h"
 #include "index/distance.h"
 #include "index/index.h"
@@ -258,4 +259,44 @@ TEST(index_ivf_training_needs_enough_vectors) {
     CHECK(cc_index_is_trained(idx));
     cc_index_free(idx);
     free(x);
+}
+
+/* Parity with the libraries a user would otherwise pick: same data, same parameters, recall within
+ * a small-sample tolerance (the benchmark holds the strict comparison at scale). */
+TEST_SLOW(index_recall_matches_faiss_and_hnswlib) {
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    int d = 64, k = 10;
+    int64_t n = 6000, nq = 300;
+    float *x = tix_clustered(&rng, n, d, 60, 1), *q = tix_clustered(&rng, nq, d, 60, 1);
+    int64_t *gt = malloc(sizeof(int64_t) * (size_t)(nq * k)), *got = malloc(sizeof(int64_t) * (size_t)(nq * k));
+    float *scores = malloc(sizeof(float) * (size_t)(nq * k));
+    tix_brute_force(x, n, d, NULL, NULL, q, nq, k, CC_METRIC_IP, gt, NULL);
+    int64_t xs[2] = {n, d}, qs[2] = {nq, d}, gs[2] = {nq, k};
+    REQUIRE(cc_npy_write_f32(test_path("x.npy"), 2, xs, x) == 0 && cc_npy_write_f32(test_path("q.npy"), 2, qs, q) == 0 &&
+            cc_npy_write_i64(test_path("gt.npy"), 2, gs, gt) == 0);
+    REQUIRE(test_python("index_peers.py", test_tmpdir(), NULL) == 0);
+    char *text;
+    REQUIRE(cc_read_file(test_path("peers.txt"), &text, NULL) == 0);
+    cc_set_threads(1);
+    cc_index *ivf = cc_index_create("IVF32,PQ16", d, CC_METRIC_IP), *hnsw = cc_index_create("HNSW12", d, CC_METRIC_IP);
+    REQUIRE(cc_index_train(ivf, n, x) == 0 && cc_index_add(ivf, n, x) == 0);
+    REQUIRE(cc_index_set_param(hnsw, "efConstruction", 100) == 0 && cc_index_add(hnsw, n, x) == 0);
+    const char *names[] = {"faiss_ivfpq_nprobe2", "faiss_ivfpq_nprobe8", "hnswlib_ef10", "hnswlib_ef20"};
+    const int values[] = {2, 8, 10, 20};
+    for (int c = 0; c < 4; c++) {
+        const char *line = strstr(text, names[c]);
+        REQUIRE(line, "%s missing from peers.txt", names[c]);
+        double peer = atof(line + strlen(names[c]));
+        cc_search_params p = {0};
+        if (c < 2) p.nprobe = values[c];
+        else p.ef_search = values[c];
+        REQUIRE(cc_index_search_ex(c < 2 ? ivf : hnsw, nq, q, k, &p, got, scores) == 0);
+        double ours = tix_recall(got, gt, nq, k);
+        CHECK(ours >= peer - 0.03, "%s: clipc recall %.4f vs %.4f", names[c], ours, peer);
+    }
+    free(text);
+    cc_index_free(ivf);
+    cc_index_free(hnsw);
+    free(x), free(q), free(gt), free(got), free(scores);
 }

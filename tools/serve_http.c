@@ -51,6 +51,7 @@ typedef struct request {
     char form_k[MAX_FORM_VALUE], form_decay[MAX_FORM_VALUE];
     serve_job *job;
     int job_done; /* set (atomically) by the engine before it resumes the connection */
+    int responded; /* a response is queued (e.g. an early 413): anything more is ignored */
 } request;
 
 /* ------------------------------------------------------------------ responses */
@@ -61,6 +62,7 @@ static enum MHD_Result send_response(request *r, int status, struct MHD_Response
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ret = MHD_queue_response(r->connection, (unsigned)status, resp);
     MHD_destroy_response(resp);
+    r->responded = 1;
     double ms = (cc_now() - r->start) * 1e3;
     serve_record(r->s, r->route, status, ms);
     if (r->s->log_requests) fprintf(stderr, "clipc serve: %d route=%d %.1f ms\n", status, (int)r->route, ms);
@@ -543,7 +545,7 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *c, const char *ur
     if (*upload_data_size) {
         size_t size = *upload_data_size;
         *upload_data_size = 0;
-        if (r->route != ROUTE_SEARCH_IMAGE) return MHD_YES; /* bodies of other requests are ignored */
+        if (r->route != ROUTE_SEARCH_IMAGE || r->responded) return MHD_YES; /* not read: ignored */
         if (r->body_kind == 1 && !r->too_large && !r->bad_form) {
             if (MHD_post_process(r->pp, upload_data, size) != MHD_YES) {
                 if (!r->too_large) r->bad_form = 1;
@@ -558,6 +560,7 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *c, const char *ur
         return append_body(r, upload_data, size) == 0 ? MHD_YES : MHD_NO;
     }
     /* the request is complete (or resumed after its job) */
+    if (r->responded) return MHD_YES;
     if (r->job) {
         if (!__atomic_load_n(&r->job_done, __ATOMIC_ACQUIRE)) return MHD_YES;
         return send_results(r);

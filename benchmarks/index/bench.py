@@ -223,7 +223,8 @@ class Bench:
         a = self.a
         desc = "HNSW%d" % a.hnsw_m
         res = {"desc": desc, "efc": a.efc, "build": {}, "curves": {}, "bytes": {}, "rss": {}}
-        for threads in a.threads:
+        hnsw_threads = a.hnsw_threads or a.threads
+        for threads in hnsw_threads:
             out_c = os.path.join(a.work, "clipc_hnsw_%d_t%d.idx" % (n, threads))
             out_h = os.path.join(a.work, "hnswlib_%d_t%d.bin" % (n, threads))
             # interleave the two builds so that background load hits both alike
@@ -237,9 +238,10 @@ class Bench:
             res["bytes"] = {"clipc": os.path.getsize(out_c) / n, "hnswlib": hb["file_bytes"] / n}
             self.log("%s build, %d thread(s): clipc %.1f s, hnswlib %.1f s" % (desc, threads, bc, hb["build_s"]))
         # search curves on the 1-thread graphs (deterministic build)
-        idx_c = os.path.join(a.work, "clipc_hnsw_%d_t%d.idx" % (n, a.threads[0]))
-        idx_h = os.path.join(a.work, "hnswlib_%d_t%d.bin" % (n, a.threads[0]))
-        for threads in a.threads:
+        idx_c = os.path.join(a.work, "clipc_hnsw_%d_t%d.idx" % (n, hnsw_threads[0]))
+        idx_h = os.path.join(a.work, "hnswlib_%d_t%d.bin" % (n, hnsw_threads[0]))
+        res["search_graph_threads"] = hnsw_threads[0]
+        for threads in hnsw_threads:
             rows_c = []
             max_rss = 0
             for ef in a.ef:
@@ -264,11 +266,16 @@ class Bench:
         out_c = os.path.join(a.work, "clipc_%s_%d.idx" % (desc.replace(",", "_"), n))
         out_r = os.path.join(a.work, "clipc_%s_RFlat_%d.idx" % (desc.replace(",", "_"), n))
         out_f = os.path.join(a.work, "faiss_%s_%d.index" % (desc.replace(",", "_"), n))
-        o, rss, _ = clipc(["index", "build", "--type", desc, "--vectors", p["xb"], "--out", out_c, "--seed", "100"],
-                          threads, self.clipc_bin)
-        bc = float(o.split(" in ")[1].split()[0])
-        o, _, _ = clipc(["index", "build", "--type", desc + ",RFlat", "--vectors", p["xb"], "--out", out_r, "--seed",
-                         "100"], threads, self.clipc_bin)
+        if a.reuse_clipc and os.path.exists(out_c + ".json") and os.path.exists(out_r):
+            cb = json.load(open(out_c + ".json"))
+        else:
+            o, rss, _ = clipc(["index", "build", "--type", desc, "--vectors", p["xb"], "--out", out_c, "--seed", "100"],
+                              threads, self.clipc_bin)
+            cb = {"build_s": float(o.split(" in ")[1].split()[0]), "rss": rss}
+            clipc(["index", "build", "--type", desc + ",RFlat", "--vectors", p["xb"], "--out", out_r, "--seed", "100"],
+                  threads, self.clipc_bin)
+            json.dump(cb, open(out_c + ".json", "w"))
+        bc, rss = cb["build_s"], cb["rss"]
         if os.path.exists(out_f) and not a.rebuild_faiss:
             fb = json.load(open(out_f + ".json"))
         else:
@@ -347,16 +354,25 @@ class Bench:
         a = self.a
         for n in a.sizes:
             self.log("=== %d vectors" % n)
+            started, t0 = time.strftime("%Y-%m-%d %H:%M %Z"), time.time()
+            load_start = open("/proc/loadavg").read().split()[0]
             p = self.data(n)
-            r = {}
+            r = self.results.get(str(n), {})  # parts not re-run here keep their earlier results
             if "hnsw" in a.parts:
                 r["hnsw"] = self.hnsw(n, p)
             if "ivfpq" in a.parts:
                 r["ivfpq"] = self.ivfpq(n, p, a.ivfpq)
             if "flat" in a.parts:
                 r["flat"] = self.flat(n, p)
-            self.results[n] = r
+            runs = [x for x in r.get("runs", []) if not set(x["parts"]) <= set(a.parts)]
+            runs.append({"date": started, "minutes": (time.time() - t0) / 60, "load_start": load_start,
+                         "load_end": open("/proc/loadavg").read().split()[0], "parts": list(a.parts),
+                         "command": "benchmarks/index/run.sh " + " ".join(sys.argv[1:]), "queries": a.queries,
+                         "repeat": a.repeat})
+            r["runs"] = runs
+            self.results[str(n)] = r
             json.dump(self.results, open(os.path.join(a.out_dir, "index_results.json"), "w"), indent=1)
+            self.log("%d vectors done" % n)
 
 
 # ----------------------------------------------------------------------------- report
@@ -370,7 +386,7 @@ def ok(flag):
     return "**met**" if flag else "**missed**"
 
 
-def report(results, a, started, load_start, load_end, wall):
+def report(results):
     L = []
     cpu = subprocess.run("lscpu | grep 'Model name' | head -1 | cut -d: -f2", shell=True, capture_output=True,
                          text=True).stdout.strip()
@@ -378,25 +394,33 @@ def report(results, a, started, load_start, load_end, wall):
     import hnswlib  # noqa: F401
     L.append("## Index: clipc vs faiss and hnswlib")
     L.append("")
-    L.append("- date: %s; machine: %s, %d cores (`nproc`), %s" % (started, cpu, os.cpu_count(), platform.platform()))
+    L.append("- machine: %s, %d cores (`nproc`), %s; report written %s" % (cpu, os.cpu_count(), platform.platform(),
+                                                                        time.strftime("%Y-%m-%d %H:%M %Z")))
     L.append("- peers: faiss %s (Debian python3-faiss, built `%s`), hnswlib (Debian python3-hnswlib), numpy %s" %
              (faiss.__version__, faiss.get_compile_options().strip(), np.__version__))
-    L.append("- command: `benchmarks/index/run.sh %s` (%.0f min); load average before / after: %s / %s "
-             "(other jobs shared the machine, so ratios from the same run matter more than absolute numbers)" %
-             (" ".join(sys.argv[1:]), wall / 60, load_start, load_end))
-    L.append("- data: `benchmarks/index/data.py` — unit vectors, 512-d, %d-d latent, 4000 clusters of Zipf sizes, "
-             "shared mean direction (random pairs: cosine ≈ 0.64, nearest neighbour ≈ 0.91), %d queries from the "
+    L.append("- data: `benchmarks/index/data.py` — unit vectors, 512-d, 48-d latent, 4000 clusters of Zipf sizes, "
+             "shared mean direction (random pairs: cosine ≈ 0.64, nearest neighbour ≈ 0.91), queries from the "
              "same distribution, exact inner-product top-100 ground truth; recall@10 = |found ∩ true top-10| / 10; "
-             "queries/s = best of %d runs of the whole query batch" % (48, a.queries, a.repeat))
+             "queries/s = best of the repeated runs of the whole query batch, each library in its own process")
+    L.append("- the machine was shared with other jobs (load average below): ratios within one run are the "
+             "comparison; absolute queries/s vary between runs")
+    L.append("- faiss IVF-PQ is built with the factory suffix `np` (no polysemous training: a codebook re-ordering "
+             "for Hamming-filtered search, unused here, that takes minutes; search results are identical)")
     L.append("- plot: `benchmarks/out/index_recall_qps.png`")
-    for n, r in results.items():
+    for n, r in sorted(results.items(), key=lambda kv: int(kv[0])):
         n = int(n)
         L.append("")
         L.append("### %s vectors" % ("{:,}".format(n)))
+        for m in r.get("runs", []):
+            L.append("")
+            L.append("Run (%s): %s, `%s`, %.0f min, %d queries, best of %d; load average %s before, %s after." % (
+                ", ".join(m["parts"]), m["date"], m["command"], m["minutes"], m["queries"], m["repeat"],
+                m["load_start"], m["load_end"]))
         if "hnsw" in r:
             h = r["hnsw"]
             L.append("")
-            L.append("**HNSW** (%s, efConstruction %d; hnswlib with the same M and efConstruction)" % (h["desc"], h["efc"]))
+            L.append("**HNSW** (%s, efConstruction %d; hnswlib with the same M and efConstruction; searched on the "
+                     "graphs built with %s thread(s))" % (h["desc"], h["efc"], h.get("search_graph_threads", 1)))
             L.append("")
             L.append("| threads | build clipc (s) | build hnswlib (s) | build ratio | q/s @0.95 clipc | hnswlib | ratio | q/s @0.99 clipc | hnswlib | ratio | targets |")
             L.append("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -476,6 +500,12 @@ def report(results, a, started, load_start, load_end, wall):
             if "flat_bench" in f:
                 L.append("")
                 L.append(f["flat_bench"].strip())
+                L.append("")
+                L.append("The bandwidth column is the best of two pure streaming reads (sequential, and the scan's own "
+                         "four-row pattern) measured in the same rounds as the one-query search; the scan itself is a "
+                         "streaming read plus FMAs, so values above 100% mean the probe under-reads the machine's peak "
+                         "by that much and the scan runs at the memory bound. GEMM peak is cc_sgemm on the block shape "
+                         "the batch search uses (OpenBLAS in this tree; clipc's own kernel replaces it at merge).")
     return "\n".join(L) + "\n"
 
 
@@ -553,6 +583,8 @@ def main():
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--hnsw-threads", type=int, nargs="+", default=None,
+                    help="thread counts for the HNSW builds and searches (default: --threads)")
     ap.add_argument("--hnsw-m", type=int, default=32)
     ap.add_argument("--efc", type=int, default=200)
     ap.add_argument("--ef", type=int, nargs="+", default=[10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384])
@@ -562,19 +594,26 @@ def main():
     ap.add_argument("--refine-factors", type=int, nargs="+", default=[2, 4, 8, 16, 32])
     ap.add_argument("--single", type=int, default=10, help="queries timed one at a time (Flat)")
     ap.add_argument("--rebuild-faiss", action="store_true", help="retrain faiss even if a cached index exists")
-    ap.add_argument("--work", default=os.path.join(ROOT, "benchmarks", "out", "index_work"))
+    ap.add_argument("--reuse-clipc", action="store_true",
+                    help="reuse clipc IVF-PQ indexes built by an earlier run (for re-running sweeps only)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="only rewrite index.md and the plot from benchmarks/out/index_results.json")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the other sizes' results of an earlier run (benchmarks/out/index_results.json)")
+    ap.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "clipc-index-bench"),
+                    help="data, ground truth and built indexes (large; reused across runs)")
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "benchmarks", "out"))
     ap.add_argument("--clipc", default=os.path.join(ROOT, "build", "clipc"))
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out_dir, exist_ok=True)
-    started = time.strftime("%Y-%m-%d %H:%M %Z")
-    load_start = open("/proc/loadavg").read().split()[0]
-    t0 = time.time()
     b = Bench(a)
-    b.run()
-    load_end = open("/proc/loadavg").read().split()[0]
-    md = report(b.results, a, started, load_start, load_end, time.time() - t0)
+    results_path = os.path.join(a.out_dir, "index_results.json")
+    if (a.append or a.report_only) and os.path.exists(results_path):
+        b.results = json.load(open(results_path))
+    if not a.report_only:
+        b.run()
+    md = report(b.results)
     png = os.path.join(a.out_dir, "index_recall_qps.png")
     if not plot(b.results, png):
         md += "\n(plot not drawn: python3-matplotlib missing)\n"

@@ -29,9 +29,12 @@ def make(n, nq, d=512, latent=48, n_clusters=4000, seed=1234, noise=0.15, spread
 
     return draw(n, rng), draw(nq, np.random.default_rng(seed + 1))
 
-def ground_truth(xb, xq, k=100, block=4096):
-    """Exact inner-product top-k (ids sorted best first), computed in blocks with numpy."""
+def ground_truth(xb, xq, k=100, block=None):
+    """Exact inner-product top-k (ids sorted best first), computed in blocks of queries with numpy
+    (a block's scores take at most 256 MB, its argpartition twice that)."""
     nq = len(xq)
+    if block is None:
+        block = max(1, (1 << 26) // len(xb))
     ids = np.empty((nq, k), np.int64)
     for s in range(0, nq, block):
         sims = xq[s:s + block] @ xb.T

@@ -338,6 +338,7 @@ int main(int argc, char **argv) {
            cc_gemm_impl_name());
     bench_copy("copy 4.9 MB", 1600 * 768 * 4);
     bench_copy("copy 19.7 MB", 1600 * 3072 * 4);
+    bench_copy("copy 50.3 MB", 16384 * 768 * 4); /* the size of each operand of the "above L3" shapes */
     bench_copy("copy 256 MB", BIG_COPY_BYTES);
     bench_sgemm("sgemm 1600x3072x768", 1600, 3072, 768);
     bench_sgemm("sgemm 2048x2048x2048", 2048, 2048, 2048);

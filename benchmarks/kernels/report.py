@@ -6,8 +6,8 @@ usage: /usr/bin/python3 benchmarks/kernels/report.py RESULTS_DIR HEADER_FILE > k
 RESULTS_DIR holds clipc-T-R.jsonl and torch-T-R.jsonl (T threads, R repetition) and optional
 profile-*.md files (benchmarks/kernels/profile_clip --markdown); HEADER_FILE is the markdown run.sh
 wrote first (date, machine, command). For every (op, shape, threads) the best time over the
-repetitions is kept. Bandwidth counts each input read once and each output written once; "% copy"
-compares it with memcpy at the footprint closest to the op's (same thread count, same run).
+repetitions is kept. Bandwidth counts each input read once and each output written once; "% peak"
+compares it with memcpy of a buffer the size of the op's operands (same thread count, same run).
 """
 import glob
 import json
@@ -51,13 +51,14 @@ def load(pattern):
     return ops, copies, sgemms, info
 
 
-def copy_reference(copies, threads, op_bytes):
-    """the copy measurement (GB/s, name) whose bytes moved are closest to the op's, in log scale"""
+def copy_reference(copies, threads, operand_bytes):
+    """the copy measurement (GB/s, name) whose buffer size is closest to the op's operands, in log scale
+    (same cache level: an op over 50 MB operands is compared with a 50 MB memcpy)"""
     best = None
     for (name, t), d in copies.items():
         if t != threads:
             continue
-        distance = abs(math.log(op_bytes / d["bytes"]))
+        distance = abs(math.log(operand_bytes / (d["bytes"] / 2)))
         if best is None or distance < best[0]:
             best = (distance, d["bytes"] / d["seconds"] / 1e9, name)
     return (best[1], best[2]) if best else (None, None)
@@ -92,7 +93,7 @@ def main():
     print()
     print("Rate: GB/s moved (inputs read once + outputs written once), or GFLOP/s for attention (4·B·T²·C "
           "forward, 2.5× backward; with a causal mask T² counts as T(T+1)/2). % peak: of the memcpy bandwidth "
-          "at the closest footprint (memory-bound ops are marked against the ≥ 60% target when each operand "
+          "for buffers the size of the op's operands (memory-bound ops are marked against the ≥ 60% target when each operand "
           "is above the 2 MiB L2), or of the best SGEMM rate above (attention). "
           "Speedup = PyTorch time / clipc time (> 1: clipc faster).")
     print()
@@ -111,12 +112,12 @@ def main():
         else:
             gbs = d["bytes"] / s / 1e9
             rate = f"{gbs:.1f} GB/s"
-            ref, ref_name = copy_reference(copies, t, d["bytes"])
+            per_operand = d["bytes"] / (3 if "backward" in name or name == "add" else 2)
+            ref, ref_name = copy_reference(copies, t, per_operand)
             peak = "-"
             if ref:
                 fraction = gbs / ref
                 peak = f"{100 * fraction:.0f}%"
-                per_operand = d["bytes"] / (3 if "backward" in name or name == "add" else 2)
                 if name in MEMORY_BOUND and per_operand > L2_BYTES:
                     ok = fraction >= TARGET
                     peak += " ✓" if ok else " ✗"
