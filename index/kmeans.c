@@ -276,49 +276,77 @@ static void repair_empty(float *centroids, int64_t *counts, int k, int d, cc_rng
     }
 }
 
-/* k-means++: each next centre is drawn with probability proportional to the squared distance to
- * the nearest centre so far. */
-static int init_plusplus(const float *x, int64_t n, int d, int k, float *centroids, cc_rng *rng) {
-    float *best = cc_malloc((size_t)n * sizeof(float), "k-means++ distances");
-    if (!best) return -1;
+/* Squared distance of every point to one row, min-ed into best (or written to out when best is NULL). */
+static void min_distances(const float *x, int64_t n, int d, const float *row, const float *best, float *out) {
     const cc_dist_kernels *dk = cc_dist();
+    if (d <= KMEANS_SMALL_D) {
+        /* sub-quantiser sizes: a plain loop the compiler unrolls beats a kernel call per point */
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + i * d;
+            float dist = 0;
+            for (int t = 0; t < d; t++) dist += (p[t] - row[t]) * (p[t] - row[t]);
+            out[i] = best && best[i] < dist ? best[i] : dist;
+        }
+    } else {
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            float dist = dk->l2sq(x + i * d, row, (size_t)d);
+            out[i] = best && best[i] < dist ? best[i] : dist;
+        }
+    }
+}
+
+/* Greedy k-means++ (as scikit-learn): each next centre is the best of 2 + ln(k) candidates drawn
+ * with probability proportional to the squared distance to the nearest centre so far, "best"
+ * meaning the lowest total squared distance afterwards. Plain k-means++ puts two centres in one
+ * well-separated cluster a few percent of the time; the local trials make that rare. */
+static int init_plusplus(const float *x, int64_t n, int d, int k, float *centroids, cc_rng *rng) {
+    int trials = 2 + (int)log((double)k);
+    float *best = cc_malloc((size_t)n * sizeof(float), "k-means++ distances");
+    float *trial = cc_malloc((size_t)n * sizeof(float), "k-means++ distances");
+    float *kept = cc_malloc((size_t)n * sizeof(float), "k-means++ distances");
+    if (!best || !trial || !kept) {
+        free(best), free(trial), free(kept);
+        return -1;
+    }
     int64_t first = (int64_t)cc_rng_below(rng, (uint64_t)n);
     memcpy(centroids, x + first * d, (size_t)d * sizeof(float));
-    for (int64_t i = 0; i < n; i++) best[i] = dk->l2sq(x + i * d, centroids, (size_t)d);
+    min_distances(x, n, d, centroids, NULL, best);
     for (int c = 1; c < k; c++) {
         double total = 0;
         for (int64_t i = 0; i < n; i++) total += best[i];
-        int64_t chosen = (int64_t)cc_rng_below(rng, (uint64_t)n);
-        if (total > 0) {
-            double target = cc_rng_uniform(rng) * total, run = 0;
-            for (int64_t i = 0; i < n; i++) {
-                run += best[i];
-                if (run >= target) {
-                    chosen = i;
-                    break;
+        int64_t chosen = -1;
+        double chosen_potential = INFINITY;
+        for (int t = 0; t < trials; t++) {
+            int64_t candidate = (int64_t)cc_rng_below(rng, (uint64_t)n);
+            if (total > 0) {
+                double target = cc_rng_uniform(rng) * total, run = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    run += best[i];
+                    if (run >= target) {
+                        candidate = i;
+                        break;
+                    }
                 }
             }
-        }
-        float *row = centroids + (int64_t)c * d;
-        memcpy(row, x + chosen * d, (size_t)d * sizeof(float));
-        if (d <= KMEANS_SMALL_D) {
-            /* sub-quantiser sizes: a plain loop the compiler unrolls beats a kernel call per point */
-#pragma omp parallel for schedule(static)
-            for (int64_t i = 0; i < n; i++) {
-                const float *p = x + i * d;
-                float dist = 0;
-                for (int t = 0; t < d; t++) dist += (p[t] - row[t]) * (p[t] - row[t]);
-                if (dist < best[i]) best[i] = dist;
-            }
-        } else {
-#pragma omp parallel for schedule(static)
-            for (int64_t i = 0; i < n; i++) {
-                float dist = dk->l2sq(x + i * d, row, (size_t)d);
-                if (dist < best[i]) best[i] = dist;
+            min_distances(x, n, d, x + candidate * d, best, trial);
+            double potential = 0;
+            for (int64_t i = 0; i < n; i++) potential += trial[i];
+            if (potential < chosen_potential) {
+                chosen_potential = potential;
+                chosen = candidate;
+                float *swap = kept;
+                kept = trial;
+                trial = swap;
             }
         }
+        memcpy(centroids + (int64_t)c * d, x + chosen * d, (size_t)d * sizeof(float));
+        float *swap = best;
+        best = kept;
+        kept = swap;
     }
-    free(best);
+    free(best), free(trial), free(kept);
     return 0;
 }
 
