@@ -93,7 +93,8 @@ static int tokenize_all(cc_session *s, const char *const *texts, int64_t n, cons
         if (o->long_text == CC_LONG_TEXT_WINDOW) {
             int32_t *ids = NULL;
             int *eot = NULL;
-            int windows = cc_tokenizer_encode_windows(s->tokenizer, texts[i], context, o->window_stride, &ids, &eot, NULL);
+            int stride = o->window_stride > 0 ? o->window_stride : context - 2;
+            int windows = cc_tokenizer_encode_windows(s->tokenizer, texts[i], context, stride, &ids, &eot, NULL);
             if (windows < 0 || grow_rows(rows, rows->n_rows + windows, context) != 0) {
                 free(ids);
                 free(eot);
