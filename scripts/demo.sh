@@ -10,8 +10,8 @@ set -eu
 cd "$(dirname "$0")/.."
 CLIPC=${CLIPC:-build/clipc}
 OUT=${DEMO_OUT:-demo-out}
-PAIRS=${DEMO_PAIRS:-3000}
-STEPS=${DEMO_STEPS:-400}
+PAIRS=${DEMO_PAIRS:-4000}
+STEPS=${DEMO_STEPS:-1000}
 BATCH=${DEMO_BATCH:-64}
 start=$(date +%s)
 rm -rf "$OUT"
@@ -46,7 +46,7 @@ show() {
 
 say "[5/5] Searching"
 for query in "a large red circle" "a small blue square above a large yellow triangle" \
-             "a green star on a black background" "two shapes in the top right corner"; do
+             "a green star on a black background" "a small pink hexagon in the top right corner"; do
     echo "  text: \"$query\""
     "$CLIPC" search --index "$OUT/val.index" --text "$query" --k 3 | show
 done
