@@ -41,7 +41,7 @@ void cc_print_help(const cc_command *cmd, const cc_option *options) {
         for (const cc_option *opt = table; opt && opt->name; opt++) {
             char left[64];
             snprintf(left, sizeof left, "%s%s%s", opt->name, opt->metavar ? " " : "", opt->metavar ? opt->metavar : "");
-            printf("  %-28s %s\n", left, opt->help);
+            printf("  %-28s  %s\n", left, opt->help);
         }
     }
 }

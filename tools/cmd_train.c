@@ -39,7 +39,7 @@ typedef struct train_args {
     const char *img_key, *caption_key;
     double val_split, lr, wd, modal_reg, max_grad_norm;
     int64_t epochs, steps, batch, warmup, seed, save_every, eval_every, accum_freq, grad_accum, merges, workers;
-    int resume, lock_image, lock_text, adapter, checkpoint_activations;
+    int resume, lock_image, lock_text, adapter;
 } train_args;
 
 /* The points of the curves: one per evaluation. */
@@ -477,7 +477,6 @@ static int run_train(int argc, char **argv) {
         {"--lock-image", CC_OPT_FLAG, &a.lock_image, NULL, "freeze the image tower (LiT)"},
         {"--lock-text", CC_OPT_FLAG, &a.lock_text, NULL, "freeze the text tower"},
         {"--adapter", CC_OPT_FLAG, &a.adapter, NULL, "train only a linear adapter after each tower (merged on export)"},
-        {"--checkpoint-activations", CC_OPT_FLAG, &a.checkpoint_activations, NULL, "recompute activations in backward (less memory)"},
         {"--vocab", CC_OPT_STRING, &a.vocab, "PATH", "from scratch: tokenizer files (default: learn BPE from the captions)"},
         {"--merges", CC_OPT_INT, &a.merges, "N", "from scratch: BPE merges to learn (default 2000)"},
         {"--seed", CC_OPT_INT, &a.seed, "S", "seed of initialisation, split and data order (default 1)"},
@@ -495,9 +494,6 @@ static int run_train(int argc, char **argv) {
     if (a.batch < 2 || a.accum_freq < 1 || a.grad_accum < 1 || a.batch % a.accum_freq != 0)
         return fail("--batch must be >= 2 and a multiple of --accum-freq; --grad-accum >= 1"), 2;
     if (a.epochs > 0 && a.steps > 0) return fail("give --epochs or --steps, not both"), 2;
-    if (a.checkpoint_activations)
-        fprintf(stderr, "clipc train: note: --checkpoint-activations is accepted but activations are kept (the graph "
-                        "planner already frees what backward does not need); use --accum-freq to bound memory\n");
     if (a.epochs <= 0 && a.steps <= 0) a.epochs = 1;
     run r = {.a = &a};
     snprintf(r.out, sizeof r.out, "%s", a.out);

@@ -9,9 +9,11 @@
 
 #define CLIPC_VERSION "0.1.0"
 
+extern const cc_command cmd_version;
 static int run_version(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
+    cc_option options[] = {{0}};
+    int parsed = argc > 0 ? cc_parse_options(&cmd_version, options, argc, argv, NULL) : 0;
+    if (parsed != 0) return parsed > 0 ? 0 : 2;
     printf("clipc %s\n", CLIPC_VERSION);
     return 0;
 }

@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""gen-cli-doc.py — regenerates docs/CLI.md from `clipc CMD --help` (run from the repo root after
+`make`), with the examples below. The test tests/cli/docs_cli.sh checks the two stay in step."""
+import subprocess, re
+cmds = """embed train eval export info search classify serve|index build|index add|index remove|index search|index tune|index info|synth|tokenize|tokenizer-learn|preprocess|version"""
+order = []
+for part in cmds.split("|"):
+    order += [part] if part.startswith("index") else part.split()
+examples = {
+ "embed": """clipc embed --model clip-vit-base-patch32 --images photos.txt --out photos.npy
+clipc embed --model clip-vit-base-patch32 --text "a photo of a dog" "a photo of a cat" --out captions.npy
+clipc embed --model clip-vit-base-patch32 --texts long_captions.txt --long-text window --out long.npy""",
+ "train": """clipc train --model clip-vit-base-patch32 --data captions_train2017.json --images-root train2017 \\
+    --val-data captions_val2017.json --epochs 2 --batch 64 --lr 1e-5 --warmup 500 --out runs/coco
+clipc train --arch tiny --data synth/pairs.tsv --out runs/tiny --steps 1000 --eval-every 250
+clipc train --model clip-vit-base-patch32 --data pairs.tsv --lock-image --out runs/lit    # LiT
+clipc train --model clip-vit-base-patch32 --data pairs.tsv --out runs/coco --resume      # continue""",
+ "eval": """clipc eval --model runs/coco/model --data dataset_coco.json --split test --images-root coco""",
+ "export": """clipc export --checkpoint runs/coco/checkpoints/step_0002000.safetensors --out coco-clip --dtype bf16""",
+ "info": """clipc info --model clip-vit-base-patch32""",
+ "search": """clipc search --index photos.idx --text "a dog on a beach" --k 5
+clipc search --index photos.idx --image query.jpg --json
+clipc search --index news.idx --text "election results" --decay 0.1 --template "a photo of {}" """,
+ "classify": """clipc classify --model clip-vit-base-patch32 --labels labels.txt --image cat.jpg dog.jpg
+clipc classify --model clip-vit-base-patch32 --labels labels.txt --images unlabelled.txt --pseudo-label pseudo.tsv""",
+ "serve": """clipc serve --index photos.idx --port 8080        # then open http://127.0.0.1:8080/""",
+ "index build": """clipc index build --model clip-vit-base-patch32 --images ~/Pictures --type HNSW32 --out photos.idx
+clipc index build --model clip-vit-base-patch32 --texts captions.txt --out captions.idx
+clipc index build --type IVF1024,PQ64,RFlat --vectors emb.npy --out big.idx""",
+ "index add": """clipc index add --index photos.idx --images ~/Pictures/2026""",
+ "index remove": """clipc index remove --index photos.idx --ids gone.npy""",
+ "index search": """clipc index search --index big.idx --queries q.npy --k 10 --out ids.npy --gt gt.npy --nprobe 32""",
+ "index tune": """clipc index tune --index big.idx --queries q.npy --target-recall 0.95""",
+ "index info": """clipc index info photos.idx""",
+ "synth": """clipc synth --out synth --count 4000 --seed 7""",
+ "tokenize": """echo "a photo of a dog" | clipc tokenize --model clip-vit-base-patch32 --special""",
+ "tokenizer-learn": """clipc tokenizer-learn --data synth/pairs.tsv --merges 2000 --out vocab""",
+ "preprocess": """clipc preprocess --image cat.jpg --model clip-vit-base-patch32 --out cat.npy""",
+ "version": "clipc version",
+}
+out = ["# clipc command line", "",
+"`clipc COMMAND [options]`. Every command takes `--threads N` (default: all cores), `--quiet` (no progress",
+"line, only the final summary) and `--help` (the options below, generated from the same table as the parser).",
+"Long jobs (embed, train, index build) draw a progress line with rate and ETA when stdout and stderr are a",
+"terminal. Exit status: 0 success, 1 runtime error (the message names the file or value at fault), 2 usage",
+"error, 130 interrupted training (a checkpoint was saved).", "",
+"| command | what it does |", "|---|---|"]
+helps = {}
+def esc(s): return s.replace("|", "\\|")
+for c in order:
+    h = subprocess.run(["build/clipc"] + c.split() + ["--help"], capture_output=True, text=True).stdout
+    helps[c] = h
+    summary = h.split("\n\n")[1].strip().replace("\n", " ")
+    out.append(f"| [`{c}`](#clipc-{c.replace(' ', '-')}) | {summary} |")
+out.append("")
+for c in order:
+    h = helps[c]
+    lines = h.splitlines()
+    usage = [l for l in lines if l.startswith("usage:") or l.startswith("       clipc")]
+    summary = h.split("\n\n")[1].strip()
+    out += [f"## clipc {c}", "", "```", *[u.replace("usage: ", "") .strip() for u in usage], "```", "", summary, ""]
+    opts = []
+    for l in lines[lines.index("options:") + 1:] if "options:" in lines else []:
+        m = re.match(r"  (--\S+(?: \S.*?)?)\s{2,}(.*)", l)
+        if m:
+            opts.append((m.group(1), m.group(2)))
+    if opts:
+        out += ["| option | meaning |", "|---|---|"] + [f"| `{o}` | {esc(d)} |" for o, d in opts] + [""]
+    out += ["Example:", "", "```sh", examples[c], "```", ""]
+open("docs/CLI.md", "w").write("\n".join(out))
