@@ -262,7 +262,9 @@ TEST(index_ivf_training_needs_enough_vectors) {
 }
 
 /* Parity with the libraries a user would otherwise pick: same data, same parameters, recall within
- * a small-sample tolerance (the benchmark holds the strict comparison at scale). */
+ * a small-sample tolerance (the benchmark holds the strict comparison at scale). Both sides train with
+ * their own random k-means / graph seeds: over 20 seeds the per-configuration difference had mean ~0
+ * and standard deviation ~0.015, so each check allows 0.06 (4 sigma) and the mean of the four 0.025. */
 TEST_SLOW(index_recall_matches_faiss_and_hnswlib) {
     cc_rng rng;
     cc_rng_seed(&rng, test_seed());
@@ -284,6 +286,7 @@ TEST_SLOW(index_recall_matches_faiss_and_hnswlib) {
     REQUIRE(cc_index_set_param(hnsw, "efConstruction", 100) == 0 && cc_index_add(hnsw, n, x) == 0);
     const char *names[] = {"faiss_ivfpq_nprobe2", "faiss_ivfpq_nprobe8", "hnswlib_ef10", "hnswlib_ef20"};
     const int values[] = {2, 8, 10, 20};
+    double sum_ours = 0, sum_peer = 0;
     for (int c = 0; c < 4; c++) {
         const char *line = strstr(text, names[c]);
         REQUIRE(line, "%s missing from peers.txt", names[c]);
@@ -293,8 +296,10 @@ TEST_SLOW(index_recall_matches_faiss_and_hnswlib) {
         else p.ef_search = values[c];
         REQUIRE(cc_index_search_ex(c < 2 ? ivf : hnsw, nq, q, k, &p, got, scores) == 0);
         double ours = tix_recall(got, gt, nq, k);
-        CHECK(ours >= peer - 0.03, "%s: clipc recall %.4f vs %.4f", names[c], ours, peer);
+        CHECK(ours >= peer - 0.06, "%s: clipc recall %.4f vs %.4f", names[c], ours, peer);
+        sum_ours += ours, sum_peer += peer;
     }
+    CHECK(sum_ours / 4 >= sum_peer / 4 - 0.025, "mean recall: clipc %.4f vs peers %.4f", sum_ours / 4, sum_peer / 4);
     free(text);
     cc_index_free(ivf);
     cc_index_free(hnsw);

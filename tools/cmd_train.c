@@ -36,7 +36,7 @@ static void on_sigint(int sig) {
 
 typedef struct train_args {
     const char *model_dir, *arch, *data, *images_root, *out, *val_data, *vocab, *device, *split, *val_split_name;
-    const char *img_key, *caption_key;
+    const char *img_key, *caption_key, *loss_log;
     double val_split, lr, wd, modal_reg, max_grad_norm;
     int64_t epochs, steps, batch, warmup, seed, save_every, eval_every, accum_freq, grad_accum, merges, workers;
     int resume, lock_image, lock_text, adapter;
@@ -61,8 +61,8 @@ typedef struct run {
     int trainer_ready;
     cc_train_state state;
     int64_t steps_per_epoch, total_steps;
-    double train_loss_sum;
-    int64_t train_loss_count;
+    double train_loss_sum, step_loss_sum;
+    int64_t train_loss_count, step_loss_count;
     curve_log *curves;
     double start_time;
     int64_t images_seen;
@@ -344,6 +344,15 @@ static int start_trainer(run *r) {
 
 /* ---- the loop ---- */
 
+static int append_loss(const char *path, int64_t step, double loss) {
+    FILE *fp = fopen(path, "a");
+    if (!fp || fprintf(fp, "%lld %.7g\n", (long long)step, loss) < 0 || fclose(fp) != 0) {
+        cc_set_error("%s: cannot append: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int train_loop(run *r) {
     train_args *a = r->a;
     cc_progress progress;
@@ -389,6 +398,8 @@ static int train_loop(run *r) {
                         progress.enabled ? "\r\033[K" : "", (long long)r->state.step, isfinite(loss) ? "non-finite" : "NaN/Inf", (double)loss);
                 cc_trainer_zero_grad(&r->tr);
                 accumulated = 0;
+                r->step_loss_sum = 0;
+                r->step_loss_count = 0;
                 if (++bad_in_row >= MAX_BAD_BATCHES) {
                     cc_set_error("%d batches in a row had NaN/Inf losses or gradients; stopping (the last good checkpoint is kept)",
                                  MAX_BAD_BATCHES);
@@ -399,6 +410,8 @@ static int train_loop(run *r) {
             bad_in_row = 0;
             r->train_loss_sum += loss;
             r->train_loss_count++;
+            r->step_loss_sum += loss;
+            r->step_loss_count++;
             r->images_seen += b->n;
             window_images += b->n;
             if (++accumulated < a->grad_accum) continue;
@@ -408,6 +421,12 @@ static int train_loop(run *r) {
                 break;
             }
             r->state.step++;
+            if (a->loss_log && append_loss(a->loss_log, r->state.step, r->step_loss_sum / (double)r->step_loss_count) != 0) {
+                status = -1;
+                break;
+            }
+            r->step_loss_sum = 0;
+            r->step_loss_count = 0;
             double now = cc_now();
             cc_progress_set_extra(&progress, "loss %.3f  %.0f img/s", (double)loss,
                                   now > window_start ? (double)window_images / (now - window_start) : 0.0);
@@ -483,6 +502,7 @@ static int run_train(int argc, char **argv) {
         {"--save-every", CC_OPT_INT, &a.save_every, "N", "checkpoint every N steps (default: each eval, and at the end)"},
         {"--eval-every", CC_OPT_INT, &a.eval_every, "N", "evaluate every N steps (default: every epoch)"},
         {"--resume", CC_OPT_FLAG, &a.resume, NULL, "continue from OUT/checkpoints/latest"},
+        {"--loss-log", CC_OPT_STRING, &a.loss_log, "FILE", "append \"step loss\" per optimizer step to FILE"},
         {"--workers", CC_OPT_INT, &a.workers, "N", "image decoding threads (default: cores)"},
         {"--device", CC_OPT_STRING, &a.device, "DEV", "cpu (default) or cuda"},
         {0},

@@ -1,29 +1,18 @@
 #!/bin/sh
 # cli_embed.sh — section 7 of tests/gpu/run.sh: `clipc embed --device cuda` against `--device cpu`
-# on a random ViT-B/32 CLIP, f32 (cosine >= 0.99999) and bf16 (cosine >= 0.999), plus embedding
-# throughput. Exits 3 ("not available yet") until the command and the reference script exist.
-#
-# Interface this script assumes (ADAPT here when `clipc embed` and tests/reference/clip_ref.py land):
-#   $PYTHON tests/reference/clip_ref.py random-model --arch ViT-B-32 --seed 0 --out DIR/model
-#   $PYTHON tests/reference/clip_ref.py random-images --count 256 --seed 0 --out DIR/images
-#   $CLIPC embed --model DIR/model --images DIR/images --out FILE.npy --device cpu|cuda
-# bf16 is selected with CLIPC_CUDA_PRECISION=bf16 (read by the CUDA backend).
+# on a random ViT-B/32 CLIP (tests/gpu/make_model.sh), f32 (cosine >= 0.99999) and bf16 (cosine >=
+# 0.999), plus embedding throughput. bf16 is selected with CLIPC_CUDA_PRECISION=bf16.
 # Environment from run.sh: CLIPC (binary), PYTHON, TMPDIR.
 set -u
-ref=tests/reference/clip_ref.py
-dir=${TMPDIR:-/tmp}/cli_embed
-"$CLIPC" embed --help >/dev/null 2>&1 || { echo "not available yet: clipc embed"; exit 3; }
+dir=${TMPDIR:-/tmp}/gpu_cli
 "$CLIPC" embed --help 2>&1 | grep -q -- '--device' || { echo "not available yet: clipc embed has no --device"; exit 3; }
-[ -f "$ref" ] || { echo "not available yet: $ref"; exit 3; }
-grep -q 'random-model' "$ref" || { echo "not available yet: $ref has no random-model mode"; exit 3; }
-mkdir -p "$dir"
-$PYTHON "$ref" random-model --arch ViT-B-32 --seed 0 --out "$dir/model" || exit 1
-$PYTHON "$ref" random-images --count 256 --seed 0 --out "$dir/images" || exit 1
-"$CLIPC" embed --model "$dir/model" --images "$dir/images" --out "$dir/cpu.npy" --device cpu || exit 1
+sh tests/gpu/make_model.sh "$dir" || exit 1
+model="$dir/model_f32"
+"$CLIPC" embed --model "$model" --images "$dir/images.txt" --out "$dir/cpu.npy" --device cpu --quiet || exit 1
 t0=$(date +%s.%N)
-"$CLIPC" embed --model "$dir/model" --images "$dir/images" --out "$dir/cuda_f32.npy" --device cuda || exit 1
+"$CLIPC" embed --model "$model" --images "$dir/images.txt" --out "$dir/cuda_f32.npy" --device cuda --quiet || exit 1
 t1=$(date +%s.%N)
-CLIPC_CUDA_PRECISION=bf16 "$CLIPC" embed --model "$dir/model" --images "$dir/images" --out "$dir/cuda_bf16.npy" --device cuda || exit 1
+CLIPC_CUDA_PRECISION=bf16 "$CLIPC" embed --model "$model" --images "$dir/images.txt" --out "$dir/cuda_bf16.npy" --device cuda --quiet || exit 1
 t2=$(date +%s.%N)
 $PYTHON - "$dir" "$t0" "$t1" "$t2" <<'PY'
 import sys, numpy as np
