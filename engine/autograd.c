@@ -7,6 +7,11 @@
  * backward with no extra code beyond those ops' kernels. Finally each parameter's gradient is
  * either made an output (param->grad) or added into its persistent accumulator (param->grad_acc)
  * with an in-place CC_OP_ACCUMULATE node.
+ *
+ * Recomputed segments (cc_graph_checkpoint): when the walk reaches a segment's output, the
+ * segment's nodes are cloned from its input, each clone ordered after the output's gradient (its
+ * `after` link), and the rules run on the clones. The forward originals then have no reader in
+ * backward, so the planner frees them as soon as the forward pass is done with them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +178,91 @@ static void node_backward(cc_graph *g, cc_tensor *node) {
     }
 }
 
+/* A node that can be part of a recomputed segment: graph-owned, computed (not an input). */
+static int recomputable(const cc_tensor *t) {
+    return t && t->order >= 0 && !(t->flags & (CC_FLAG_EXTERNAL | CC_FLAG_INPUT)) && t->op != CC_OP_NONE;
+}
+
+/* seg_of[order] = segment index of each forward node inside a declared segment, else -1: the
+ * ancestors of the segment's output computed after its input. Fails if a node outside a segment
+ * but before its output reads one of its interior nodes (that read would come too late). */
+static int mark_segments(cc_graph *g, cc_tensor **forward, int n_forward, int *seg_of) {
+    cc_tensor **stack = malloc((size_t)(n_forward + 1) * sizeof *stack);
+    if (!stack) {
+        cc_graph_fail(g, "backward: out of memory marking recomputed segments");
+        return -1;
+    }
+    for (int i = 0; i < n_forward; i++) seg_of[i] = -1;
+    for (int s = 0; s < cc_graph_n_segments(g); s++) {
+        cc_tensor *in, *out;
+        cc_graph_segment(g, s, &in, &out);
+        if (in->order < 0 || !recomputable(out) || out->order <= in->order) continue;
+        int depth = 0;
+        stack[depth++] = out;
+        seg_of[out->order] = s;
+        while (depth > 0) {
+            cc_tensor *node = stack[--depth];
+            for (int k = 0; k < CC_MAX_SRC; k++) {
+                cc_tensor *src = node->src[k];
+                if (!recomputable(src) || src->order <= in->order || seg_of[src->order] == s) continue;
+                if (seg_of[src->order] >= 0) {
+                    free(stack);
+                    cc_graph_fail(g, "backward: recomputed segments overlap at %s", src->name);
+                    return -1;
+                }
+                seg_of[src->order] = s;
+                stack[depth++] = src;
+            }
+        }
+    }
+    free(stack);
+    for (int i = 0; i < n_forward; i++) {
+        for (int k = 0; k < CC_MAX_SRC; k++) {
+            cc_tensor *src = forward[i]->src[k];
+            if (!recomputable(src) || seg_of[src->order] < 0 || seg_of[src->order] == seg_of[i]) continue;
+            cc_tensor *in, *out;
+            cc_graph_segment(g, seg_of[src->order], &in, &out);
+            if (src != out && i < out->order) {
+                cc_graph_fail(g, "backward: %s inside a recomputed segment is read by %s outside it", src->name,
+                              forward[i]->name);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Backward through segment s from its output down: clone its nodes (sources inside the segment
+ * map to clones), then apply each clone's rule with the gradient its original received. */
+static void segment_backward(cc_graph *g, cc_tensor **forward, const int *seg_of, cc_tensor **clone_of, int s) {
+    cc_tensor *in, *out;
+    cc_graph_segment(g, s, &in, &out);
+    for (int i = in->order + 1; i <= out->order; i++) {
+        if (seg_of[i] != s) continue;
+        cc_tensor *orig = forward[i];
+        cc_tensor *c = cc_graph_new_node(g, orig->op, orig->dtype, orig->ndim, orig->shape);
+        if (!c) return;
+        memcpy(c->stride, orig->stride, sizeof c->stride);
+        memcpy(c->iparams, orig->iparams, sizeof c->iparams);
+        memcpy(c->fparams, orig->fparams, sizeof c->fparams);
+        c->view_offset = orig->view_offset;
+        c->flags = orig->flags & ~CC_FLAG_OUTPUT;
+        for (int k = 0; k < CC_MAX_SRC; k++) {
+            cc_tensor *src = orig->src[k];
+            c->src[k] = recomputable(src) && seg_of[src->order] == s ? clone_of[src->order] : src;
+        }
+        c->after = out->grad; /* recompute only once backward has reached this segment */
+        cc_tensor_set_name(c, "%.*s (recomputed)", CC_NAME_MAX - 16, orig->name);
+        clone_of[i] = c;
+    }
+    for (int i = out->order; i > in->order && !cc_graph_error(g); i--) {
+        if (seg_of[i] != s) continue;
+        cc_tensor *orig = forward[i], *c = clone_of[i];
+        if (orig->grad) c->grad = c->grad ? cc_add(g, c->grad, orig->grad) : orig->grad;
+        if (c->grad && wants_grad(c)) node_backward(g, c);
+    }
+}
+
 int cc_graph_backward(cc_graph *g, cc_tensor *loss) {
     if (cc_graph_error(g)) {
         cc_set_error("%s", cc_graph_error(g));
@@ -229,12 +319,30 @@ int cc_graph_backward(cc_graph *g, cc_tensor *loss) {
     if (seed) seed->fparams[0] = 1.0f;
     (void)one;
     loss->grad = seed;
-    for (int i = loss->order; i >= 0; i--) {
+    int *seg_of = NULL;
+    cc_tensor **clone_of = NULL;
+    if (cc_graph_n_segments(g) > 0) {
+        seg_of = malloc((size_t)(n_forward + 1) * sizeof *seg_of);
+        clone_of = calloc((size_t)(n_forward + 1), sizeof *clone_of);
+        if (!seg_of || !clone_of) cc_graph_fail(g, "backward: out of memory");
+        else mark_segments(g, forward, n_forward, seg_of);
+    }
+    for (int i = loss->order; i >= 0 && !cc_graph_error(g); i--) {
         cc_tensor *node = forward[i];
+        if (seg_of && seg_of[i] >= 0) {
+            cc_tensor *in, *out;
+            cc_graph_segment(g, seg_of[i], &in, &out);
+            if (node == out) segment_backward(g, forward, seg_of, clone_of, seg_of[i]);
+            continue;
+        }
         if (node->grad && wants_grad(node)) node_backward(g, node);
     }
+    free(seg_of);
+    free(clone_of);
     int status = 0;
-    for (int p = 0; p < n_params && !cc_graph_error(g); p++) {
+    /* last-used parameters first: the order then computes each weight gradient (and frees what it
+     * reads) as soon as backward reaches its layer, not after the whole backward pass */
+    for (int p = n_params - 1; p >= 0 && !cc_graph_error(g); p--) {
         cc_tensor *param = params[p];
         if (!param->grad) continue;
         if (param->grad_acc) {

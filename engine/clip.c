@@ -614,7 +614,11 @@ cc_tensor *cc_clip_image_features(cc_graph *g, const cc_clip_model *m, cc_tensor
     x = cc_prepend_row(g, x, m->class_embedding);
     x = cc_add(g, x, m->vision_position_embedding);
     x = cc_layernorm(g, x, m->pre_ln_w, m->pre_ln_b, t->layer_norm_eps);
-    for (int i = 0; i < t->num_layers; i++) x = encoder_layer(g, t, &m->vision_layers[i], x, 0);
+    for (int i = 0; i < t->num_layers; i++) {
+        cc_tensor *block_input = x;
+        x = encoder_layer(g, t, &m->vision_layers[i], x, 0);
+        cc_graph_checkpoint(g, block_input, x); /* recorded only when the graph recomputes */
+    }
     cc_tensor *pooled = cc_reshape(g, cc_slice(g, x, 1, 0, 1), 2, (int64_t[]){batch, width});
     pooled = cc_layernorm(g, pooled, m->post_ln_w, m->post_ln_b, t->layer_norm_eps);
     return cc_matmul(g, pooled, m->visual_projection, 0, 1);
@@ -630,7 +634,11 @@ cc_tensor *cc_clip_text_features(cc_graph *g, const cc_clip_model *m, cc_tensor 
     int64_t width = t->hidden_size;
     cc_tensor *x = cc_reshape(g, cc_get_rows(g, m->token_embedding, token_ids), 3, (int64_t[]){batch, seq_len, width});
     x = cc_add(g, x, cc_slice(g, m->text_position_embedding, 0, 0, seq_len));
-    for (int i = 0; i < t->num_layers; i++) x = encoder_layer(g, t, &m->text_layers[i], x, 1);
+    for (int i = 0; i < t->num_layers; i++) {
+        cc_tensor *block_input = x;
+        x = encoder_layer(g, t, &m->text_layers[i], x, 1);
+        cc_graph_checkpoint(g, block_input, x);
+    }
     cc_tensor *pooled = cc_get_rows(g, cc_reshape(g, x, 2, (int64_t[]){batch * seq_len, width}), pool_index);
     pooled = cc_layernorm(g, pooled, m->final_ln_w, m->final_ln_b, t->layer_norm_eps);
     return cc_matmul(g, pooled, m->text_projection, 0, 1);

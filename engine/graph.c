@@ -5,7 +5,10 @@
  *  2. cc_graph_build walks back from the outputs and lists the graph-owned nodes in a topological
  *     order (g->order). Leaves owned outside the graph (parameters) are not listed: their data is
  *     already in place.
- *  3. cc_graph_backward (autograd.c) appends gradient nodes and rebuilds the order.
+ *  3. cc_graph_backward (autograd.c) appends gradient nodes and rebuilds the order. With recompute
+ *     on, segments declared by cc_graph_checkpoint are re-run from their input during backward
+ *     (clones ordered after the segment output's gradient through their `after` link), so their
+ *     interior activations die during the forward pass.
  *  4. cc_graph_plan computes, for every node, the last position that reads its memory (views
  *     extend the life of the tensor they view), then walks the order allocating each result from
  *     one arena with a best-fit free list and releasing blocks after their last use. Inputs and
@@ -33,6 +36,9 @@ struct cc_graph {
     int n_order;
     cc_tensor **outputs;
     int n_outputs;
+    int recompute;                 /* cc_graph_checkpoint records segments only when set */
+    cc_tensor **segments;          /* pairs: input, output */
+    int n_segments, cap_segments;
     char error[GRAPH_ERROR_MAX];
     cc_backend *backend;
     void *arena;
@@ -55,7 +61,34 @@ void cc_graph_free(cc_graph *g) {
     free(g->nodes);
     free(g->order);
     free(g->outputs);
+    free(g->segments);
     free(g);
+}
+
+void cc_graph_set_recompute(cc_graph *g, int enable) { g->recompute = enable; }
+
+void cc_graph_checkpoint(cc_graph *g, cc_tensor *input, cc_tensor *output) {
+    if (!g->recompute || !input || !output || input == output || g->error[0]) return;
+    if (g->n_segments == g->cap_segments) {
+        int cap = g->cap_segments ? g->cap_segments * 2 : 32;
+        cc_tensor **grown = realloc(g->segments, (size_t)cap * 2 * sizeof *grown);
+        if (!grown) {
+            cc_graph_fail(g, "out of memory recording a checkpoint segment");
+            return;
+        }
+        g->segments = grown;
+        g->cap_segments = cap;
+    }
+    g->segments[2 * g->n_segments] = input;
+    g->segments[2 * g->n_segments + 1] = output;
+    g->n_segments++;
+}
+
+int cc_graph_n_segments(const cc_graph *g) { return g->n_segments; }
+
+void cc_graph_segment(const cc_graph *g, int i, cc_tensor **input, cc_tensor **output) {
+    *input = g->segments[2 * i];
+    *output = g->segments[2 * i + 1];
 }
 
 const char *cc_graph_error(const cc_graph *g) { return g->error[0] ? g->error : NULL; }
@@ -125,8 +158,9 @@ static int collect(cc_graph *g, cc_tensor *root) {
             depth--;
             continue;
         }
-        if (top->next_src < CC_MAX_SRC) {
-            cc_tensor *src = node->src[top->next_src++];
+        if (top->next_src <= CC_MAX_SRC) { /* slot 0: the `after` dependency, then the sources */
+            int slot = top->next_src++;
+            cc_tensor *src = slot == 0 ? node->after : node->src[slot - 1];
             if (src && owned_by(g, src) && src->order != -2) {
                 if (depth == cap) {
                     cap *= 2;

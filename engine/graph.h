@@ -70,6 +70,16 @@ cc_tensor *cc_dot(cc_graph *g, cc_tensor *a, cc_tensor *b);
 /* [a; b] along dim 0; the other dims must match. */
 cc_tensor *cc_concat(cc_graph *g, cc_tensor *a, cc_tensor *b);
 
+/* ---- activation recomputation (gradient checkpointing) ----
+ * With recompute on, cc_graph_checkpoint(g, in, out) declares that the nodes between `in` and `out`
+ * (a transformer block) are computed again from `in` during backward instead of being kept from the
+ * forward pass: only `in` and `out` survive the forward, at the price of one more forward per block.
+ * Gradients are identical. Without recompute (the default) the call records nothing. */
+void cc_graph_set_recompute(cc_graph *g, int enable);
+void cc_graph_checkpoint(cc_graph *g, cc_tensor *input, cc_tensor *output);
+int cc_graph_n_segments(const cc_graph *g);
+void cc_graph_segment(const cc_graph *g, int i, cc_tensor **input, cc_tensor **output);
+
 /* Generic node constructor used by the ops and by backward (checks nothing). */
 cc_tensor *cc_graph_new_node(cc_graph *g, cc_op op, cc_dtype dtype, int ndim, const int64_t *shape);
 /* Records an error on the graph (first one wins) and returns NULL. */

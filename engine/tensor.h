@@ -87,6 +87,7 @@ typedef struct cc_tensor {
     int flags;
     struct cc_tensor *grad;      /* set by backward on tensors that need a gradient */
     struct cc_tensor *grad_acc;  /* optional persistent accumulator: backward adds the grad into it */
+    struct cc_tensor *after;     /* ordering only: run after this node (its memory is not read) */
     int64_t view_offset;         /* CC_OP_VIEW: element offset into src[0] */
     char name[CC_NAME_MAX];
 

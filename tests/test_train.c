@@ -108,11 +108,11 @@ TEST_SLOW(train_matches_pytorch_loss_gradients_and_ten_adamw_steps) { check_trai
 TEST_SLOW(train_with_modal_regulariser_matches_pytorch) { check_training_against_reference(0.5f); }
 
 /* a small random model and batch, no Python */
-static cc_clip_model *small_model(uint64_t seed) {
+static cc_clip_model *small_model_layers(uint64_t seed, int n_layers) {
     cc_clip_config cfg = {
-        .text = {.hidden_size = 24, .intermediate_size = 40, .num_layers = 1, .num_heads = 2, .act = CC_ACT_QUICK_GELU,
+        .text = {.hidden_size = 24, .intermediate_size = 40, .num_layers = n_layers, .num_heads = 2, .act = CC_ACT_QUICK_GELU,
                  .layer_norm_eps = 1e-5f, .vocab_size = 60, .max_positions = 11, .eos_token_id = -1},
-        .vision = {.hidden_size = 20, .intermediate_size = 36, .num_layers = 1, .num_heads = 2, .act = CC_ACT_GELU_ERF,
+        .vision = {.hidden_size = 20, .intermediate_size = 36, .num_layers = n_layers, .num_heads = 2, .act = CC_ACT_GELU_ERF,
                    .layer_norm_eps = 1e-5f, .image_size = 12, .patch_size = 4, .num_channels = 3},
         .projection_dim = 16, .logit_scale_init = 2.6592f};
     cc_clip_model *m = cc_clip_new(&cfg, NULL);
@@ -122,6 +122,8 @@ static cc_clip_model *small_model(uint64_t seed) {
     }
     return m;
 }
+
+static cc_clip_model *small_model(uint64_t seed) { return small_model_layers(seed, 1); }
 
 static void random_batch(cc_rng *rng, const cc_clip_model *m, int64_t n, float **pixels, int32_t **ids, int32_t **eot) {
     int64_t pixel_count = 3 * 12 * 12, context = m->config.text.max_positions;
@@ -180,6 +182,47 @@ TEST(train_accum_freq_equals_full_batch) {
         CHECK_REL(grads[run], grads[0], n_grads, 1e-4, "accumulated gradients vs full batch");
     }
     for (int run = 0; run < 3; run++) free(grads[run]);
+    free(pixels);
+    free(ids);
+    free(eot);
+    cc_clip_free(m);
+}
+
+/* --checkpoint-activations: the same loss and gradients (the recomputed blocks run the same kernels
+ * on the same inputs), with and without accum-freq, in less planned activation memory. */
+TEST(train_checkpoint_activations_same_gradients_less_memory) {
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    cc_clip_model *m = small_model_layers(test_seed() + 7, 4);
+    REQUIRE(m, "%s", cc_last_error());
+    float *pixels;
+    int32_t *ids, *eot;
+    random_batch(&rng, m, 16, &pixels, &ids, &eot);
+    cc_train_batch batch = {pixels, ids, eot, 16};
+    for (int accum_freq = 1; accum_freq <= 2; accum_freq++) {
+        float losses[2];
+        float *grads[2];
+        size_t peak[2];
+        int64_t n_grads = 0;
+        for (int recompute = 0; recompute < 2; recompute++) {
+            cc_trainer_config cfg;
+            cc_trainer_config_default(&cfg);
+            cfg.accum_freq = accum_freq;
+            cfg.checkpoint_activations = recompute;
+            cc_trainer tr;
+            REQUIRE(cc_trainer_init(&tr, m, &cfg) == 0, "%s", cc_last_error());
+            REQUIRE(cc_trainer_accumulate(&tr, &batch, &losses[recompute]) == 0, "%s", cc_last_error());
+            grads[recompute] = copy_grads(m, &n_grads);
+            peak[recompute] = cc_trainer_peak_activation_bytes(&tr);
+            cc_trainer_free(&tr);
+        }
+        CHECK(losses[1] == losses[0], "accum-freq %d: loss %.8f with recompute vs %.8f", accum_freq, losses[1], losses[0]);
+        CHECK_REL(grads[1], grads[0], n_grads, 1e-6, "gradients with recomputed blocks");
+        CHECK(peak[0] > 0 && peak[1] < peak[0] * 0.5, "accum-freq %d: peak activations %zu bytes with recompute vs %zu",
+              accum_freq, peak[1], peak[0]);
+        free(grads[0]);
+        free(grads[1]);
+    }
     free(pixels);
     free(ids);
     free(eot);

@@ -39,7 +39,7 @@ typedef struct train_args {
     const char *img_key, *caption_key, *loss_log;
     double val_split, lr, wd, modal_reg, max_grad_norm;
     int64_t epochs, steps, batch, warmup, seed, save_every, eval_every, accum_freq, grad_accum, merges, workers;
-    int resume, lock_image, lock_text, adapter;
+    int resume, lock_image, lock_text, adapter, checkpoint_activations;
 } train_args;
 
 /* The points of the curves: one per evaluation. */
@@ -336,6 +336,7 @@ static int start_trainer(run *r) {
     tc.lock_image = a->lock_image;
     tc.lock_text = a->lock_text;
     tc.adapter = a->adapter;
+    tc.checkpoint_activations = a->checkpoint_activations;
     if (cc_trainer_init(&r->tr, r->model, &tc) != 0) return -1;
     r->trainer_ready = 1;
     describe_config(r, r->state.train_config, sizeof r->state.train_config);
@@ -496,6 +497,8 @@ static int run_train(int argc, char **argv) {
         {"--lock-image", CC_OPT_FLAG, &a.lock_image, NULL, "freeze the image tower (LiT)"},
         {"--lock-text", CC_OPT_FLAG, &a.lock_text, NULL, "freeze the text tower"},
         {"--adapter", CC_OPT_FLAG, &a.adapter, NULL, "train only a linear adapter after each tower (merged on export)"},
+        {"--checkpoint-activations", CC_OPT_FLAG, &a.checkpoint_activations, NULL,
+         "recompute each transformer block in backward: less memory, ~1/3 more compute"},
         {"--vocab", CC_OPT_STRING, &a.vocab, "PATH", "from scratch: tokenizer files (default: learn BPE from the captions)"},
         {"--merges", CC_OPT_INT, &a.merges, "N", "from scratch: BPE merges to learn (default 2000)"},
         {"--seed", CC_OPT_INT, &a.seed, "S", "seed of initialisation, split and data order (default 1)"},
@@ -577,9 +580,10 @@ static int run_train(int argc, char **argv) {
     if (status == 0 && !interrupted) status = export_final(&r);
     double seconds = cc_now() - r.start_time;
     if (status == 0 && !interrupted)
-        printf("done: %lld steps in %.0f s (%.1f img/s); %lld unreadable images skipped; model -> %s/model\n",
+        printf("done: %lld steps in %.0f s (%.1f img/s); peak activations %.0f MB; %lld unreadable images skipped; "
+               "model -> %s/model\n",
                (long long)r.state.step, seconds, seconds > 0 ? (double)r.images_seen / seconds : 0.0,
-               (long long)r.state.skipped_images, a.out);
+               (double)cc_trainer_peak_activation_bytes(&r.tr) / 1e6, (long long)r.state.skipped_images, a.out);
     int exit_code = status != 0 ? fail(cc_last_error()) : interrupted ? 130 : 0;
     if (r.trainer_ready && getenv("CLIPC_PROFILE")) cc_trainer_print_profile(&r.tr, stderr);
     if (r.trainer_ready) cc_trainer_free(&r.tr);

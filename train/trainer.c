@@ -133,6 +133,7 @@ static int build_graph(cc_trainer *tr, trainer_graph *e) {
     if (!g) return -1;
     int64_t b = e->batch, dim = c->projection_dim;
     int needs_pixels = e->kind != GRAPH_TEXT_FEATURES, needs_text = e->kind != GRAPH_IMAGE_FEATURES;
+    cc_graph_set_recompute(g, tr->config.checkpoint_activations && (e->kind == GRAPH_TRAIN || e->kind == GRAPH_ACCUM));
     if (needs_pixels)
         e->pixels = cc_input(g, CC_F32, 4,
                              (int64_t[]){b, c->vision.num_channels, c->vision.image_size, c->vision.image_size}, "pixels");
@@ -192,6 +193,16 @@ static trainer_graph *get_graph(cc_trainer *tr, enum graph_kind kind, int64_t ba
         return NULL;
     }
     return victim;
+}
+
+size_t cc_trainer_peak_activation_bytes(const cc_trainer *tr) {
+    size_t peak = 0;
+    for (int i = 0; tr->cache && i < TRAINER_CACHE_SIZE; i++) {
+        const trainer_graph *e = &tr->cache->entries[i];
+        if (e->graph && (e->kind == GRAPH_TRAIN || e->kind == GRAPH_ACCUM) && cc_graph_peak_bytes(e->graph) > peak)
+            peak = cc_graph_peak_bytes(e->graph);
+    }
+    return peak;
 }
 
 void cc_trainer_print_profile(const cc_trainer *tr, FILE *out) {

@@ -23,6 +23,7 @@ typedef struct cc_trainer_config {
     int lock_image;      /* freeze the vision tower (LiT) */
     int lock_text;       /* freeze the text tower */
     int adapter;         /* train only a linear map after each tower's projection (identity-initialised) */
+    int checkpoint_activations; /* recompute each transformer block in backward instead of keeping it */
 } cc_trainer_config;
 
 void cc_trainer_config_default(cc_trainer_config *cfg);
@@ -54,6 +55,8 @@ int cc_trainer_accumulate(cc_trainer *tr, const cc_train_batch *batch, float *lo
  * *grad_norm receives the global norm before clipping. */
 int cc_trainer_apply(cc_trainer *tr, float grad_scale, double *grad_norm);
 int cc_trainer_zero_grad(cc_trainer *tr);
+/* Largest planned activation memory (bytes) of the gradient graphs built so far. */
+size_t cc_trainer_peak_activation_bytes(const cc_trainer *tr);
 /* Loss without gradients (validation). */
 int cc_trainer_loss(cc_trainer *tr, const cc_train_batch *batch, float *loss);
 /* Features as the loss sees them (adapters applied), L2-normalised: [B, D]. */

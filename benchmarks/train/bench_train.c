@@ -6,6 +6,7 @@
  * "peak_rss_mb", "peak_activations_mb"}. Threads: CLIPC_THREADS or all cores. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include "engine/clip.h"
@@ -14,7 +15,7 @@
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_train MODEL_DIR BATCH TOKENS [STEPS]\n");
+        fprintf(stderr, "usage: bench_train MODEL_DIR BATCH TOKENS [STEPS [recompute]]\n");
         return 2;
     }
     const char *threads = getenv("CLIPC_THREADS");
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
     cc_trainer_config_default(&cfg);
     cfg.adamw.lr = 1e-5f;
     cfg.adamw.total_steps = steps + 1;
+    cfg.checkpoint_activations = argc > 5 && strcmp(argv[5], "recompute") == 0;
     cc_trainer tr;
     if (cc_trainer_init(&tr, m, &cfg) != 0) return fprintf(stderr, "%s\n", cc_last_error()), 1;
     cc_train_batch tb = {pixels, ids, eot, batch};
@@ -60,8 +62,9 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &usage);
     if (getenv("CLIPC_PROFILE")) cc_trainer_print_profile(&tr, stderr);
     printf("{\"batch\": %lld, \"tokens\": %lld, \"threads\": %d, \"s_per_step\": %.3f, \"loss_first\": %.4f, "
-           "\"loss_last\": %.4f, \"peak_rss_mb\": %.0f}\n",
-           (long long)batch, (long long)tokens, cc_get_threads(), best, first, loss, (double)usage.ru_maxrss / 1024.0);
+           "\"loss_last\": %.4f, \"peak_rss_mb\": %.0f, \"activations_mb\": %.0f}\n",
+           (long long)batch, (long long)tokens, cc_get_threads(), best, first, loss, (double)usage.ru_maxrss / 1024.0,
+           (double)cc_trainer_peak_activation_bytes(&tr) / 1e6);
     cc_trainer_free(&tr);
     cc_clip_free(m);
     free(pixels);

@@ -22,6 +22,8 @@ clipc_json=$(CLIPC_THREADS=$THREADS build/bench/train/bench_train "$MODEL" 16 20
 echo "$clipc_json"
 clipc77_json=$(CLIPC_THREADS=$THREADS build/bench/train/bench_train "$MODEL" 16 77 3)
 echo "$clipc77_json"
+clipc_rc_json=$(CLIPC_THREADS=$THREADS build/bench/train/bench_train "$MODEL" 16 77 3 recompute)
+echo "$clipc_rc_json"
 echo "train: PyTorch step"
 torch_json=$(/usr/bin/python3 benchmarks/train/torch_step.py "$MODEL" 16 20 2 "$THREADS")
 echo "$torch_json"
@@ -33,10 +35,10 @@ build/clipc train --arch tiny --data "$WORK/synth/pairs.tsv" --out "$WORK/tiny_r
     --eval-every 100 --threads "$THREADS" --quiet > "$WORK/tiny_train.log" 2>&1
 seconds=$(($(date +%s) - start))
 cp "$WORK/tiny_run/curves.png" benchmarks/out/train_tiny_curves.png
-/usr/bin/python3 - "$clipc_json" "$clipc77_json" "$torch_json" "$WORK/tiny_run/train_log.jsonl" "$seconds" "$THREADS" "$OUT" <<'PY'
+/usr/bin/python3 - "$clipc_json" "$clipc77_json" "$clipc_rc_json" "$torch_json" "$WORK/tiny_run/train_log.jsonl" "$seconds" "$THREADS" "$OUT" <<'PY'
 import json, sys, subprocess, datetime
-clipc, clipc77, torch = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
-log, seconds, threads, out = sys.argv[4], int(sys.argv[5]), sys.argv[6], sys.argv[7]
+clipc, clipc77, clipc_rc, torch = (json.loads(a) for a in sys.argv[1:5])
+log, seconds, threads, out = sys.argv[5], int(sys.argv[6]), sys.argv[7], sys.argv[8]
 records = [json.loads(l) for l in open(log)]
 first, last = records[0], records[-1]
 cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True, text=True).stdout.strip()
@@ -46,10 +48,11 @@ def r(rec, d):
 lines = ["## Training", "",
     f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {cpu}, {threads} threads; `benchmarks/train/run.sh`.", "",
     "### ViT-B/32 + text tower, one step at batch 16 (random weights)", "",
-    "| | s/step | peak RSS MB |", "|---|---|---|",
-    f"| clipc (captions of 20 tokens; text tower run to the longest caption) | {clipc['s_per_step']:.2f} | {clipc['peak_rss_mb']:.0f} |",
-    f"| clipc (captions of 77 tokens, as PyTorch here) | {clipc77['s_per_step']:.2f} | {clipc77['peak_rss_mb']:.0f} |",
-    f"| PyTorch (captions padded to 77, as HF's processor does) | {torch['s_per_step']:.2f} | {torch['peak_rss_mb']:.0f} |",
+    "| | s/step | peak RSS MB | planned activations MB |", "|---|---|---|---|",
+    f"| clipc (captions of 20 tokens; text tower run to the longest caption) | {clipc['s_per_step']:.2f} | {clipc['peak_rss_mb']:.0f} | {clipc['activations_mb']:.0f} |",
+    f"| clipc (captions of 77 tokens, as PyTorch here) | {clipc77['s_per_step']:.2f} | {clipc77['peak_rss_mb']:.0f} | {clipc77['activations_mb']:.0f} |",
+    f"| clipc, 77 tokens, `--checkpoint-activations` (each block recomputed in backward) | {clipc_rc['s_per_step']:.2f} | {clipc_rc['peak_rss_mb']:.0f} | {clipc_rc['activations_mb']:.0f} |",
+    f"| PyTorch (captions padded to 77, as HF's processor does) | {torch['s_per_step']:.2f} | {torch['peak_rss_mb']:.0f} | - |",
     "", f"PyTorch / clipc step time at equal caption length: {torch['s_per_step'] / clipc77['s_per_step']:.1f}x.", "",
     f"### Tiny CLIP from scratch on synthetic shapes ({last['step']} steps, batch 64, {seconds} s including evaluations)", "",
     "| | val loss | text→image R@1 / R@5 / R@10 | image→text R@1 / R@5 / R@10 |", "|---|---|---|---|",
