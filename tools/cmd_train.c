@@ -405,6 +405,7 @@ static int train_loop(run *r) {
                     cc_set_error("%d batches in a row had NaN/Inf losses or gradients; stopping (the last good checkpoint is kept)",
                                  MAX_BAD_BATCHES);
                     status = -1;
+                    break;
                 }
                 continue;
             }

@@ -4,7 +4,8 @@
 #   2. --resume from a mid-run checkpoint gives exactly the loss sequence of the uninterrupted run
 #      (across an epoch boundary);
 #   3. Ctrl-C (SIGINT) saves a checkpoint and exits 130; export and eval work on the results;
-#   4. bad input: missing data file, unreadable images are skipped and counted.
+#   4. bad input: missing data file, unreadable images are skipped and counted;
+#   5. NaN/Inf batches are skipped, three in a row stop training; 6. a full disk never loses a checkpoint.
 set -eu
 seed=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 "$CLIPC" synth --out "$TMPDIR/data" --count 600 --seed "$seed" --quiet > /dev/null
@@ -62,3 +63,25 @@ for f in 000003 000011 000020 000031 000042 000057 000068 000079; do echo "not a
     --seed 3 > "$TMPDIR/broken.log" 2> "$TMPDIR/broken.err"
 grep -q "skipping unreadable image" "$TMPDIR/broken.err"
 grep -Eq "[1-9][0-9]* unreadable images skipped" "$TMPDIR/broken.log"
+
+# 5. NaN/Inf: an absurd learning rate blows the weights up after the first step; the following batches
+#    are skipped and reported, three in a row stop training (exit 1), the last good checkpoint stays
+if "$CLIPC" train $common --data "$TMPDIR/small/pairs.tsv" --out "$TMPDIR/nan" --steps 20 --batch 16 --lr 1e30 \
+    --warmup 0 --save-every 1 --seed 3 > /dev/null 2> "$TMPDIR/nan.err"; then echo "NaN run did not fail"; exit 1; fi
+test "$(grep -c "NaN/Inf loss or gradient" "$TMPDIR/nan.err")" = 3 || { cat "$TMPDIR/nan.err"; exit 1; }
+grep -q "3 batches in a row had NaN/Inf" "$TMPDIR/nan.err"
+test "$(cat "$TMPDIR/nan/checkpoints/latest")" = step_0000001.safetensors
+"$CLIPC" export --checkpoint "$TMPDIR/nan/checkpoints/step_0000001.safetensors" --out "$TMPDIR/nan_model" --quiet > /dev/null
+
+# 6. a full disk while saving (a file-size limit: writes fail with EFBIG): clear error naming the file,
+#    the previous checkpoints and `latest` untouched, no partial file left
+cp "$TMPDIR/straight/checkpoints/step_0000008.safetensors" "$TMPDIR/good8"
+if sh -c 'trap "" XFSZ; ulimit -f 20000; exec "$@"' sh "$CLIPC" train $common --data "$TMPDIR/small/pairs.tsv" \
+    --out "$TMPDIR/straight" --steps 12 --batch 16 --save-every 4 --seed 3 --resume > /dev/null 2> "$TMPDIR/full.err"; then
+    echo "save on a full disk did not fail"; exit 1
+fi
+grep -q "step_0000012.safetensors: write failed" "$TMPDIR/full.err" || { cat "$TMPDIR/full.err"; exit 1; }
+test "$(cat "$TMPDIR/straight/checkpoints/latest")" = step_0000010.safetensors
+cmp "$TMPDIR/straight/checkpoints/step_0000008.safetensors" "$TMPDIR/good8"
+test "$(ls "$TMPDIR/straight/checkpoints" | grep -cv '^step_00000\(04\|08\|10\).safetensors$\|^latest$')" = 0 ||
+    { ls -la "$TMPDIR/straight/checkpoints"; exit 1; }
