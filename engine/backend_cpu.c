@@ -67,6 +67,10 @@ static int compute_matmul(cc_tensor *node) {
     describe_operand(a, node->iparams[0], &oa);
     describe_operand(b, node->iparams[1], &ob);
     if (b->ndim == 2) ob.batch_stride[0] = ob.batch_stride[1] = 0; /* broadcast */
+    /* a weight pre-packed for inference (cc_clip_prepack): x · Wᵀ reads the packed copy */
+    const cc_gemm_packed *packed = b->packed;
+    if (packed && (b->ndim != 2 || !ob.trans || ob.ld != K || cc_gemm_packed_k(packed) != K || cc_gemm_packed_n(packed) != N))
+        packed = NULL;
     int64_t n0 = nd >= 4 ? node->shape[nd - 4] : 1, n1 = nd >= 3 ? node->shape[nd - 3] : 1;
     /* ldc = N: the result is contiguous */
     for (int64_t i0 = 0; i0 < n0; i0++)
@@ -74,7 +78,8 @@ static int compute_matmul(cc_tensor *node) {
             const float *pa = F(a) + i0 * oa.batch_stride[1] + i1 * oa.batch_stride[0];
             const float *pb = F(b) + i0 * ob.batch_stride[1] + i1 * ob.batch_stride[0];
             float *pc = F(node) + (i0 * n1 + i1) * M * N;
-            cc_sgemm(oa.trans, ob.trans, M, N, K, node->fparams[0], pa, oa.ld, pb, ob.ld, 0.0f, pc, N);
+            if (packed) cc_sgemm_packed(oa.trans, M, node->fparams[0], pa, oa.ld, packed, 0.0f, pc, N);
+            else cc_sgemm(oa.trans, ob.trans, M, N, K, node->fparams[0], pa, oa.ld, pb, ob.ld, 0.0f, pc, N);
         }
     return 0;
 }

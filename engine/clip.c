@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "engine/util.h"
+#include "kernels/gemm.h"
 
 #define GRAPH_CACHE_SIZE 8      /* distinct (tower, batch, length) graphs kept ready */
 #define MAX_REPORTED_NAMES 12   /* tensors listed by name in a load error before "and N more" */
@@ -351,6 +354,10 @@ int cc_clip_param_decays(const cc_clip_model *m, const cc_tensor *param) {
 }
 
 void cc_clip_set_trainable(cc_clip_model *m, int text, int vision) {
+    if (text || vision) { /* weights will change: packed copies would go stale */
+        m->weights_modified = 1;
+        cc_clip_unpack(m);
+    }
     for (int i = 0; i < m->n_params; i++) {
         cc_tensor *p = m->params[i];
         int on = PARAM_TOWER(p) == TOWER_TEXT ? text : PARAM_TOWER(p) == TOWER_VISION ? vision : (text || vision);
@@ -679,6 +686,44 @@ void cc_clip_print_profile(const cc_clip_model *m, FILE *out) {
     }
 }
 
+/* ---------------------------------------------------------------- pre-packed weights */
+
+/* Releases the pages wholly inside a tensor mapped from the weights file (clean pages of a
+ * private mapping: a later read faults them in from the file again). */
+static void release_mapped_pages(const cc_tensor *w) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || w->owned_data || !w->data) return;
+    uintptr_t start = ((uintptr_t)w->data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t end = ((uintptr_t)w->data + cc_nbytes(w)) / (uintptr_t)page * (uintptr_t)page;
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+static void prepack_weight(cc_tensor *w) {
+    if (!w || w->packed || w->dtype != CC_F32 || w->ndim != 2 || !w->data || (w->flags & CC_FLAG_PARAM)) return;
+    if (w->backend && !w->backend->host_memory) return;
+    w->packed = cc_gemm_pack_b(1, w->shape[1], w->shape[0], w->data, w->shape[1]);
+    if (w->packed) release_mapped_pages(w); /* else: the plain product runs, nothing lost */
+}
+
+void cc_clip_prepack(cc_clip_model *m, int tower) {
+    if (m->weights_modified || getenv("CLIPC_NO_PREPACK") || (m->backend && !m->backend->host_memory)) return;
+    const cc_clip_tower_config *t = tower ? &m->config.text : &m->config.vision;
+    const cc_clip_layer *layers = tower ? m->text_layers : m->vision_layers;
+    for (int i = 0; i < t->num_layers; i++) {
+        const cc_clip_layer *l = &layers[i];
+        cc_tensor *weights[] = {l->q_w, l->k_w, l->v_w, l->o_w, l->fc1_w, l->fc2_w};
+        for (int j = 0; j < 6; j++) prepack_weight(weights[j]);
+    }
+    prepack_weight(tower ? m->text_projection : m->visual_projection);
+}
+
+void cc_clip_unpack(cc_clip_model *m) {
+    for (int i = 0; i < m->n_params; i++) {
+        cc_gemm_packed_free(m->params[i]->packed);
+        m->params[i]->packed = NULL;
+    }
+}
+
 static clip_graph_entry *cached_graph(cc_clip_model *m, int kind, int64_t batch, int64_t seq_len, int normalize) {
     if (!m->cache) {
         m->cache = cc_calloc(1, sizeof *m->cache, "graph cache");
@@ -700,6 +745,7 @@ static clip_graph_entry *cached_graph(cc_clip_model *m, int kind, int64_t batch,
     if (!g) return NULL;
     const cc_clip_config *c = &m->config;
     cc_tensor *input, *pool = NULL, *features;
+    cc_clip_prepack(m, kind);
     if (kind == 0) {
         input = cc_input(g, CC_F32, 4,
                          (int64_t[]){batch, c->vision.num_channels, c->vision.image_size, c->vision.image_size}, "pixels");

@@ -73,6 +73,7 @@ typedef struct cc_clip_model {
     cc_backend *backend;
     cc_safetensors weights_file; /* kept open while params point into it */
     struct clip_graph_cache *cache; /* graphs per (tower, batch, length), clip.c */
+    int weights_modified;           /* set once any parameter was trainable: never pre-pack (clip.c) */
 } cc_clip_model;
 
 /* Creates the parameter records for a config on a backend (NULL = CPU), without data. */
@@ -83,6 +84,13 @@ void cc_clip_free(cc_clip_model *m);
 cc_clip_model *cc_clip_load(const char *model_dir, cc_backend *backend);
 /* Fills every parameter with Hugging Face CLIP's initialisation (allocating memory). */
 int cc_clip_init_random(cc_clip_model *m, uint64_t seed);
+/* CPU inference: packs a tower's matrix weights (0 = vision, 1 = text) once into the GEMM's panel
+ * layout, so that each product streams them without re-packing (batch-1 latency); the mapped f32
+ * source pages are then released (they re-load from the file if read again). The cached embedding
+ * graphs call it; it does nothing on other backends, for non-f32 weights, with CLIPC_NO_PREPACK
+ * set, or once a parameter of the model has been trainable. */
+void cc_clip_prepack(cc_clip_model *m, int tower);
+void cc_clip_unpack(cc_clip_model *m);
 /* Marks parameters trainable (CC_FLAG_PARAM) per tower. */
 void cc_clip_set_trainable(cc_clip_model *m, int text, int vision);
 int cc_clip_is_text_param(const cc_clip_model *m, const cc_tensor *param);

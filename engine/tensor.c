@@ -9,6 +9,7 @@
 
 #include "engine/backend.h"
 #include "engine/util.h"
+#include "kernels/gemm.h"
 
 size_t cc_dtype_size(cc_dtype dtype) {
     switch (dtype) {
@@ -138,6 +139,7 @@ int cc_tensor_alloc(cc_tensor *t, cc_backend *backend) {
 
 void cc_tensor_free(cc_tensor *t) {
     if (!t) return;
+    cc_gemm_packed_free(t->packed);
     if (t->owned_data) {
         if (t->backend) t->backend->free(t->backend, t->owned_data);
         else cc_free_aligned(t->owned_data);

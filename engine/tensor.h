@@ -88,6 +88,7 @@ typedef struct cc_tensor {
     struct cc_tensor *grad;      /* set by backward on tensors that need a gradient */
     struct cc_tensor *grad_acc;  /* optional persistent accumulator: backward adds the grad into it */
     struct cc_tensor *after;     /* ordering only: run after this node (its memory is not read) */
+    void *packed;                /* CPU inference: a cc_gemm_packed copy of this weight as op(B) = Wᵀ (owned) */
     int64_t view_offset;         /* CC_OP_VIEW: element offset into src[0] */
     char name[CC_NAME_MAX];
 

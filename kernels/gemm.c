@@ -475,6 +475,116 @@ void cc_sgemm_bf16b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, f
     sgemm_bf16b_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* ---- pre-packed B ----------------------------------------------------------------------- */
+
+/* Layout: for each k block (kc rows, equal blocks as gemm_own chooses them), all N columns as
+ * ceil(N/nr) panels of kc×nr floats, zero-padded; k block b starts at b * panels * nr * kc. */
+struct cc_gemm_packed {
+    const cc_gemm_backend *be; /* the back end whose layout this is */
+    int64_t K, N, kc, panels;
+    float *data;
+};
+
+int64_t cc_gemm_packed_k(const cc_gemm_packed *packed) { return packed->K; }
+int64_t cc_gemm_packed_n(const cc_gemm_packed *packed) { return packed->N; }
+size_t cc_gemm_packed_bytes(const cc_gemm_packed *packed) {
+    return (size_t)packed->panels * (size_t)packed->be->nr * (size_t)packed->K * sizeof(float);
+}
+
+void cc_gemm_packed_free(cc_gemm_packed *packed) {
+    if (!packed) return;
+    cc_free_aligned(packed->data);
+    free(packed);
+}
+
+cc_gemm_packed *cc_gemm_pack_b(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb) {
+    const cc_gemm_backend *be = active_backend();
+    if (!be) {
+        cc_set_error("gemm: pre-packing needs the own kernel (OpenBLAS is selected)");
+        return NULL;
+    }
+    if (K <= 0 || N <= 0 || ldb < (trans_b ? K : N)) {
+        cc_set_error("gemm: cannot pack a %lld x %lld matrix with row stride %lld", (long long)K, (long long)N,
+                     (long long)ldb);
+        return NULL;
+    }
+    cc_gemm_packed *packed = cc_calloc(1, sizeof *packed, "packed matrix");
+    if (!packed) return NULL;
+    int64_t kc_max = blocking_kc > 0 ? blocking_kc : be->kc, k_blocks = (K + kc_max - 1) / kc_max;
+    *packed = (cc_gemm_packed){.be = be, .K = K, .N = N, .kc = (K + k_blocks - 1) / k_blocks,
+                               .panels = (N + be->nr - 1) / be->nr};
+    packed->data = cc_malloc_aligned(cc_gemm_packed_bytes(packed), "packed matrix");
+    if (!packed->data) {
+        free(packed);
+        return NULL;
+    }
+    int64_t block_floats = packed->panels * be->nr * packed->kc;
+    for (int64_t pc = 0, b = 0; pc < K; pc += packed->kc, b++)
+        be->pack_b(trans_b, B, ldb, pc, min64(packed->kc, K - pc), 0, N, packed->data + b * block_floats);
+    return packed;
+}
+
+/* Columns in panels [panel0, panel1) of C by one thread: A packed block by block into `buf`,
+ * B panels read in place from the packed matrix. */
+static void packed_region(int trans_a, int64_t M, float alpha, const float *A, int64_t lda, const cc_gemm_packed *B,
+                          float beta, float *C, int64_t ldc, int64_t panel0, int64_t panel1, int64_t mc, float *buf) {
+    const cc_gemm_backend *be = B->be;
+    const int mr = be->mr, nr = be->nr;
+    int64_t block_floats = B->panels * nr * B->kc;
+    for (int64_t pc = 0, b = 0; pc < B->K; pc += B->kc, b++) {
+        int64_t kc = min64(B->kc, B->K - pc);
+        float block_beta = pc == 0 ? beta : 1.0f;
+        const float *block = B->data + b * block_floats;
+        for (int64_t ic = 0; ic < M; ic += mc) {
+            int64_t m = min64(mc, M - ic);
+            be->pack_a(trans_a, A, lda, ic, m, pc, kc, buf);
+            for (int64_t panel = panel0; panel < panel1; panel++) {
+                int64_t j = panel * nr;
+                int n = (int)min64(nr, B->N - j);
+                const float *bp = block + panel * nr * kc; /* panels of this k block's kc rows */
+                for (int64_t ir = 0; ir < m; ir += mr)
+                    be->micro((int)min64(mr, m - ir), n, kc, buf + ir * kc, bp, nr, C + (ic + ir) * ldc + j, ldc, alpha,
+                              block_beta);
+            }
+        }
+    }
+}
+
+void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_t lda, const cc_gemm_packed *B,
+                     float beta, float *C, int64_t ldc) {
+    int64_t K = B->K, N = B->N;
+    if (check_args(trans_a, 0, M, N, K, lda, N, ldc) != 0 || M == 0) return;
+    const cc_gemm_backend *be = B->be;
+    if (alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    int64_t mc = round_up(blocking_mc > 0 ? blocking_mc : be->mc, be->mr);
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
+    if (flops / MIN_FLOPS_PER_THREAD < n_threads) n_threads = flops < MIN_FLOPS_PER_THREAD ? 1 : (int)(flops / MIN_FLOPS_PER_THREAD);
+    if (n_threads > B->panels) n_threads = (int)B->panels;
+    size_t a_floats = (size_t)round_up(round_up(min64(mc, M), be->mr) * B->kc, 16);
+    unsigned char missed[255] = {0}; /* threads that got no A buffer: their columns are redone below */
+    if (n_threads > 255) n_threads = 255;
+#pragma omp parallel num_threads(n_threads)
+    {
+        int tid = omp_get_thread_num(), team = omp_get_num_threads();
+        float *buf = thread_buffer(0, a_floats);
+        int64_t panel0 = B->panels * tid / team, panel1 = B->panels * (tid + 1) / team;
+        if (buf) packed_region(trans_a, M, alpha, A, lda, B, beta, C, ldc, panel0, panel1, mc, buf);
+        else missed[tid] = (unsigned char)team;
+    }
+    for (int tid = 0; tid < n_threads; tid++) {
+        if (!missed[tid]) continue;
+        int team = missed[tid];
+        float *buf = thread_buffer(0, a_floats);
+        if (!buf) return; /* cc_last_error: out of memory */
+        packed_region(trans_a, M, alpha, A, lda, B, beta, C, ldc, B->panels * tid / team, B->panels * (tid + 1) / team, mc,
+                      buf);
+    }
+}
+
 /* ---- batched ---------------------------------------------------------------------------- */
 
 void cc_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,

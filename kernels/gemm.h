@@ -15,6 +15,7 @@
 #ifndef CLIPC_GEMM_H
 #define CLIPC_GEMM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -47,6 +48,22 @@ void cc_sgemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
  * in bf16); B is widened to float while it is packed, products and sums are in float. */
 void cc_sgemm_bf16b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                     int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* Pre-packed B (inference weights): op(B) [K, N] packed once into the own kernel's panel layout,
+ * so that each product streams it contiguously and skips packing. Worth it when B is used many
+ * times unchanged and M is small (batch-1 inference: packing and the strided reads of a weight
+ * cost about as much as the multiply). The packed copy does not follow later changes to B.
+ * cc_gemm_pack_b returns NULL (cc_last_error set) when out of memory, and also when the own
+ * kernel is not in use (OpenBLAS selected): callers then keep using cc_sgemm. */
+typedef struct cc_gemm_packed cc_gemm_packed;
+cc_gemm_packed *cc_gemm_pack_b(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb);
+void cc_gemm_packed_free(cc_gemm_packed *packed);
+int64_t cc_gemm_packed_k(const cc_gemm_packed *packed);
+int64_t cc_gemm_packed_n(const cc_gemm_packed *packed);
+size_t cc_gemm_packed_bytes(const cc_gemm_packed *packed);
+/* C[M, N] = alpha * op(A)[M, K] · packed + beta * C, with K, N those of the packed matrix. */
+void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_t lda, const cc_gemm_packed *B,
+                     float beta, float *C, int64_t ldc);
 
 /* For tests and benchmarks: run the own kernel with one instruction set, "avx512", "avx2" or
  * "scalar" (NULL or "auto" = detect again). Returns -1 (with cc_last_error) when the CPU lacks

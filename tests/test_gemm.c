@@ -273,6 +273,64 @@ TEST(gemm_bf16b_matches_openblas_on_widened_b) {
     cc_gemm_set_impl(CC_GEMM_AUTO);
 }
 
+/* Pre-packed B: the same products as OpenBLAS for every instruction set, transposes, odd shapes,
+ * several k blocks (a shorter last one), more rows than one A block, 1-3 threads; a packed copy
+ * does not see later changes to B; packing is refused while OpenBLAS is selected. */
+static void check_packed(cc_rng *rng, const char *isa) {
+    static const int64_t shapes[][3] = {{1, 1, 1}, {50, 97, 130}, {3, 33, 7}, {200, 70, 301}, {14, 64, 96}, {61, 40, 41}};
+    static const float betas[] = {0.0f, 1.0f, -0.5f};
+    for (int blocked = 0; blocked < 2; blocked++) {
+        cc_gemm_set_blocking(blocked ? 40 : 0, blocked ? 30 : 0, 0);
+        for (int s = 0; s < 6; s++)
+            for (int tr = 0; tr < 4; tr++)
+                for (int threads = 1; threads <= 3; threads++) {
+                    int trans_a = tr & 1, trans_b = tr >> 1, pad = (int)cc_rng_below(rng, 3);
+                    int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                    int64_t lda = (trans_a ? M : K) + pad, ldb = (trans_b ? K : N) + pad;
+                    float *A = malloc(sizeof(float) * (size_t)((trans_a ? K : M) * lda));
+                    float *B = malloc(sizeof(float) * (size_t)((trans_b ? N : K) * ldb));
+                    float *C = malloc(sizeof(float) * (size_t)(M * N)), *want = malloc(sizeof(float) * (size_t)(M * N));
+                    fill_normal(rng, A, (trans_a ? K : M) * lda);
+                    fill_normal(rng, B, (trans_b ? N : K) * ldb);
+                    fill_normal(rng, C, M * N);
+                    memcpy(want, C, sizeof(float) * (size_t)(M * N));
+                    float alpha = threads == 2 ? -1.5f : 1.0f, beta = betas[cc_rng_below(rng, 3)];
+                    cc_gemm_packed *packed = cc_gemm_pack_b(trans_b, K, N, B, ldb);
+                    REQUIRE(packed, "%s", cc_last_error());
+                    CHECK(cc_gemm_packed_k(packed) == K && cc_gemm_packed_n(packed) == N &&
+                          cc_gemm_packed_bytes(packed) >= sizeof(float) * (size_t)(K * N));
+                    cc_sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, want, N);
+                    for (int64_t i = 0; i < (trans_b ? N : K) * ldb; i++) B[i] = NAN; /* the copy is independent */
+                    cc_set_threads(threads);
+                    cc_sgemm_packed(trans_a, M, alpha, A, lda, packed, beta, C, N);
+                    cc_set_threads(0);
+                    double rel = test_rel_error(C, want, M * N);
+                    CHECK(rel <= GEMM_TOL, "packed %s%s %s M=%lld N=%lld K=%lld beta=%g %d threads blocked=%d: rel %.3g",
+                          trans_a ? "T" : "N", trans_b ? "T" : "N", isa, (long long)M, (long long)N, (long long)K, beta,
+                          threads, blocked, rel);
+                    cc_gemm_packed_free(packed);
+                    free(A), free(B), free(C), free(want);
+                }
+    }
+    cc_gemm_set_blocking(0, 0, 0);
+}
+
+TEST(gemm_packed_b_matches_openblas) {
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    static const char *const isas[] = {"avx512", "avx2", "scalar"};
+    for (int i = 0; i < 3; i++) {
+        if (cc_gemm_force_isa(isas[i]) != 0) continue;
+        cc_gemm_set_impl(CC_GEMM_OWN);
+        check_packed(&rng, isas[i]);
+    }
+    cc_gemm_force_isa(NULL);
+    cc_gemm_set_impl(CC_GEMM_OPENBLAS);
+    float b[4] = {1, 2, 3, 4};
+    CHECK(cc_gemm_pack_b(0, 2, 2, b, 2) == NULL && strstr(cc_last_error(), "OpenBLAS"), "%s", cc_last_error());
+    cc_gemm_set_impl(CC_GEMM_AUTO);
+}
+
 TEST(gemm_impl_selection_and_names) {
     cc_gemm_set_impl(CC_GEMM_OPENBLAS);
     CHECK(!strcmp(cc_gemm_impl_name(), "openblas"), "%s", cc_gemm_impl_name());

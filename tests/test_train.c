@@ -6,6 +6,7 @@
 #include "data/npy.h"
 #include "engine/clip.h"
 #include "engine/util.h"
+#include "kernels/gemm.h"
 #include "tests/test.h"
 #include "train/loss.h"
 #include "train/trainer.h"
@@ -226,6 +227,52 @@ TEST(train_checkpoint_activations_same_gradients_less_memory) {
     free(pixels);
     free(ids);
     free(eot);
+    cc_clip_free(m);
+}
+
+/* Inference packs the weights once (cc_clip_prepack); training must never read a packed copy: the
+ * trainer drops them, and a model that has been trained is never packed again. The embeddings
+ * with packed weights equal the plain product's. */
+TEST(train_and_prepacked_weights) {
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    cc_clip_model *m = small_model_layers(test_seed() + 3, 2);
+    REQUIRE(m, "%s", cc_last_error());
+    float *pixels;
+    int32_t *ids, *eot;
+    random_batch(&rng, m, 4, &pixels, &ids, &eot);
+    int64_t dim = m->config.projection_dim;
+    float *packed_out = malloc(sizeof(float) * (size_t)(4 * dim)), *plain_out = malloc(sizeof(float) * (size_t)(4 * dim));
+    REQUIRE(cc_clip_embed_images(m, pixels, 4, packed_out, 1) == 0, "%s", cc_last_error());
+    int own_gemm = strcmp(cc_gemm_impl_name(), "openblas") != 0;
+    CHECK(!own_gemm || m->vision_layers[0].fc1_w->packed != NULL, "inference did not pack the weights");
+    CHECK(m->text_layers[0].fc1_w->packed == NULL, "the text tower was packed without being used");
+    cc_trainer_config cfg;
+    cc_trainer_config_default(&cfg);
+    cc_trainer tr;
+    REQUIRE(cc_trainer_init(&tr, m, &cfg) == 0, "%s", cc_last_error());
+    for (int i = 0; i < m->n_params; i++) CHECK(m->params[i]->packed == NULL, "%s still packed while training", m->params[i]->name);
+    cc_train_batch batch = {pixels, ids, eot, 4};
+    float loss;
+    REQUIRE(cc_trainer_accumulate(&tr, &batch, &loss) == 0 && cc_trainer_apply(&tr, 1.0f, NULL) == 0, "%s", cc_last_error());
+    cc_trainer_free(&tr);
+    REQUIRE(cc_clip_embed_images(m, pixels, 4, plain_out, 1) == 0, "%s", cc_last_error());
+    for (int i = 0; i < m->n_params; i++) CHECK(m->params[i]->packed == NULL, "%s packed after training", m->params[i]->name);
+    free(packed_out), free(plain_out), free(pixels), free(ids), free(eot);
+    cc_clip_free(m);
+    /* same model, packed vs plain products */
+    m = small_model_layers(test_seed() + 3, 2);
+    REQUIRE(m, "%s", cc_last_error());
+    cc_rng_seed(&rng, test_seed());
+    random_batch(&rng, m, 4, &pixels, &ids, &eot);
+    packed_out = malloc(sizeof(float) * (size_t)(4 * dim)), plain_out = malloc(sizeof(float) * (size_t)(4 * dim));
+    REQUIRE(cc_clip_embed_images(m, pixels, 4, packed_out, 0) == 0, "%s", cc_last_error());
+    cc_clip_unpack(m);
+    m->weights_modified = 1; /* keeps it unpacked */
+    cc_clip_clear_cache(m);
+    REQUIRE(cc_clip_embed_images(m, pixels, 4, plain_out, 0) == 0, "%s", cc_last_error());
+    CHECK_REL(packed_out, plain_out, 4 * dim, 1e-5, "features with packed weights");
+    free(packed_out), free(plain_out), free(pixels), free(ids), free(eot);
     cc_clip_free(m);
 }
 
