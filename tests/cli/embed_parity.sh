@@ -2,7 +2,7 @@
 # embed_parity.sh — `clipc embed` end to end (image files and caption text in, .npy out) against the
 # PyTorch reference pipeline (PIL preprocessing, Python tokenizer, reference model): cosine >= 0.99999.
 # Also: an unreadable image is an error naming it, --skip-bad keeps going and writes the kept rows,
-# an empty caption file is an error.
+# an empty caption file is an error; a sharded checkpoint (index.json + shards) gives identical embeddings.
 set -eu
 shared="${CLIPC_SHARED:-$CLIPC_SRC/../shared}"
 vocab="$shared/clip/bpe_simple_vocab_16e6.txt.gz"
@@ -66,3 +66,31 @@ grep -q "no captions" "$TMPDIR/err"
 /usr/bin/python3 -c "import numpy as np; w=np.load('$TMPDIR/w.npy'); t=np.load('$TMPDIR/txt.npy'); assert abs(np.linalg.norm(w,axis=1)-1).max()<1e-5; assert np.abs(w[:3]-t[:3]).max()<1e-5; assert np.abs(w[3]-t[3]).max()>1e-3"
 # the default stride (context - 2) works without --window-stride
 "$CLIPC" embed --model "$model" --texts "$TMPDIR/captions.txt" --long-text window --out "$TMPDIR/w2.npy" --quiet
+# a sharded checkpoint (model.safetensors.index.json + 2 shards, as Hugging Face writes large models)
+# loads to the same weights: identical embeddings
+mkdir "$TMPDIR/sharded"
+for f in "$model"/*; do case "$f" in *.safetensors) ;; *) ln -s "$f" "$TMPDIR/sharded/";; esac; done
+/usr/bin/python3 - "$model/model.safetensors" "$TMPDIR/sharded" <<'PY'
+import json, struct, sys
+src, out = sys.argv[1], sys.argv[2]
+blob = open(src, "rb").read()
+n = struct.unpack("<Q", blob[:8])[0]
+header = json.loads(blob[8:8 + n])
+data = blob[8 + n:]
+names = sorted(k for k in header if k != "__metadata__")
+shards = [names[0::2], names[1::2]]
+weight_map = {}
+for i, part in enumerate(shards):
+    file = f"model-{i + 1:05d}-of-00002.safetensors"
+    h, chunks, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name in part:
+        b, e = header[name]["data_offsets"]
+        h[name] = {"dtype": header[name]["dtype"], "shape": header[name]["shape"], "data_offsets": [offset, offset + e - b]}
+        chunks.append(data[b:e]); offset += e - b; weight_map[name] = file
+    hj = json.dumps(h).encode(); hj += b" " * (-len(hj) % 8)
+    open(f"{out}/{file}", "wb").write(struct.pack("<Q", len(hj)) + hj + b"".join(chunks))
+json.dump({"metadata": {"total_size": len(data)}, "weight_map": weight_map}, open(f"{out}/model.safetensors.index.json", "w"))
+PY
+"$CLIPC" embed --model "$TMPDIR/sharded" --images "$TMPDIR/images.txt" --out "$TMPDIR/img_sharded.npy" --quiet
+cmp "$TMPDIR/img.npy" "$TMPDIR/img_sharded.npy"
+"$CLIPC" info --model "$TMPDIR/sharded" | grep -q "vision tower"
