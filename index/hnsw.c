@@ -537,8 +537,33 @@ static void global_lock(struct cc_hnsw *h) {
 }
 static void global_unlock(struct cc_hnsw *h) { atomic_flag_clear_explicit(&h->global_lock, memory_order_release); }
 
-/* Inserts slot s (record, level and upper space set up, links empty). */
-static int insert_node(layer_search *ls, uint32_t s, int ef_construction) {
+/* Under s's lock: the links other threads added to a fresh node s at `level` while it was being
+ * inserted (it is reachable at a level as soon as its reverse links there exist, and a concurrent
+ * insertion may then pick it as a neighbour one level below, before s has written that level).
+ * They are merged into s's own selection `sel` (kept entries) rather than overwritten: an
+ * overwritten link is an in-link lost for that neighbour, and with the heuristic's pruning some
+ * nodes ended with none (unreachable; ~1 in 1000 with 2 threads before this). Returns the count. */
+static int merge_concurrent_links(layer_search *ls, uint32_t s, const float *q, int level, hnode *sel, int kept) {
+    struct cc_hnsw *h = ls->h;
+    int max = level == 0 ? h->M0 : h->M;
+    const uint32_t *links = node_links(h, s, level);
+    int n_added = links[0] > (uint32_t)max ? max : (int)links[0], n = kept;
+    for (int i = 0; i < n_added; i++) {
+        uint32_t id = links[i + 1];
+        int known = (int64_t)id >= ls->n_nodes || id == s;
+        for (int j = 0; j < n && !known; j++) known = sel[j].id == id;
+        if (known) continue;
+        sel[n].id = id;
+        sel[n++].sim = sim1(&ls->sc, q, node_vec(h, id));
+    }
+    if (n == kept) return kept;
+    qsort(sel, (size_t)n, sizeof(hnode), cmp_hnode_desc);
+    return select_neighbours(&ls->sc, h, sel, n, max);
+}
+
+/* Inserts slot s (record, level and upper space set up). A fresh slot starts without links; a
+ * reused one keeps its old links until each level is replaced here. */
+static int insert_node(layer_search *ls, uint32_t s, int ef_construction, int fresh) {
     struct cc_hnsw *h = ls->h;
     int level = node_level(h, s);
     const float *q = node_vec(h, s);
@@ -556,7 +581,7 @@ static int insert_node(layer_search *ls, uint32_t s, int ef_construction) {
     uint32_t cur = (uint32_t)entry;
     float cur_sim = sim1(&ls->sc, q, node_vec(h, cur));
     for (int l = top; l > level; l--) greedy_level(ls, q, l, &cur, &cur_sim);
-    hnode *sel = malloc(sizeof(hnode) * (size_t)(ef_construction + 1));
+    hnode *sel = malloc(sizeof(hnode) * (size_t)(ef_construction + 1 + 2 * h->M0));
     if (!sel) {
         if (holds_global) global_unlock(h);
         return -1;
@@ -583,6 +608,7 @@ static int insert_node(layer_search *ls, uint32_t s, int ef_construction) {
         cur_sim = sel[0].sim;
         int kept = select_neighbours(&ls->sc, h, sel, n, h->M);
         lock_node(h, s);
+        if (fresh && ls->locked) kept = merge_concurrent_links(ls, s, q, l, sel, kept);
         uint32_t *links = node_links(h, s, l);
         for (int i = 0; i < kept; i++) links[i + 1] = sel[i].id;
         links[0] = (uint32_t)kept;
@@ -691,7 +717,7 @@ int cc_hnsw_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, 
     }
     if (h->entry < 0 && n > 0) {
         layer_search ls;
-        if (layer_search_init(&ls, idx, new_n_slots) != 0 || insert_node(&ls, (uint32_t)slots[0], idx->ef_construction) != 0)
+        if (layer_search_init(&ls, idx, new_n_slots) != 0 || insert_node(&ls, (uint32_t)slots[0], idx->ef_construction, slots[0] >= old_n) != 0)
             failed = 1;
         layer_search_done(&ls);
         first = 1;
@@ -710,7 +736,7 @@ int cc_hnsw_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, 
 #pragma omp for schedule(dynamic, 16)
         for (int64_t i = first; i < n; i++) {
             if (failed) continue;
-            if (insert_node(&ls, (uint32_t)slots[i], ef) != 0) failed = 1;
+            if (insert_node(&ls, (uint32_t)slots[i], ef, slots[i] >= old_n) != 0) failed = 1;
             int64_t now = __atomic_add_fetch(&done, 1, __ATOMIC_RELAXED);
             if (show && master) cc_progress_update(&progress, now);
         }
