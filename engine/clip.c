@@ -692,14 +692,17 @@ void cc_clip_print_profile(const cc_clip_model *m, FILE *out) {
  * private mapping: a later read faults them in from the file again). */
 static void release_mapped_pages(const cc_tensor *w) {
     long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || w->owned_data || !w->data) return;
+    if (page <= 0 || !w->data) return;
     uintptr_t start = ((uintptr_t)w->data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
     uintptr_t end = ((uintptr_t)w->data + cc_nbytes(w)) / (uintptr_t)page * (uintptr_t)page;
     if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
 static void prepack_weight(cc_tensor *w) {
-    if (!w || w->packed || w->dtype != CC_F32 || w->ndim != 2 || !w->data || (w->flags & CC_FLAG_PARAM)) return;
+    /* only weights mapped from an f32 file: their pages can be released, so packing costs no memory;
+     * a copy of owned weights (converted from bf16/f16, random init) would double the model in RAM */
+    if (!w || w->packed || w->owned_data || w->dtype != CC_F32 || w->ndim != 2 || !w->data || (w->flags & CC_FLAG_PARAM))
+        return;
     if (w->backend && !w->backend->host_memory) return;
     w->packed = cc_gemm_pack_b(1, w->shape[1], w->shape[0], w->data, w->shape[1]);
     if (w->packed) release_mapped_pages(w); /* else: the plain product runs, nothing lost */

@@ -87,7 +87,8 @@ int cc_clip_init_random(cc_clip_model *m, uint64_t seed);
 /* CPU inference: packs a tower's matrix weights (0 = vision, 1 = text) once into the GEMM's panel
  * layout, so that each product streams them without re-packing (batch-1 latency); the mapped f32
  * source pages are then released (they re-load from the file if read again). The cached embedding
- * graphs call it; it does nothing on other backends, for non-f32 weights, with CLIPC_NO_PREPACK
+ * graphs call it; it does nothing on other backends, for weights not mapped from an f32 file
+ * (converted or owned ones would need a second copy in memory), with CLIPC_NO_PREPACK
  * set, or once a parameter of the model has been trainable. */
 void cc_clip_prepack(cc_clip_model *m, int tower);
 void cc_clip_unpack(cc_clip_model *m);

@@ -109,13 +109,17 @@ TEST_SLOW(train_matches_pytorch_loss_gradients_and_ten_adamw_steps) { check_trai
 TEST_SLOW(train_with_modal_regulariser_matches_pytorch) { check_training_against_reference(0.5f); }
 
 /* a small random model and batch, no Python */
-static cc_clip_model *small_model_layers(uint64_t seed, int n_layers) {
+static cc_clip_model *small_model_sized(uint64_t seed, int n_layers, int wide) {
     cc_clip_config cfg = {
         .text = {.hidden_size = 24, .intermediate_size = 40, .num_layers = n_layers, .num_heads = 2, .act = CC_ACT_QUICK_GELU,
                  .layer_norm_eps = 1e-5f, .vocab_size = 60, .max_positions = 11, .eos_token_id = -1},
         .vision = {.hidden_size = 20, .intermediate_size = 36, .num_layers = n_layers, .num_heads = 2, .act = CC_ACT_GELU_ERF,
                    .layer_norm_eps = 1e-5f, .image_size = 12, .patch_size = 4, .num_channels = 3},
         .projection_dim = 16, .logit_scale_init = 2.6592f};
+    if (wide) { /* weights spanning many pages (released after packing, read back from the file) */
+        cfg.vision.hidden_size = 64;
+        cfg.vision.intermediate_size = 512;
+    }
     cc_clip_model *m = cc_clip_new(&cfg, NULL);
     if (m && cc_clip_init_random(m, seed) != 0) {
         cc_clip_free(m);
@@ -124,6 +128,7 @@ static cc_clip_model *small_model_layers(uint64_t seed, int n_layers) {
     return m;
 }
 
+static cc_clip_model *small_model_layers(uint64_t seed, int n_layers) { return small_model_sized(seed, n_layers, 0); }
 static cc_clip_model *small_model(uint64_t seed) { return small_model_layers(seed, 1); }
 
 static void random_batch(cc_rng *rng, const cc_clip_model *m, int64_t n, float **pixels, int32_t **ids, int32_t **eot) {
@@ -230,50 +235,61 @@ TEST(train_checkpoint_activations_same_gradients_less_memory) {
     cc_clip_free(m);
 }
 
-/* Inference packs the weights once (cc_clip_prepack); training must never read a packed copy: the
- * trainer drops them, and a model that has been trained is never packed again. The embeddings
- * with packed weights equal the plain product's. */
+/* Inference packs the weights mapped from an f32 file once (cc_clip_prepack) and releases their
+ * pages; the features equal the plain product's. Training never reads a packed copy: the trainer
+ * drops them, the released pages read back the file's values (one step from a packed model equals
+ * one step from a fresh load), and a model that has been trained is never packed again. Weights
+ * the model owns (random init, converted bf16) are not packed. */
 TEST(train_and_prepacked_weights) {
     cc_rng rng;
     cc_rng_seed(&rng, test_seed());
-    cc_clip_model *m = small_model_layers(test_seed() + 3, 2);
-    REQUIRE(m, "%s", cc_last_error());
+    cc_clip_model *owned = small_model_sized(test_seed() + 3, 2, 1);
+    REQUIRE(owned, "%s", cc_last_error());
+    char path[4096];
+    REQUIRE(cc_clip_save_weights(owned, test_path("model.safetensors"), CC_F32) == 0, "%s", cc_last_error());
+    REQUIRE(cc_clip_config_save(&owned->config, test_path("config.json")) == 0, "%s", cc_last_error());
+    snprintf(path, sizeof path, "%s", test_tmpdir());
+    cc_clip_model *m = cc_clip_load(path, NULL), *fresh = cc_clip_load(path, NULL);
+    REQUIRE(m && fresh, "%s", cc_last_error());
     float *pixels;
     int32_t *ids, *eot;
     random_batch(&rng, m, 4, &pixels, &ids, &eot);
     int64_t dim = m->config.projection_dim;
     float *packed_out = malloc(sizeof(float) * (size_t)(4 * dim)), *plain_out = malloc(sizeof(float) * (size_t)(4 * dim));
-    REQUIRE(cc_clip_embed_images(m, pixels, 4, packed_out, 1) == 0, "%s", cc_last_error());
-    int own_gemm = strcmp(cc_gemm_impl_name(), "openblas") != 0;
-    CHECK(!own_gemm || m->vision_layers[0].fc1_w->packed != NULL, "inference did not pack the weights");
-    CHECK(m->text_layers[0].fc1_w->packed == NULL, "the text tower was packed without being used");
-    cc_trainer_config cfg;
-    cc_trainer_config_default(&cfg);
-    cc_trainer tr;
-    REQUIRE(cc_trainer_init(&tr, m, &cfg) == 0, "%s", cc_last_error());
-    for (int i = 0; i < m->n_params; i++) CHECK(m->params[i]->packed == NULL, "%s still packed while training", m->params[i]->name);
-    cc_train_batch batch = {pixels, ids, eot, 4};
-    float loss;
-    REQUIRE(cc_trainer_accumulate(&tr, &batch, &loss) == 0 && cc_trainer_apply(&tr, 1.0f, NULL) == 0, "%s", cc_last_error());
-    cc_trainer_free(&tr);
-    REQUIRE(cc_clip_embed_images(m, pixels, 4, plain_out, 1) == 0, "%s", cc_last_error());
-    for (int i = 0; i < m->n_params; i++) CHECK(m->params[i]->packed == NULL, "%s packed after training", m->params[i]->name);
-    free(packed_out), free(plain_out), free(pixels), free(ids), free(eot);
-    cc_clip_free(m);
-    /* same model, packed vs plain products */
-    m = small_model_layers(test_seed() + 3, 2);
-    REQUIRE(m, "%s", cc_last_error());
-    cc_rng_seed(&rng, test_seed());
-    random_batch(&rng, m, 4, &pixels, &ids, &eot);
-    packed_out = malloc(sizeof(float) * (size_t)(4 * dim)), plain_out = malloc(sizeof(float) * (size_t)(4 * dim));
     REQUIRE(cc_clip_embed_images(m, pixels, 4, packed_out, 0) == 0, "%s", cc_last_error());
-    cc_clip_unpack(m);
-    m->weights_modified = 1; /* keeps it unpacked */
-    cc_clip_clear_cache(m);
-    REQUIRE(cc_clip_embed_images(m, pixels, 4, plain_out, 0) == 0, "%s", cc_last_error());
+    REQUIRE(cc_clip_embed_images(owned, pixels, 4, plain_out, 0) == 0, "%s", cc_last_error());
+    int own_gemm = strcmp(cc_gemm_impl_name(), "openblas") != 0;
+    CHECK(!own_gemm || m->vision_layers[0].fc1_w->packed != NULL, "inference did not pack the mapped weights");
+    CHECK(m->text_layers[0].fc1_w->packed == NULL, "the text tower was packed without being used");
+    CHECK(owned->vision_layers[0].fc1_w->packed == NULL, "owned weights were packed");
     CHECK_REL(packed_out, plain_out, 4 * dim, 1e-5, "features with packed weights");
+    /* one training step from the packed model and from a fresh load: identical */
+    cc_train_batch batch = {pixels, ids, eot, 4};
+    float loss[2];
+    float *grads[2];
+    int64_t n_grads = 0;
+    cc_clip_model *models[2] = {m, fresh};
+    for (int i = 0; i < 2; i++) {
+        cc_trainer_config cfg;
+        cc_trainer_config_default(&cfg);
+        cc_trainer tr;
+        REQUIRE(cc_trainer_init(&tr, models[i], &cfg) == 0, "%s", cc_last_error());
+        for (int p = 0; p < models[i]->n_params; p++)
+            CHECK(models[i]->params[p]->packed == NULL, "%s still packed while training", models[i]->params[p]->name);
+        REQUIRE(cc_trainer_accumulate(&tr, &batch, &loss[i]) == 0, "%s", cc_last_error());
+        grads[i] = copy_grads(models[i], &n_grads);
+        REQUIRE(cc_trainer_apply(&tr, 1.0f, NULL) == 0, "%s", cc_last_error());
+        cc_trainer_free(&tr);
+    }
+    CHECK(loss[0] == loss[1], "loss from the packed model %.8f vs a fresh load %.8f", loss[0], loss[1]);
+    CHECK_REL(grads[0], grads[1], n_grads, 1e-7, "gradients from the packed model vs a fresh load");
+    REQUIRE(cc_clip_embed_images(m, pixels, 4, plain_out, 1) == 0, "%s", cc_last_error());
+    for (int p = 0; p < m->n_params; p++) CHECK(m->params[p]->packed == NULL, "%s packed after training", m->params[p]->name);
+    free(grads[0]), free(grads[1]);
     free(packed_out), free(plain_out), free(pixels), free(ids), free(eot);
     cc_clip_free(m);
+    cc_clip_free(fresh);
+    cc_clip_free(owned);
 }
 
 TEST(train_lock_image_and_adapter) {
