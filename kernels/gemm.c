@@ -559,12 +559,13 @@ void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    int64_t mc = round_up(blocking_mc > 0 ? blocking_mc : be->mc, be->mr);
-    double flops = 2.0 * (double)M * (double)N * (double)K;
-    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
-    if (flops / MIN_FLOPS_PER_THREAD < n_threads) n_threads = flops < MIN_FLOPS_PER_THREAD ? 1 : (int)(flops / MIN_FLOPS_PER_THREAD);
+    /* the sizes and blocking of this product, for the helpers the unpacked path uses */
+    gemm_problem shape = {.be = be, .M = M, .N = N, .K = K, .kc = (int)B->kc,
+                          .mc = (int)round_up(blocking_mc > 0 ? blocking_mc : be->mc, be->mr)};
+    int64_t mc = shape.mc;
+    int n_threads = threads_for(&shape);
     if (n_threads > B->panels) n_threads = (int)B->panels;
-    size_t a_floats = (size_t)round_up(round_up(min64(mc, M), be->mr) * B->kc, 16);
+    size_t a_floats = (size_t)packed_a_floats(&shape, M);
     unsigned char missed[255] = {0}; /* threads that got no A buffer: their columns are redone below */
     if (n_threads > 255) n_threads = 255;
 #pragma omp parallel num_threads(n_threads)

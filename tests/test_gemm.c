@@ -24,7 +24,30 @@ static void fill_normal(cc_rng *rng, float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = cc_rng_normal(rng);
 }
 
-/* Runs one case with cc_sgemm and cc_sgemm_openblas; returns the relative error (INFINITY when
+/* Error of got against want relative to the magnitudes the product sums: max |got - want| over
+ * max (|alpha|·|op(A)|·|op(B)| + |beta|·|C0|). A plain relative error is unbounded when alpha·AB and
+ * beta·C nearly cancel (a 1x1x1 product with beta = 1), where FMA or not changes the last bits. */
+static double product_error(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                            int64_t lda, const float *B, int64_t ldb, float beta, const float *C0, const float *got,
+                            const float *want) {
+    int64_t a_len = (trans_a ? K : M) * lda, b_len = (trans_b ? N : K) * ldb;
+    float *abs_a = malloc(sizeof(float) * (size_t)(a_len + 1)), *abs_b = malloc(sizeof(float) * (size_t)(b_len + 1));
+    float *scale = malloc(sizeof(float) * (size_t)(M * N + 1));
+    for (int64_t i = 0; i < a_len; i++) abs_a[i] = fabsf(A[i]);
+    for (int64_t i = 0; i < b_len; i++) abs_b[i] = fabsf(B[i]);
+    for (int64_t i = 0; i < M * N; i++) scale[i] = beta == 0.0f ? 0.0f : fabsf(C0[i]);
+    cc_sgemm_openblas(trans_a, trans_b, M, N, K, fabsf(alpha), abs_a, lda, abs_b, ldb, fabsf(beta), scale, N);
+    double worst = 0, largest = 0;
+    for (int64_t i = 0; i < M * N; i++) {
+        double diff = isnan(got[i]) ? INFINITY : fabs((double)got[i] - (double)want[i]);
+        if (diff > worst) worst = diff;
+        if (scale[i] > largest) largest = scale[i];
+    }
+    free(abs_a), free(abs_b), free(scale);
+    return largest > 0 ? worst / largest : worst;
+}
+
+/* Runs one case with cc_sgemm and cc_sgemm_openblas; returns product_error (INFINITY when
  * the stride padding of C was touched). beta == 0: the own call gets a NaN-filled C. */
 static double run_case(cc_rng *rng, const gemm_case *g) {
     int64_t a_rows = g->trans_a ? g->K : g->M, a_cols = g->trans_a ? g->M : g->K;
@@ -44,6 +67,8 @@ static double run_case(cc_rng *rng, const gemm_case *g) {
             C_ref[i * ldc + j] = g->beta == 0.0f && j < g->N ? 0.0f : v;
             C[i * ldc + j] = g->beta == 0.0f && j < g->N ? NAN : v;
         }
+    float *C0 = malloc((size_t)(g->M * g->N + 1) * sizeof(float));
+    for (int64_t i = 0; i < g->M; i++) memcpy(C0 + i * g->N, C_ref + i * ldc, (size_t)g->N * sizeof(float));
     cc_sgemm(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, A, lda, B, ldb, g->beta, C, ldc);
     cc_sgemm_openblas(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, A, lda, B, ldb, g->beta, C_ref, ldc);
     int padding_ok = 1;
@@ -52,7 +77,10 @@ static double run_case(cc_rng *rng, const gemm_case *g) {
         memcpy(want + i * g->N, C_ref + i * ldc, (size_t)g->N * sizeof(float));
         for (int64_t j = g->N; j < ldc; j++) padding_ok &= C[i * ldc + j] == PAD_SENTINEL;
     }
-    double rel = padding_ok ? test_rel_error(got, want, g->M * g->N) : INFINITY;
+    double rel = padding_ok ? product_error(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, A, lda, B, ldb, g->beta,
+                                            C0, got, want)
+                            : INFINITY;
+    free(C0);
     free(A);
     free(B);
     free(C);
@@ -294,6 +322,10 @@ static void check_packed(cc_rng *rng, const char *isa) {
                     fill_normal(rng, B, (trans_b ? N : K) * ldb);
                     fill_normal(rng, C, M * N);
                     memcpy(want, C, sizeof(float) * (size_t)(M * N));
+                    float *C0 = malloc(sizeof(float) * (size_t)(M * N));
+                    memcpy(C0, C, sizeof(float) * (size_t)(M * N));
+                    float *B_copy = malloc(sizeof(float) * (size_t)((trans_b ? N : K) * ldb));
+                    memcpy(B_copy, B, sizeof(float) * (size_t)((trans_b ? N : K) * ldb));
                     float alpha = threads == 2 ? -1.5f : 1.0f, beta = betas[cc_rng_below(rng, 3)];
                     cc_gemm_packed *packed = cc_gemm_pack_b(trans_b, K, N, B, ldb);
                     REQUIRE(packed, "%s", cc_last_error());
@@ -304,7 +336,8 @@ static void check_packed(cc_rng *rng, const char *isa) {
                     cc_set_threads(threads);
                     cc_sgemm_packed(trans_a, M, alpha, A, lda, packed, beta, C, N);
                     cc_set_threads(0);
-                    double rel = test_rel_error(C, want, M * N);
+                    double rel = product_error(trans_a, trans_b, M, N, K, alpha, A, lda, B_copy, ldb, beta, C0, C, want);
+                    free(C0), free(B_copy);
                     CHECK(rel <= GEMM_TOL, "packed %s%s %s M=%lld N=%lld K=%lld beta=%g %d threads blocked=%d: rel %.3g",
                           trans_a ? "T" : "N", trans_b ? "T" : "N", isa, (long long)M, (long long)N, (long long)K, beta,
                           threads, blocked, rel);
