@@ -703,7 +703,6 @@ static void prepack_weight(cc_tensor *w) {
      * a copy of owned weights (converted from bf16/f16, random init) would double the model in RAM */
     if (!w || w->packed || w->owned_data || w->dtype != CC_F32 || w->ndim != 2 || !w->data || (w->flags & CC_FLAG_PARAM))
         return;
-    if (w->backend && !w->backend->host_memory) return;
     w->packed = cc_gemm_pack_b(1, w->shape[1], w->shape[0], w->data, w->shape[1]);
     if (w->packed) release_mapped_pages(w); /* else: the plain product runs, nothing lost */
 }

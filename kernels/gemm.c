@@ -362,14 +362,22 @@ static int threads_for(const gemm_problem *p) {
     return n_threads;
 }
 
+/* The k block for depth K: equal blocks of at most kc (K = 1600 runs as 5 × 320 rather than
+ * 4 × 384 + 64). Pre-packed matrices are laid out with the same blocks. */
+static int64_t k_block(const cc_gemm_backend *be, int64_t K) {
+    int64_t kc_max = blocking_kc > 0 ? blocking_kc : be->kc, k_blocks = (K + kc_max - 1) / kc_max;
+    return k_blocks > 0 ? (K + k_blocks - 1) / k_blocks : kc_max;
+}
+
+/* Rows of A packed per block (a multiple of the register tile). */
+static int64_t m_block(const cc_gemm_backend *be) { return round_up(blocking_mc > 0 ? blocking_mc : be->mc, be->mr); }
+
 /* Runs the problem with the own kernel. Returns -1 (C untouched) when a packing buffer could
  * not be allocated. */
 static int gemm_own(gemm_problem *p) {
     const cc_gemm_backend *be = p->be;
-    /* equal k blocks: K = 1600 runs as 5 × 320 rather than 4 × 384 + 64 */
-    int64_t kc_max = blocking_kc > 0 ? blocking_kc : be->kc, k_blocks = (p->K + kc_max - 1) / kc_max;
-    p->kc = (int)(k_blocks > 0 ? (p->K + k_blocks - 1) / k_blocks : kc_max);
-    p->mc = (int)round_up(blocking_mc > 0 ? blocking_mc : be->mc, be->mr);
+    p->kc = (int)k_block(be, p->K);
+    p->mc = (int)m_block(be);
     p->nc = (int)round_up(blocking_nc > 0 ? blocking_nc : be->nc, be->nr);
     if (p->alpha == 0.0f || p->K <= 0) {
         scale_c(p->M, p->N, p->beta, p->C, p->ldc);
@@ -510,8 +518,7 @@ cc_gemm_packed *cc_gemm_pack_b(int trans_b, int64_t K, int64_t N, const float *B
     }
     cc_gemm_packed *packed = cc_calloc(1, sizeof *packed, "packed matrix");
     if (!packed) return NULL;
-    int64_t kc_max = blocking_kc > 0 ? blocking_kc : be->kc, k_blocks = (K + kc_max - 1) / kc_max;
-    *packed = (cc_gemm_packed){.be = be, .K = K, .N = N, .kc = (K + k_blocks - 1) / k_blocks,
+    *packed = (cc_gemm_packed){.be = be, .K = K, .N = N, .kc = k_block(be, K),
                                .panels = (N + be->nr - 1) / be->nr};
     packed->data = cc_malloc_aligned(cc_gemm_packed_bytes(packed), "packed matrix");
     if (!packed->data) {
@@ -561,7 +568,7 @@ void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_
     }
     /* the sizes and blocking of this product, for the helpers the unpacked path uses */
     gemm_problem shape = {.be = be, .M = M, .N = N, .K = K, .kc = (int)B->kc,
-                          .mc = (int)round_up(blocking_mc > 0 ? blocking_mc : be->mc, be->mr)};
+                          .mc = (int)m_block(be)};
     int64_t mc = shape.mc;
     int n_threads = threads_for(&shape);
     if (n_threads > B->panels) n_threads = (int)B->panels;

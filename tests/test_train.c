@@ -245,11 +245,9 @@ TEST(train_and_prepacked_weights) {
     cc_rng_seed(&rng, test_seed());
     cc_clip_model *owned = small_model_sized(test_seed() + 3, 2, 1);
     REQUIRE(owned, "%s", cc_last_error());
-    char path[4096];
     REQUIRE(cc_clip_save_weights(owned, test_path("model.safetensors"), CC_F32) == 0, "%s", cc_last_error());
     REQUIRE(cc_clip_config_save(&owned->config, test_path("config.json")) == 0, "%s", cc_last_error());
-    snprintf(path, sizeof path, "%s", test_tmpdir());
-    cc_clip_model *m = cc_clip_load(path, NULL), *fresh = cc_clip_load(path, NULL);
+    cc_clip_model *m = cc_clip_load(test_tmpdir(), NULL), *fresh = cc_clip_load(test_tmpdir(), NULL);
     REQUIRE(m && fresh, "%s", cc_last_error());
     float *pixels;
     int32_t *ids, *eot;
