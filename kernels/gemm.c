@@ -487,21 +487,30 @@ void cc_sgemm_bf16b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, f
 
 /* Layout: for each k block (kc rows, equal blocks as gemm_own chooses them), all N columns as
  * ceil(N/nr) panels of kc×nr floats, zero-padded; k block b starts at b * panels * nr * kc. */
+/* A bf16 matrix (be16 set) has the same blocks and panels, of ceil(kc/2) uint32 pairs per panel
+ * row (gemm_bf16.c), in data16; k block b starts at b * panels * nr * (kc/2) (kc is even). */
 struct cc_gemm_packed {
-    const cc_gemm_backend *be; /* the back end whose layout this is */
+    const cc_gemm_backend *be;       /* the back end whose layout this is (float) */
+    const cc_gemm_bf16_backend *be16; /* or the bf16 one */
     int64_t K, N, kc, panels;
     float *data;
+    uint32_t *data16;
 };
 
 int64_t cc_gemm_packed_k(const cc_gemm_packed *packed) { return packed->K; }
 int64_t cc_gemm_packed_n(const cc_gemm_packed *packed) { return packed->N; }
+int cc_gemm_packed_is_bf16(const cc_gemm_packed *packed) { return packed->be16 != NULL; }
 size_t cc_gemm_packed_bytes(const cc_gemm_packed *packed) {
+    if (packed->be16) /* every k block padded to whole pairs */
+        return (size_t)packed->panels * (size_t)packed->be16->nr * (size_t)((packed->K + packed->kc - 1) / packed->kc) *
+               (size_t)(packed->kc / 2) * sizeof(uint32_t);
     return (size_t)packed->panels * (size_t)packed->be->nr * (size_t)packed->K * sizeof(float);
 }
 
 void cc_gemm_packed_free(cc_gemm_packed *packed) {
     if (!packed) return;
     cc_free_aligned(packed->data);
+    cc_free_aligned(packed->data16);
     free(packed);
 }
 
@@ -557,15 +566,108 @@ static void packed_region(int trans_a, int64_t M, float alpha, const float *A, i
     }
 }
 
+/* ---- pre-packed bf16 B ------------------------------------------------------------------ */
+
+/* CLIPC_NO_BF16 set: behave as a CPU without the instructions (tests of the fallback). */
+int cc_gemm_has_bf16(void) { return cc_gemm_cpu_has_bf16() && !getenv("CLIPC_NO_BF16"); }
+
+cc_gemm_packed *cc_gemm_pack_b_bf16(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb) {
+    const cc_gemm_bf16_backend *be = &cc_gemm_bf16_avx512;
+    if (!cc_gemm_has_bf16()) {
+        cc_set_error("gemm: this CPU has no AVX512_BF16 instructions (bf16 products need them)");
+        return NULL;
+    }
+    if (K <= 0 || N <= 0 || ldb < (trans_b ? K : N)) {
+        cc_set_error("gemm: cannot pack a %lld x %lld matrix with row stride %lld", (long long)K, (long long)N,
+                     (long long)ldb);
+        return NULL;
+    }
+    cc_gemm_packed *packed = cc_calloc(1, sizeof *packed, "packed matrix");
+    if (!packed) return NULL;
+    /* equal k blocks of at most be->kc, each an even number of rows (whole pairs) */
+    int64_t k_blocks = (K + be->kc - 1) / be->kc;
+    *packed = (cc_gemm_packed){.be16 = be, .K = K, .N = N, .kc = round_up((K + k_blocks - 1) / k_blocks, 2),
+                               .panels = (N + be->nr - 1) / be->nr};
+    packed->data16 = cc_malloc_aligned(cc_gemm_packed_bytes(packed), "packed matrix");
+    if (!packed->data16) {
+        free(packed);
+        return NULL;
+    }
+    int64_t block_pairs = packed->panels * be->nr * (packed->kc / 2);
+    for (int64_t pc = 0, b = 0; pc < K; pc += packed->kc, b++)
+        be->pack_b(trans_b, B, ldb, pc, min64(packed->kc, K - pc), 0, N, packed->data16 + b * block_pairs);
+    return packed;
+}
+
+/* As packed_region, for a bf16 matrix: A rounded to bf16 pairs block by block into `buf`. */
+static void packed_region_bf16(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                               const cc_gemm_packed *B, float beta, float *C, int64_t ldc, int64_t panel0,
+                               int64_t panel1, uint32_t *buf) {
+    const cc_gemm_bf16_backend *be = B->be16;
+    const int mr = be->mr, nr = be->nr;
+    int64_t mc = round_up(be->mc, mr), block_pairs = B->panels * nr * (B->kc / 2);
+    for (int64_t pc = 0, b = 0; pc < B->K; pc += B->kc, b++) {
+        int64_t kc = min64(B->kc, B->K - pc), pairs = (kc + 1) / 2;
+        float block_beta = pc == 0 ? beta : 1.0f;
+        const uint32_t *block = B->data16 + b * block_pairs;
+        for (int64_t ic = 0; ic < M; ic += mc) {
+            int64_t m = min64(mc, M - ic);
+            be->pack_a(trans_a, A, lda, ic, m, pc, kc, buf);
+            for (int64_t panel = panel0; panel < panel1; panel++) {
+                int64_t j = panel * nr;
+                int n = (int)min64(nr, B->N - j);
+                const uint32_t *bp = block + panel * nr * pairs;
+                for (int64_t ir = 0; ir < m; ir += mr)
+                    be->micro((int)min64(mr, m - ir), n, pairs, buf + ir * pairs, bp, C + (ic + ir) * ldc + j, ldc,
+                              alpha, block_beta);
+            }
+        }
+    }
+}
+
+static void sgemm_packed_bf16(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                              const cc_gemm_packed *B, float beta, float *C, int64_t ldc) {
+    const cc_gemm_bf16_backend *be = B->be16;
+    double flops = 2.0 * (double)M * (double)B->N * (double)B->K;
+    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
+    /* the same thread rule as the float product, at twice its flop rate */
+    if (flops / (2 * MIN_FLOPS_PER_THREAD) < n_threads) n_threads = flops < 2 * MIN_FLOPS_PER_THREAD ? 1 : (int)(flops / (2 * MIN_FLOPS_PER_THREAD));
+    if (n_threads > B->panels) n_threads = (int)B->panels;
+    if (n_threads > 255) n_threads = 255;
+    /* uint32 pairs of one A block (floats and pairs are both 4 bytes) */
+    size_t a_words = (size_t)round_up(round_up(min64(be->mc, M), be->mr) * (B->kc / 2), 16);
+    unsigned char missed[255] = {0}; /* threads that got no A buffer: their columns are redone below */
+#pragma omp parallel num_threads(n_threads)
+    {
+        int tid = omp_get_thread_num(), team = omp_get_num_threads();
+        uint32_t *buf = (uint32_t *)thread_buffer(0, a_words);
+        int64_t panel0 = B->panels * tid / team, panel1 = B->panels * (tid + 1) / team;
+        if (buf) packed_region_bf16(trans_a, M, alpha, A, lda, B, beta, C, ldc, panel0, panel1, buf);
+        else missed[tid] = (unsigned char)team;
+    }
+    for (int tid = 0; tid < n_threads; tid++) {
+        if (!missed[tid]) continue;
+        int team = missed[tid];
+        uint32_t *buf = (uint32_t *)thread_buffer(0, a_words);
+        if (!buf) return; /* cc_last_error: out of memory */
+        packed_region_bf16(trans_a, M, alpha, A, lda, B, beta, C, ldc, B->panels * tid / team,
+                           B->panels * (tid + 1) / team, buf);
+    }
+}
+
 void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_t lda, const cc_gemm_packed *B,
                      float beta, float *C, int64_t ldc) {
     int64_t K = B->K, N = B->N;
     if (check_args(trans_a, 0, M, N, K, lda, N, ldc) != 0 || M == 0) return;
-    const cc_gemm_backend *be = B->be;
     if (alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);
         return;
     }
+    if (B->be16) {
+        sgemm_packed_bf16(trans_a, M, alpha, A, lda, B, beta, C, ldc);
+        return;
+    }
+    const cc_gemm_backend *be = B->be;
     /* the sizes and blocking of this product, for the helpers the unpacked path uses */
     gemm_problem shape = {.be = be, .M = M, .N = N, .K = K, .kc = (int)B->kc,
                           .mc = (int)m_block(be)};

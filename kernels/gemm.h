@@ -65,6 +65,20 @@ size_t cc_gemm_packed_bytes(const cc_gemm_packed *packed);
 void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_t lda, const cc_gemm_packed *B,
                      float beta, float *C, int64_t ldc);
 
+/* Pre-packed B in bfloat16, for bf16 inference on CPUs with AVX512_BF16 (vdpbf16ps): B is rounded
+ * to bf16 once (nearest even) and takes half the memory of the float layout; cc_sgemm_packed then
+ * rounds each A block to bf16 too and sums the products in float. Relative error per output is
+ * about 2^-8 of the sum of |a·b| (the roundings of the operands), not the float product's 2^-24.
+ * Returns NULL with cc_last_error when the CPU lacks AVX512_BF16 (cc_gemm_has_bf16() says) or
+ * out of memory. CLIPC_NO_BF16 in the environment makes cc_gemm_has_bf16() answer 0 (to run the
+ * fallback on any CPU). */
+int cc_gemm_has_bf16(void);
+cc_gemm_packed *cc_gemm_pack_b_bf16(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb);
+/* 1 when the packed matrix is in bf16. */
+int cc_gemm_packed_is_bf16(const cc_gemm_packed *packed);
+/* float -> bfloat16 bits, rounding to nearest even (as the bf16 kernels do). */
+uint16_t cc_bf16_round(float value);
+
 /* For tests and benchmarks: run the own kernel with one instruction set, "avx512", "avx2" or
  * "scalar" (NULL or "auto" = detect again). Returns -1 (with cc_last_error) when the CPU lacks
  * it or the name is unknown. Takes effect for CC_GEMM_AUTO and CC_GEMM_OWN. */

@@ -39,6 +39,21 @@ typedef struct cc_gemm_backend {
     cc_gemm_pack_b_bf16_fn pack_b_bf16;
 } cc_gemm_backend;
 
+/* The bf16 back end of the pre-packed product (gemm_bf16.c): operands as k pairs of bf16, one
+ * uint32 per pair; ap[kp*mr + r], bp[kp*nr + c] (see gemm_bf16.c). pairs = ceil(kc / 2). */
+typedef struct cc_gemm_bf16_backend {
+    int mr, nr, kc, mc;
+    void (*pack_a)(int trans_a, const float *A, int64_t lda, int64_t i0, int64_t m, int64_t k0, int64_t kc,
+                   uint32_t *dst);
+    void (*pack_b)(int trans_b, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n,
+                   uint32_t *dst);
+    void (*micro)(int m, int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc,
+                  float alpha, float beta);
+} cc_gemm_bf16_backend;
+
+extern const cc_gemm_bf16_backend cc_gemm_bf16_avx512;
+int cc_gemm_cpu_has_bf16(void);
+
 extern const cc_gemm_backend cc_gemm_backend_avx512;
 extern const cc_gemm_backend cc_gemm_backend_avx2;
 extern const cc_gemm_backend cc_gemm_backend_scalar;

@@ -380,3 +380,68 @@ TEST(gemm_impl_selection_and_names) {
     cc_gemm_force_isa(NULL);
     CHECK(!strcmp(cc_gemm_impl_name(), want), "after reset: %s", cc_gemm_impl_name());
 }
+
+/* bf16 pre-packed B (vdpbf16ps): equal to OpenBLAS's float product of the bf16-rounded operands
+ * (summed in float in another order: GEMM_TOL of the summed magnitudes), transposes, odd K (a half
+ * pair), several k blocks, more rows than one A block, 1-3 threads; and within 2^-7 of the
+ * unrounded float product (the operands' rounding). Without AVX512_BF16, packing is refused. */
+static void round_to_bf16(const float *x, float *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)cc_bf16_round(x[i]) << 16;
+        memcpy(&out[i], &bits, sizeof bits);
+    }
+}
+
+TEST(gemm_packed_bf16_matches_openblas_on_rounded_operands) {
+    float one = 1.0f;
+    if (!cc_gemm_has_bf16()) {
+        CHECK(cc_gemm_pack_b_bf16(0, 1, 1, &one, 1) == NULL && strstr(cc_last_error(), "AVX512_BF16"), "%s",
+              cc_last_error());
+        return;
+    }
+    CHECK(cc_bf16_round(1.0f + 1.0f / 256) == 0x3f80 && cc_bf16_round(1.0f + 3.0f / 256) == 0x3f82 &&
+          cc_bf16_round(-2.0f) == 0xc000, "round to nearest even");
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    static const int64_t shapes[][3] = {{1, 1, 1}, {50, 97, 130}, {3, 33, 7}, {200, 70, 1301}, {14, 64, 96},
+                                        {61, 40, 41}, {170, 33, 600}};
+    for (int s = 0; s < 7; s++)
+        for (int tr = 0; tr < 4; tr++)
+            for (int threads = 1; threads <= 3; threads++) {
+                int trans_a = tr & 1, trans_b = tr >> 1, pad = (int)cc_rng_below(&rng, 3);
+                int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                int64_t lda = (trans_a ? M : K) + pad, ldb = (trans_b ? K : N) + pad;
+                int64_t a_len = (trans_a ? K : M) * lda, b_len = (trans_b ? N : K) * ldb;
+                float *A = malloc(sizeof(float) * (size_t)a_len), *B = malloc(sizeof(float) * (size_t)b_len);
+                float *A16 = malloc(sizeof(float) * (size_t)a_len), *B16 = malloc(sizeof(float) * (size_t)b_len);
+                float *C = malloc(sizeof(float) * (size_t)(M * N)), *C0 = malloc(sizeof(float) * (size_t)(M * N));
+                float *want = malloc(sizeof(float) * (size_t)(M * N)), *exact = malloc(sizeof(float) * (size_t)(M * N));
+                fill_normal(&rng, A, a_len);
+                fill_normal(&rng, B, b_len);
+                fill_normal(&rng, C0, M * N);
+                round_to_bf16(A, A16, a_len);
+                round_to_bf16(B, B16, b_len);
+                float alpha = threads == 2 ? -1.5f : 1.0f, beta = tr == 1 ? 0.0f : 0.5f;
+                memcpy(C, C0, sizeof(float) * (size_t)(M * N));
+                memcpy(want, C0, sizeof(float) * (size_t)(M * N));
+                memcpy(exact, C0, sizeof(float) * (size_t)(M * N));
+                cc_gemm_packed *packed = cc_gemm_pack_b_bf16(trans_b, K, N, B, ldb);
+                REQUIRE(packed, "%s", cc_last_error());
+                CHECK(cc_gemm_packed_is_bf16(packed) && cc_gemm_packed_k(packed) == K && cc_gemm_packed_n(packed) == N &&
+                      cc_gemm_packed_bytes(packed) >= 2 * (size_t)(K * N) &&
+                      cc_gemm_packed_bytes(packed) < 4 * (size_t)((K + 64) * (N + 32)));
+                cc_sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A16, lda, B16, ldb, beta, want, N);
+                cc_sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, exact, N);
+                cc_set_threads(threads);
+                cc_sgemm_packed(trans_a, M, alpha, A, lda, packed, beta, C, N);
+                cc_set_threads(0);
+                double rel = product_error(trans_a, trans_b, M, N, K, alpha, A16, lda, B16, ldb, beta, C0, C, want);
+                double rounding = product_error(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C0, C, exact);
+                CHECK(rel <= GEMM_TOL && rounding <= 1.0 / 128,
+                      "bf16 packed %s%s M=%lld N=%lld K=%lld %d threads: rel %.3g to the rounded product, %.3g to the float one",
+                      trans_a ? "T" : "N", trans_b ? "T" : "N", (long long)M, (long long)N, (long long)K, threads, rel,
+                      rounding);
+                cc_gemm_packed_free(packed);
+                free(A), free(B), free(A16), free(B16), free(C), free(C0), free(want), free(exact);
+            }
+}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/clip.h"
 #include "engine/util.h"
 
 int cc_strlist_push(cc_strlist *list, const char *item) {
@@ -44,6 +45,17 @@ void cc_print_help(const cc_command *cmd, const cc_option *options) {
             printf("  %-28s  %s\n", left, opt->help);
         }
     }
+}
+
+int cc_apply_precision(const cc_command *cmd, const char *name) {
+    cc_precision precision;
+    if (cc_precision_parse(name, &precision) != 0) {
+        fprintf(stderr, "clipc %s: --precision: %s\n", cmd->name, cc_last_error());
+        return -1;
+    }
+    if (cc_clip_set_default_precision(precision) != 0)
+        fprintf(stderr, "clipc %s: warning: %s; running in f32\n", cmd->name, cc_last_error());
+    return 0;
 }
 
 int cc_command_error(const cc_command *cmd, const char *message) {

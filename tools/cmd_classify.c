@@ -277,6 +277,7 @@ done:
 
 static int run_classify(int argc, char **argv) {
     classify_args a = {.top = 5, .caption_template = "a photo of a {}."};
+    const char *precision = NULL;
     cc_option options[] = {
         {"--model", CC_OPT_STRING, &a.model, "DIR", "CLIP model directory"},
         {"--labels", CC_OPT_STRING, &a.labels, "FILE", "class names, one per line"},
@@ -289,12 +290,15 @@ static int run_classify(int argc, char **argv) {
         {"--min-prob", CC_OPT_FLOAT, &a.min_prob, "P", "pseudo-label only images whose top probability is >= P"},
         {"--caption-template", CC_OPT_STRING, &a.caption_template, "\"...{}...\"", "pseudo-label caption (default \"a photo of a {}.\")"},
         {"--multiscale", CC_OPT_STRING, &a.scales, "S1,S2", "average image features at these sizes"},
+        {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };
     int rc = cc_parse_options(&cmd_classify, options, argc, argv, NULL);
     int exit_code = 2;
     if (rc) {
         exit_code = rc > 0 ? 0 : 2;
+    } else if (cc_apply_precision(&cmd_classify, precision) != 0) {
+        exit_code = 2;
     } else if (!a.model || !a.labels || (a.images.count > 0) == (a.images_list != NULL)) {
         fprintf(stderr, "clipc classify: need --model, --labels and one of --image or --images\n");
     } else if (a.top < 1 || !(a.min_prob >= 0 && a.min_prob <= 1)) {

@@ -94,6 +94,7 @@ static int embed_texts(cc_session *s, const embed_args *a, const char *const *te
 
 static int run_embed(int argc, char **argv) {
     embed_args a = {.batch = 0};
+    const char *precision = NULL;
     cc_option options[] = {
         {"--model", CC_OPT_STRING, &a.model_dir, "DIR", "Hugging Face CLIP model directory"},
         {"--images", CC_OPT_STRING, &a.images_list, "LIST", "file with one image path per line"},
@@ -108,11 +109,12 @@ static int run_embed(int argc, char **argv) {
         {"--long-text", CC_OPT_STRING, &a.long_text, "MODE", "captions longer than the context: truncate (default) or window"},
         {"--window-stride", CC_OPT_INT, &a.window_stride, "N", "window mode: tokens between window starts (default 75)"},
         {"--device", CC_OPT_STRING, &a.device, "DEV", "cpu (default) or cuda"},
+        {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };
     int parsed = cc_parse_options(&cmd_embed, options, argc, argv, NULL);
     int exit_code = parsed > 0 ? 0 : 2;
-    if (parsed != 0) goto done;
+    if (parsed != 0 || cc_apply_precision(&cmd_embed, precision) != 0) goto done;
     int n_sources = (a.images_list != NULL) + (a.images.count > 0) + (a.texts_file != NULL) + (a.texts.count > 0);
     if (!a.model_dir || !a.out || n_sources != 1) {
         fprintf(stderr, "clipc embed: need --model, --out and exactly one of --images, --image, --texts, --text\n");

@@ -871,6 +871,7 @@ static int run_build(int argc, char **argv) {
     const char *model = NULL;
     int64_t ef_construction = 0, train_size = 0, seed = -1;
     model_args ma = {0};
+    const char *precision = NULL;
     cc_option options[] = {
         {"--type", CC_OPT_STRING, &type, "DESC", "index type, faiss factory style (e.g. HNSW32, IVF1024,PQ64; default Flat with --model)"},
         {"--vectors", CC_OPT_STRING, &vectors, "X.npy", "float32 vectors, rows x dimension"},
@@ -889,10 +890,12 @@ static int run_build(int argc, char **argv) {
         {"--train-size", CC_OPT_INT, &train_size, "N", "vectors used to train IVF/PQ (default: all)"},
         {"--seed", CC_OPT_INT, &seed, "N", "seed for training samples and HNSW levels"},
         {"--out", CC_OPT_STRING, &out, "FILE", "index file to write"},
+        {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };
     int rc = cc_parse_options(&cmd_index_build, options, argc, argv, NULL);
     if (rc) return rc > 0 ? 0 : 2;
+    if (cc_apply_precision(&cmd_index_build, precision) != 0) return 2;
     if (!vectors && (ma.images || (model && texts_path))) {
         if (!model || !out || (ma.images && texts_path) || ids_path) {
             fprintf(stderr, "clipc index build: with --model, give --out and one of --images or --texts (no --ids)\n");
@@ -969,6 +972,7 @@ const cc_command cmd_index_add = {
 static int run_add(int argc, char **argv) {
     const char *index_path = NULL, *vectors = NULL, *ids_path = NULL, *texts_path = NULL, *out = NULL;
     model_args ma = {0};
+    const char *precision = NULL;
     cc_option options[] = {
         {"--index", CC_OPT_STRING, &index_path, "FILE", "index file (rewritten atomically unless --out)"},
         {"--vectors", CC_OPT_STRING, &vectors, "X.npy", "float32 vectors to add"},
@@ -980,10 +984,12 @@ static int run_add(int argc, char **argv) {
         {"--cache", CC_OPT_STRING, &ma.cache, "FILE", "embedding cache (default INDEX.cache)"},
         {"--no-cache", CC_OPT_FLAG, &ma.no_cache, NULL, "neither read nor write the embedding cache"},
         {"--out", CC_OPT_STRING, &out, "FILE", "write the result here instead"},
+        {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };
     int rc = cc_parse_options(&cmd_index_add, options, argc, argv, NULL);
     if (rc) return rc > 0 ? 0 : 2;
+    if (cc_apply_precision(&cmd_index_add, precision) != 0) return 2;
     if (!vectors && index_path && (ma.images || texts_path)) {
         if (ma.images && texts_path) {
             fprintf(stderr, "clipc index add: give one of --images or --texts\n");

@@ -104,6 +104,7 @@ done:
 
 static int run_search(int argc, char **argv) {
     search_args a = {.k = 10};
+    const char *precision = NULL;
     cc_option options[] = {
         {"--index", CC_OPT_STRING, &a.index, "FILE", "index built with clipc index build --model"},
         {"--model", CC_OPT_STRING, &a.model, "DIR", "model directory (default: the one recorded in the index)"},
@@ -119,10 +120,12 @@ static int run_search(int argc, char **argv) {
         {"--now", CC_OPT_INT, &a.now, "UNIX_S", "the time ages are measured from (default: now)"},
         {"--ef", CC_OPT_INT, &a.ef, "N", "HNSW efSearch (default: the index's)"},
         {"--nprobe", CC_OPT_INT, &a.nprobe, "N", "IVF lists visited (default: the index's)"},
+        {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };
     int rc = cc_parse_options(&cmd_search, options, argc, argv, NULL);
     if (rc) return rc > 0 ? 0 : 2;
+    if (cc_apply_precision(&cmd_search, precision) != 0) return 2;
     if (!a.index || (a.text != NULL) == (a.image != NULL)) {
         fprintf(stderr, "clipc search: need --index and one of --text or --image\n");
         return 2;

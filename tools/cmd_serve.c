@@ -123,6 +123,7 @@ static int run_serve(int argc, char **argv) {
     reexec_with_passive_openmp(argc, argv);
     serve_args a = {.host = "127.0.0.1", .port = 8080, .workers = 4, .max_upload_mb = SERVE_DEFAULT_MAX_BODY >> 20,
                     .timeout_s = 10, .reload_ms = 1000, .batch = SERVE_MAX_BATCH, .max_connections = 256};
+    const char *precision = NULL;
     cc_option options[] = {
         {"--index", CC_OPT_STRING, &a.index, "FILE", "index built with clipc index build --model (reloaded when replaced)"},
         {"--model", CC_OPT_STRING, &a.model, "DIR", "model directory (default: the one recorded in the index)"},
@@ -136,10 +137,12 @@ static int run_serve(int argc, char **argv) {
         {"--max-connections", CC_OPT_INT, &a.max_connections, "N", "concurrent connections (default 256)"},
         {"--template", CC_OPT_STRING, &a.template_text, "\"...{}...\"", "template applied to every text query"},
         {"--log", CC_OPT_FLAG, &a.log, NULL, "log every request to stderr"},
+        {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };
     int rc = cc_parse_options(&cmd_serve, options, argc, argv, NULL);
     if (rc) return rc > 0 ? 0 : 2;
+    if (cc_apply_precision(&cmd_serve, precision) != 0) return 2;
     if (!a.index) {
         fprintf(stderr, "clipc serve: --index is required\n");
         return 2;

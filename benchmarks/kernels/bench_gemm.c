@@ -2,9 +2,13 @@
  * shapes (forward, and the transposed products of the backward pass), small and batched products
  * (attention), plus the machine's FMA peak.
  *
- *   bench_gemm [--threads N] [--impl own|own-bf16b|openblas] [--isa avx512|avx2|scalar]
+ *   bench_gemm [--threads N] [--impl own|own-bf16b|packed|packed-bf16|openblas] [--isa avx512|avx2|scalar]
  *              [--time SECONDS] [--only SUBSTRING | --index I] [--blocking KC,MC,NC] [--verify]
- *   bench_gemm --peak [--threads N]     FMA peak (independent FMA chains in registers)
+ *   bench_gemm --peak [--threads N]     FMA peak (independent FMA chains in registers), and the
+ *                                       vdpbf16ps peak where the CPU has AVX512_BF16
+ * packed / packed-bf16: B pre-packed once (cc_gemm_pack_b / cc_gemm_pack_b_bf16, as inference
+ * packs weights), unbatched shapes only; --verify compares with OpenBLAS on the same operands
+ * (packed-bf16: rounded to bf16, so its error is the rounding's, ~1e-3).
  *   bench_gemm --list                   the shapes, tab-separated (for the PyTorch peer); --index I
  *                                       picks line I (from 0) of this list
  *
@@ -91,6 +95,35 @@ __attribute__((target("avx2,fma"), noinline)) static float fma_loop_avx2(int64_t
     return out[0];
 }
 
+__attribute__((target("avx512f,avx512bf16"), noinline)) static float dpbf16_loop(int64_t iters) {
+    __m512 acc[PEAK_CHAINS];
+    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+    for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    }
+    __m512 sum = acc[0];
+    for (int i = 1; i < PEAK_CHAINS; i++) sum = _mm512_add_ps(sum, acc[i]);
+    return _mm512_reduce_add_ps(sum);
+}
+
+/* GFLOP/s of vdpbf16ps (32 multiplies and 32 adds per instruction) in independent chains. */
+static double dpbf16_peak(int n_threads) {
+    const int64_t iters = 5 * 1000 * 1000;
+    double best = 0;
+    for (int round = 0; round < 3; round++) {
+        double t0 = cc_now();
+        float sink = 0;
+#pragma omp parallel num_threads(n_threads) reduction(+ : sink)
+        sink += dpbf16_loop(iters);
+        double dt = cc_now() - t0;
+        double gflops = (double)n_threads * iters * PEAK_CHAINS * 64 / dt * 1e-9;
+        if (gflops > best && sink != 12345.0f) best = gflops;
+    }
+    return best;
+}
+
 static double fma_peak(int n_threads, int avx512) {
     const int64_t iters = 5 * 1000 * 1000;
     double best = 0;
@@ -108,17 +141,20 @@ static double fma_peak(int n_threads, int avx512) {
 
 /* ---- timing ----------------------------------------------------------------------------- */
 
-typedef enum { IMPL_OWN, IMPL_OWN_BF16B, IMPL_OPENBLAS } impl_kind;
+typedef enum { IMPL_OWN, IMPL_OWN_BF16B, IMPL_PACKED, IMPL_PACKED_BF16, IMPL_OPENBLAS } impl_kind;
 
 typedef struct operands {
     const float *A, *B;
     const uint16_t *B16;
+    const cc_gemm_packed *packed; /* IMPL_PACKED, IMPL_PACKED_BF16 */
     float *C;
     int64_t lda, ldb, stride_a, stride_b, stride_c;
 } operands;
 
 static void run_once(impl_kind impl, const shape *s, const operands *o) {
-    if (impl == IMPL_OWN_BF16B) {
+    if (impl == IMPL_PACKED || impl == IMPL_PACKED_BF16) {
+        cc_sgemm_packed(s->trans_a, s->M, 1.0f, o->A, o->lda, o->packed, 0.0f, o->C, s->N);
+    } else if (impl == IMPL_OWN_BF16B) {
         for (int64_t b = 0; b < s->batch; b++)
             cc_sgemm_bf16b(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f, o->A + b * o->stride_a, o->lda,
                            o->B16 + b * o->stride_b, o->ldb, 0.0f, o->C + b * o->stride_c, s->N);
@@ -178,6 +214,7 @@ static int bench_shape(const shape *s, impl_kind impl, const char *impl_name, do
     float *C = cc_malloc_aligned((size_t)n_c * sizeof(float), "C");
     float *C_other = cc_malloc_aligned((size_t)n_c * sizeof(float), "C");
     int rc = -1;
+    cc_gemm_packed *packed = NULL;
     if (!A || !B || !B16 || !C || !C_other) goto done;
     for (int64_t i = 0; i < n_a; i++) A[i] = (float)cc_rng_uniform(rng) - 0.5f;
     for (int64_t i = 0; i < n_b; i++) { /* bf16-exact values, so both B forms hold the same numbers */
@@ -189,6 +226,11 @@ static int bench_shape(const shape *s, impl_kind impl, const char *impl_name, do
     o.B = B;
     o.B16 = B16;
     o.C = C;
+    if (impl == IMPL_PACKED || impl == IMPL_PACKED_BF16) {
+        packed = (impl == IMPL_PACKED ? cc_gemm_pack_b : cc_gemm_pack_b_bf16)(s->trans_b, s->K, s->N, B, o.ldb);
+        if (!packed) goto done;
+        o.packed = packed;
+    }
     double gflops = time_impl(impl, s, &o, seconds), err = -1;
     if (verify) { /* a fresh call of each side, compared */
         run_once(impl, s, &o);
@@ -202,6 +244,7 @@ static int bench_shape(const shape *s, impl_kind impl, const char *impl_name, do
     fflush(stdout);
     rc = 0;
 done:
+    cc_gemm_packed_free(packed);
     cc_free_aligned(A);
     cc_free_aligned(B);
     cc_free_aligned(B16);
@@ -211,7 +254,7 @@ done:
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_gemm [--threads N] [--impl own|own-bf16b|openblas] [--isa avx512|avx2|scalar]\n"
+    fprintf(stderr, "usage: bench_gemm [--threads N] [--impl own|own-bf16b|packed|packed-bf16|openblas] [--isa avx512|avx2|scalar]\n"
                     "                  [--time SECONDS] [--only SUBSTRING | --index I] [--blocking KC,MC,NC] [--verify]\n"
                     "       bench_gemm --peak [--threads N]\n"
                     "       bench_gemm --list\n");
@@ -230,6 +273,8 @@ int main(int argc, char **argv) {
             const char *name = argv[++i];
             if (!strcmp(name, "own")) impl = IMPL_OWN;
             else if (!strcmp(name, "own-bf16b")) impl = IMPL_OWN_BF16B;
+            else if (!strcmp(name, "packed")) impl = IMPL_PACKED;
+            else if (!strcmp(name, "packed-bf16")) impl = IMPL_PACKED_BF16;
             else if (!strcmp(name, "openblas")) impl = IMPL_OPENBLAS;
             else usage();
         } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -263,13 +308,15 @@ int main(int argc, char **argv) {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f")) printf("peak\tavx512\t%d\t%.1f\n", n_threads, fma_peak(n_threads, 1));
         if (__builtin_cpu_supports("avx2")) printf("peak\tavx2\t%d\t%.1f\n", n_threads, fma_peak(n_threads, 0));
+        if (cc_gemm_has_bf16()) printf("peak\tavx512-bf16\t%d\t%.1f\n", n_threads, dpbf16_peak(n_threads));
         return 0;
     }
     cc_gemm_set_impl(CC_GEMM_OWN);
     const char *impl_name = impl == IMPL_OPENBLAS ? "openblas" : cc_gemm_impl_name();
     char bf16_name[64];
-    if (impl == IMPL_OWN_BF16B) {
-        snprintf(bf16_name, sizeof bf16_name, "%s-bf16b", cc_gemm_impl_name());
+    if (impl == IMPL_OWN_BF16B || impl == IMPL_PACKED || impl == IMPL_PACKED_BF16) {
+        snprintf(bf16_name, sizeof bf16_name, "%s-%s", cc_gemm_impl_name(),
+                 impl == IMPL_OWN_BF16B ? "bf16b" : impl == IMPL_PACKED ? "packed" : "packed-bf16");
         impl_name = bf16_name;
     }
     cc_rng rng;
@@ -277,6 +324,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_shapes; i++) {
         shape s = shapes[i];
         if (s.batch < 1) s.batch = 1;
+        if ((impl == IMPL_PACKED || impl == IMPL_PACKED_BF16) && s.batch > 1) continue;
         if ((only && !strstr(s.name, only)) || (only_index >= 0 && i != only_index)) continue;
         if (bench_shape(&s, impl, impl_name, seconds, verify, &rng) != 0) {
             fprintf(stderr, "bench_gemm: %s\n", cc_last_error());

@@ -1,0 +1,224 @@
+/* gemm_bf16.c — the bf16 back end of the pre-packed GEMM (cc_gemm_pack_b_bf16): A and B rounded
+ * to bfloat16, products summed in float by AVX512_BF16's vdpbf16ps, which multiplies two bf16
+ * pairs per 32-bit lane and adds both products to a float accumulator — twice the multiplies
+ * of a float FMA per instruction.
+ *
+ * Layout (gemm_internal.h has the struct): operands are stored as k pairs, one uint32 per pair
+ * (low half = even k, high half = odd k, a zero high half past an odd K):
+ *   packed A panel: ap[kp*MR + r] = (A[r, 2kp], A[r, 2kp+1]) for the panel's rows r < MR;
+ *   packed B panel: bp[kp*NR + c] = (B[2kp, c], B[2kp+1, c]), zero-padded to NR columns.
+ * The micro-kernel broadcasts one A pair and multiplies it with 16 B pairs per instruction: a
+ * 14×32 tile, 28 zmm accumulators, as the float kernel (gemm_avx512.c).
+ *
+ * Rounding is to nearest even (vcvtne2ps2bf16 for A; the same rule in C for B, packed once).
+ * Compiled with target attributes only; cc_gemm_has_bf16() tells whether the CPU runs it.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/gemm_internal.h"
+
+#define BF16_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,fma")))
+#define BF16_INLINE static inline BF16_TARGET __attribute__((always_inline))
+
+enum { MR = 14, NR = 32 };
+/* k elements per block: a B panel of KC/2 pairs × 32 columns is 32 KiB (in L1), an A block of
+ * MC rows 168 KiB (in L2). */
+enum { KC = 512, MC = 168 };
+
+int cc_gemm_cpu_has_bf16(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bf16");
+}
+
+/* float -> bf16, nearest even; NaN stays NaN (quiet). */
+uint16_t cc_bf16_round(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40u);
+    return (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+/* ---- packing ------------------------------------------------------------------------------ */
+
+/* B: columns [j0, j0+n) × k [k0, k0+kc) of op(B) into ceil(n/NR) panels of ceil(kc/2) pair rows.
+ * Done once per weight, so plain C. */
+static void pack_b_bf16(int trans_b, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n,
+                        uint32_t *dst) {
+    int64_t pairs = (kc + 1) / 2;
+    for (int64_t p = 0; p < n; p += NR, dst += NR * pairs) {
+        for (int64_t kp = 0; kp < pairs; kp++) {
+            for (int c = 0; c < NR; c++) {
+                uint32_t pair = 0;
+                if (p + c < n) {
+                    int64_t j = j0 + p + c, k = k0 + 2 * kp;
+                    float lo = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+                    float hi = 2 * kp + 1 < kc ? (trans_b ? B[j * ldb + k + 1] : B[(k + 1) * ldb + j]) : 0.0f;
+                    pair = (uint32_t)cc_bf16_round(lo) | (uint32_t)cc_bf16_round(hi) << 16;
+                }
+                dst[kp * NR + c] = pair;
+            }
+        }
+    }
+}
+
+static inline __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
+/* In-register transpose of 16×16 32-bit lanes: on return r[j] holds what was lane j of each row. */
+BF16_INLINE void transpose16_epi32(__m512i r[16]) {
+    __m512i t[16], u[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 4; j++) {
+        u[j] = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x88);
+        u[4 + j] = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xdd);
+        u[8 + j] = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x88);
+        u[12 + j] = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xdd);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 4; j++) {
+        r[j] = _mm512_shuffle_i32x4(u[j], u[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_i32x4(u[j], u[8 + j], 0xdd);
+        r[4 + j] = _mm512_shuffle_i32x4(u[4 + j], u[12 + j], 0x88);
+        r[12 + j] = _mm512_shuffle_i32x4(u[4 + j], u[12 + j], 0xdd);
+    }
+}
+
+/* 32 floats of a row (the first `count`, zeros after) as 16 bf16 pairs. */
+BF16_INLINE __m512i row_pairs(const float *src, int count) {
+    __m512 lo = _mm512_maskz_loadu_ps(lane_mask(count), src);
+    __m512 hi = _mm512_maskz_loadu_ps(lane_mask(count > 16 ? count - 16 : 0), src + 16);
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+/* A: rows [i0, i0+m) × k [k0, k0+kc) of op(A) into ceil(m/MR) panels (rows past m not written). */
+static BF16_TARGET void pack_a_bf16(int trans_a, const float *A, int64_t lda, int64_t i0, int64_t m, int64_t k0,
+                                    int64_t kc, uint32_t *dst) {
+    int64_t pairs = (kc + 1) / 2;
+    for (int64_t p = 0; p < m; p += MR, dst += MR * pairs) {
+        int rows = m - p < MR ? (int)(m - p) : MR;
+        __mmask16 row_mask = lane_mask(rows);
+        if (trans_a) { /* op(A)[i, k] = A[k*lda + i]: rows k and k+1 give `rows` pairs */
+            const float *src = A + k0 * lda + i0 + p;
+            for (int64_t kp = 0; kp < pairs; kp++) {
+                __m512 even = _mm512_maskz_loadu_ps(row_mask, src + 2 * kp * lda);
+                __m512 odd = 2 * kp + 1 < kc ? _mm512_maskz_loadu_ps(row_mask, src + (2 * kp + 1) * lda) : _mm512_setzero_ps();
+                __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(even));
+                __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(odd)), 16);
+                _mm512_mask_storeu_epi32(dst + kp * MR, row_mask, _mm512_or_si512(lo, hi));
+            }
+        } else { /* rows contiguous along k: 32 floats -> 16 pairs per row, then transpose 16 rows */
+            const float *src = A + (i0 + p) * lda + k0;
+            for (int64_t k = 0; k < kc; k += 32) {
+                int count = kc - k < 32 ? (int)(kc - k) : 32;
+                __m512i r[16];
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++) r[i] = i < rows ? row_pairs(src + i * lda + k, count) : _mm512_setzero_si512();
+                transpose16_epi32(r);
+                int n_pairs = (count + 1) / 2;
+                for (int j = 0; j < n_pairs; j++) _mm512_mask_storeu_epi32(dst + (k / 2 + j) * MR, row_mask, r[j]);
+            }
+        }
+    }
+}
+
+/* ---- micro-kernel ------------------------------------------------------------------------- */
+
+BF16_INLINE void tile(const int rows, const int nv, const int full, int n, int64_t pairs, const uint32_t *ap,
+                      const uint32_t *bp, float *c, int64_t ldc, float alpha, float beta) {
+    const __mmask16 mask0 = full ? (__mmask16)0xFFFF : lane_mask(n);
+    const __mmask16 mask1 = full ? (__mmask16)0xFFFF : lane_mask(n - 16 > 0 ? n - 16 : 0);
+    __m512 acc[MR][2];
+#pragma GCC unroll 14
+    for (int r = 0; r < rows; r++) {
+        acc[r][0] = _mm512_setzero_ps();
+        if (nv == 2) acc[r][1] = _mm512_setzero_ps();
+    }
+#pragma GCC unroll 2
+    for (int64_t kp = 0; kp < pairs; kp++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(bp + kp * NR);
+        __m512bh b1 = nv == 2 ? (__m512bh)_mm512_load_si512(bp + kp * NR + 16) : b0;
+        const uint32_t *acol = ap + kp * MR;
+#pragma GCC unroll 14
+        for (int r = 0; r < rows; r++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)acol[r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
+            if (nv == 2) acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
+        }
+    }
+    const __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
+    for (int r = 0; r < rows; r++) {
+        float *crow = c + r * ldc;
+        for (int v = 0; v < nv; v++) {
+            __mmask16 mask = v == 0 ? mask0 : mask1;
+            __m512 out = _mm512_mul_ps(acc[r][v], alpha_v);
+            if (beta != 0.0f) {
+                __m512 old = full ? _mm512_loadu_ps(crow + 16 * v) : _mm512_maskz_loadu_ps(mask, crow + 16 * v);
+                out = _mm512_fmadd_ps(old, beta_v, out);
+            }
+            if (full) _mm512_storeu_ps(crow + 16 * v, out);
+            else _mm512_mask_storeu_ps(crow + 16 * v, mask, out);
+        }
+    }
+}
+
+typedef void (*tile_fn)(int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc,
+                        float alpha, float beta);
+#define DEFINE_TILES(R)                                                                                          \
+    static BF16_TARGET void tile_full_##R(int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, \
+                                          int64_t ldc, float alpha, float beta) {                                \
+        tile(R, 2, 1, n, pairs, ap, bp, c, ldc, alpha, beta);                                                    \
+    }                                                                                                            \
+    static BF16_TARGET void tile_edge2_##R(int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, \
+                                           int64_t ldc, float alpha, float beta) {                               \
+        tile(R, 2, 0, n, pairs, ap, bp, c, ldc, alpha, beta);                                                    \
+    }                                                                                                            \
+    static BF16_TARGET void tile_edge1_##R(int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, \
+                                           int64_t ldc, float alpha, float beta) {                               \
+        tile(R, 1, 0, n, pairs, ap, bp, c, ldc, alpha, beta);                                                    \
+    }
+DEFINE_TILES(1)
+DEFINE_TILES(2)
+DEFINE_TILES(3)
+DEFINE_TILES(4)
+DEFINE_TILES(5)
+DEFINE_TILES(6)
+DEFINE_TILES(7)
+DEFINE_TILES(8)
+DEFINE_TILES(9)
+DEFINE_TILES(10)
+DEFINE_TILES(11)
+DEFINE_TILES(12)
+DEFINE_TILES(13)
+DEFINE_TILES(14)
+#define TILE_TABLE(kind)                                                                                     \
+    {NULL,         tile_##kind##_1,  tile_##kind##_2,  tile_##kind##_3,  tile_##kind##_4,  tile_##kind##_5,    \
+     tile_##kind##_6, tile_##kind##_7, tile_##kind##_8, tile_##kind##_9, tile_##kind##_10, tile_##kind##_11,   \
+     tile_##kind##_12, tile_##kind##_13, tile_##kind##_14}
+static const tile_fn tiles_full[MR + 1] = TILE_TABLE(full);
+static const tile_fn tiles_edge2[MR + 1] = TILE_TABLE(edge2);
+static const tile_fn tiles_edge1[MR + 1] = TILE_TABLE(edge1);
+
+static void micro_bf16(int m, int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc,
+                       float alpha, float beta) {
+    const tile_fn *table = n == NR ? tiles_full : n > 16 ? tiles_edge2 : tiles_edge1;
+    table[m](n, pairs, ap, bp, c, ldc, alpha, beta);
+}
+
+const cc_gemm_bf16_backend cc_gemm_bf16_avx512 = {
+    .mr = MR, .nr = NR, .kc = KC, .mc = MC, .pack_a = pack_a_bf16, .pack_b = pack_b_bf16, .micro = micro_bf16,
+};
