@@ -56,10 +56,11 @@ typedef struct cc_clip_layer {
     cc_tensor *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
 } cc_clip_layer;
 
-/* Precision of CPU inference's weight products: f32, or bf16 (weights packed in bf16, activations
- * rounded to bf16 per product, float sums; layernorm, softmax, GELU, attention and the residual
- * stream stay in float). bf16 needs AVX512_BF16. */
-typedef enum { CC_PRECISION_F32 = 0, CC_PRECISION_BF16 } cc_precision;
+/* Precision of CPU inference's weight products: f32; bf16 (weights packed in bf16, activations
+ * rounded to bf16 per product, float sums); int8 (weights quantized per output channel, activations
+ * per row at run time, exact int32 sums). Layernorm, softmax, GELU, attention and the residual
+ * stream stay in float. bf16 needs AVX512_BF16, int8 AVX512_VNNI. */
+typedef enum { CC_PRECISION_F32 = 0, CC_PRECISION_BF16, CC_PRECISION_INT8 } cc_precision;
 
 typedef struct cc_clip_model {
     cc_clip_config config;
@@ -98,14 +99,15 @@ int cc_clip_init_random(cc_clip_model *m, uint64_t seed);
  * set, or once a parameter of the model has been trainable. */
 void cc_clip_prepack(cc_clip_model *m, int tower);
 void cc_clip_unpack(cc_clip_model *m);
-/* "f32" or "bf16" (NULL = f32) -> *out; -1 with cc_last_error for any other name. */
+/* "f32", "bf16" or "int8" (NULL = f32) -> *out; -1 with cc_last_error for any other name. */
 int cc_precision_parse(const char *name, cc_precision *out);
 const char *cc_precision_name(cc_precision precision);
 /* Sets the precision of CPU inference: packed weights are dropped and packed again, in the new
- * precision, by the next embedding. bf16 packs every matrix weight of a used tower (also weights
- * converted from a bf16/f16 file: half the bytes of their float copy again); a model that has been
- * trainable, or one on another backend, runs in f32 whatever is set. Returns -1 with cc_last_error,
- * the model staying at f32, when the CPU lacks the instructions (AVX512_BF16). */
+ * precision, by the next embedding. bf16 and int8 pack every matrix weight of a used tower (also
+ * weights converted from a bf16/f16 file: a half or a quarter of their float copy again); a model
+ * that has been trainable, or one on another backend, runs in f32 whatever is set. Returns -1 with
+ * cc_last_error, the model staying at f32, when the CPU lacks the instructions (AVX512_BF16 for
+ * bf16, AVX512_VNNI for int8). */
 int cc_clip_set_precision(cc_clip_model *m, cc_precision precision);
 /* The precision of models created from now on (cc_clip_new, cc_clip_load, resized towers): what the
  * CLI's --precision sets for a command. -1 with cc_last_error (default f32) as above. */

@@ -489,18 +489,29 @@ void cc_sgemm_bf16b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, f
  * ceil(N/nr) panels of kc×nr floats, zero-padded; k block b starts at b * panels * nr * kc. */
 /* A bf16 matrix (be16 set) has the same blocks and panels, of ceil(kc/2) uint32 pairs per panel
  * row (gemm_bf16.c), in data16; k block b starts at b * panels * nr * (kc/2) (kc is even). */
+/* An int8 matrix (be8 set): blocks of ceil(kc/4) uint32 quads per panel row in data8 (kc a
+ * multiple of 4), the column sums of each block's codes in colsum8 (block b at b * panels * nr),
+ * and the column scales in scale8 (panels * nr, zero past N). */
 struct cc_gemm_packed {
-    const cc_gemm_backend *be;       /* the back end whose layout this is (float) */
+    const cc_gemm_backend *be;        /* the back end whose layout this is (float) */
     const cc_gemm_bf16_backend *be16; /* or the bf16 one */
+    const cc_gemm_int8_backend *be8;  /* or the int8 one */
     int64_t K, N, kc, panels;
     float *data;
     uint32_t *data16;
+    uint32_t *data8;
+    int32_t *colsum8;
+    float *scale8;
 };
 
 int64_t cc_gemm_packed_k(const cc_gemm_packed *packed) { return packed->K; }
 int64_t cc_gemm_packed_n(const cc_gemm_packed *packed) { return packed->N; }
 int cc_gemm_packed_is_bf16(const cc_gemm_packed *packed) { return packed->be16 != NULL; }
+int cc_gemm_packed_is_int8(const cc_gemm_packed *packed) { return packed->be8 != NULL; }
 size_t cc_gemm_packed_bytes(const cc_gemm_packed *packed) {
+    if (packed->be8)
+        return (size_t)packed->panels * (size_t)packed->be8->nr * (size_t)((packed->K + packed->kc - 1) / packed->kc) *
+               (size_t)(packed->kc / 4) * sizeof(uint32_t);
     if (packed->be16) /* every k block padded to whole pairs */
         return (size_t)packed->panels * (size_t)packed->be16->nr * (size_t)((packed->K + packed->kc - 1) / packed->kc) *
                (size_t)(packed->kc / 2) * sizeof(uint32_t);
@@ -511,6 +522,9 @@ void cc_gemm_packed_free(cc_gemm_packed *packed) {
     if (!packed) return;
     cc_free_aligned(packed->data);
     cc_free_aligned(packed->data16);
+    cc_free_aligned(packed->data8);
+    cc_free_aligned(packed->colsum8);
+    cc_free_aligned(packed->scale8);
     free(packed);
 }
 
@@ -655,6 +669,131 @@ static void sgemm_packed_bf16(int trans_a, int64_t M, float alpha, const float *
     }
 }
 
+/* ---- pre-packed int8 B ------------------------------------------------------------------ */
+
+/* CLIPC_NO_INT8 set: behave as a CPU without the instructions (tests of the fallback). */
+int cc_gemm_has_int8(void) { return cc_gemm_cpu_has_int8() && !getenv("CLIPC_NO_INT8"); }
+
+/* Scale (max |x| / 127) of `count` values `stride` apart, and its inverse (0 for all zeros). */
+static void int8_scale(const float *x, int64_t count, int64_t stride, float *scale, float *inv_scale) {
+    float largest = 0;
+    for (int64_t i = 0; i < count; i++) {
+        float v = fabsf(x[i * stride]);
+        if (!(v <= largest)) largest = v; /* NaN sticks (fmaxf would drop it) */
+        if (isnan(largest)) break;
+    }
+    *scale = isfinite(largest) ? largest / 127.0f : NAN; /* NaN or Inf in: NaN out, as a float product */
+    *inv_scale = largest > 0 && isfinite(largest) ? 127.0f / largest : 0.0f;
+}
+
+cc_gemm_packed *cc_gemm_pack_b_int8(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb) {
+    const cc_gemm_int8_backend *be = &cc_gemm_int8_avx512;
+    if (!cc_gemm_has_int8()) {
+        cc_set_error("gemm: this CPU has no AVX512_VNNI instructions (int8 products need them)");
+        return NULL;
+    }
+    if (K <= 0 || N <= 0 || ldb < (trans_b ? K : N)) {
+        cc_set_error("gemm: cannot pack a %lld x %lld matrix with row stride %lld", (long long)K, (long long)N,
+                     (long long)ldb);
+        return NULL;
+    }
+    for (int64_t i = 0; i < (trans_b ? N : K); i++)
+        for (int64_t j = 0; j < (trans_b ? K : N); j++)
+            if (!isfinite(B[i * ldb + j])) {
+                cc_set_error("gemm: cannot quantize a matrix holding NaN or Inf to int8");
+                return NULL;
+            }
+    cc_gemm_packed *packed = cc_calloc(1, sizeof *packed, "packed matrix");
+    if (!packed) return NULL;
+    int64_t k_blocks = (K + be->kc - 1) / be->kc;
+    *packed = (cc_gemm_packed){.be8 = be, .K = K, .N = N, .kc = round_up((K + k_blocks - 1) / k_blocks, 4),
+                               .panels = (N + be->nr - 1) / be->nr};
+    k_blocks = (K + packed->kc - 1) / packed->kc;
+    int64_t columns = packed->panels * be->nr;
+    packed->data8 = cc_malloc_aligned(cc_gemm_packed_bytes(packed), "packed matrix");
+    packed->colsum8 = cc_malloc_aligned((size_t)(k_blocks * columns) * sizeof(int32_t), "packed matrix");
+    packed->scale8 = cc_malloc_aligned((size_t)columns * sizeof(float), "packed matrix");
+    float *inv_scale = cc_malloc((size_t)columns * sizeof(float), "packed matrix");
+    if (!packed->data8 || !packed->colsum8 || !packed->scale8 || !inv_scale) {
+        free(inv_scale);
+        cc_gemm_packed_free(packed);
+        return NULL;
+    }
+    for (int64_t j = 0; j < columns; j++) {
+        packed->scale8[j] = inv_scale[j] = 0.0f;
+        if (j < N) /* column j of op(B): row j of B when transposed */
+            int8_scale(trans_b ? B + j * ldb : B + j, K, trans_b ? 1 : ldb, &packed->scale8[j], &inv_scale[j]);
+    }
+    int64_t block_quads = columns * (packed->kc / 4);
+    for (int64_t pc = 0, b = 0; pc < K; pc += packed->kc, b++)
+        be->pack_b(trans_b, B, ldb, pc, min64(packed->kc, K - pc), 0, N, inv_scale, packed->data8 + b * block_quads,
+                   packed->colsum8 + b * columns);
+    free(inv_scale);
+    return packed;
+}
+
+/* As packed_region, for an int8 matrix: A quantized with the row scales given (a_scale,
+ * a_inv_scale: M values each) block by block into `buf`. */
+static void packed_region_int8(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                               const cc_gemm_packed *B, float beta, float *C, int64_t ldc, int64_t panel0,
+                               int64_t panel1, const float *a_scale, const float *a_inv_scale, uint32_t *buf) {
+    const cc_gemm_int8_backend *be = B->be8;
+    const int mr = be->mr, nr = be->nr;
+    int64_t mc = round_up(be->mc, mr), columns = B->panels * nr, block_quads = columns * (B->kc / 4);
+    for (int64_t pc = 0, b = 0; pc < B->K; pc += B->kc, b++) {
+        int64_t kc = min64(B->kc, B->K - pc), quads = (kc + 3) / 4;
+        float block_beta = pc == 0 ? beta : 1.0f;
+        const uint32_t *block = B->data8 + b * block_quads;
+        const int32_t *colsum = B->colsum8 + b * columns;
+        for (int64_t ic = 0; ic < M; ic += mc) {
+            int64_t m = min64(mc, M - ic);
+            be->pack_a(trans_a, A, lda, ic, m, pc, kc, a_inv_scale + ic, buf);
+            for (int64_t panel = panel0; panel < panel1; panel++) {
+                int64_t j = panel * nr;
+                int n = (int)min64(nr, B->N - j);
+                const uint32_t *bp = block + panel * nr * quads;
+                for (int64_t ir = 0; ir < m; ir += mr)
+                    be->micro((int)min64(mr, m - ir), n, quads, buf + ir * quads, bp, colsum + j, B->scale8 + j,
+                              a_scale + ic + ir, C + (ic + ir) * ldc + j, ldc, alpha, block_beta);
+            }
+        }
+    }
+}
+
+static void sgemm_packed_int8(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                              const cc_gemm_packed *B, float beta, float *C, int64_t ldc) {
+    const cc_gemm_int8_backend *be = B->be8;
+    float *scales = cc_malloc((size_t)(2 * M) * sizeof(float), "int8 row scales");
+    if (!scales) return; /* cc_last_error: out of memory; C untouched */
+    for (int64_t i = 0; i < M; i++) /* row i of op(A) */
+        int8_scale(trans_a ? A + i : A + i * lda, B->K, trans_a ? lda : 1, &scales[i], &scales[M + i]);
+    double flops = 2.0 * (double)M * (double)B->N * (double)B->K;
+    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
+    /* the same thread rule as the float product, at four times its rate */
+    if (flops / (4 * MIN_FLOPS_PER_THREAD) < n_threads) n_threads = flops < 4 * MIN_FLOPS_PER_THREAD ? 1 : (int)(flops / (4 * MIN_FLOPS_PER_THREAD));
+    if (n_threads > B->panels) n_threads = (int)B->panels;
+    if (n_threads > 255) n_threads = 255;
+    size_t a_words = (size_t)round_up(round_up(min64(be->mc, M), be->mr) * (B->kc / 4), 16);
+    unsigned char missed[255] = {0};
+#pragma omp parallel num_threads(n_threads)
+    {
+        int tid = omp_get_thread_num(), team = omp_get_num_threads();
+        uint32_t *buf = (uint32_t *)thread_buffer(0, a_words);
+        int64_t panel0 = B->panels * tid / team, panel1 = B->panels * (tid + 1) / team;
+        if (buf) packed_region_int8(trans_a, M, alpha, A, lda, B, beta, C, ldc, panel0, panel1, scales, scales + M, buf);
+        else missed[tid] = (unsigned char)team;
+    }
+    for (int tid = 0; tid < n_threads; tid++) {
+        if (!missed[tid]) continue;
+        int team = missed[tid];
+        uint32_t *buf = (uint32_t *)thread_buffer(0, a_words);
+        if (!buf) break; /* cc_last_error: out of memory */
+        packed_region_int8(trans_a, M, alpha, A, lda, B, beta, C, ldc, B->panels * tid / team,
+                           B->panels * (tid + 1) / team, scales, scales + M, buf);
+    }
+    free(scales);
+}
+
 void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_t lda, const cc_gemm_packed *B,
                      float beta, float *C, int64_t ldc) {
     int64_t K = B->K, N = B->N;
@@ -665,6 +804,10 @@ void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_
     }
     if (B->be16) {
         sgemm_packed_bf16(trans_a, M, alpha, A, lda, B, beta, C, ldc);
+        return;
+    }
+    if (B->be8) {
+        sgemm_packed_int8(trans_a, M, alpha, A, lda, B, beta, C, ldc);
         return;
     }
     const cc_gemm_backend *be = B->be;

@@ -54,6 +54,22 @@ typedef struct cc_gemm_bf16_backend {
 extern const cc_gemm_bf16_backend cc_gemm_bf16_avx512;
 int cc_gemm_cpu_has_bf16(void);
 
+/* The int8 back end (gemm_int8.c): k quads, one uint32 per quad; A as u8 (code + 128) with a
+ * scale per row, B as s8 with a scale per column and the column sums of its codes per k block. */
+typedef struct cc_gemm_int8_backend {
+    int mr, nr, kc, mc;
+    void (*pack_a)(int trans_a, const float *A, int64_t lda, int64_t i0, int64_t m, int64_t k0, int64_t kc,
+                   const float *inv_scale, uint32_t *dst);
+    void (*pack_b)(int trans_b, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n,
+                   const float *inv_scale, uint32_t *dst, int32_t *colsum);
+    /* colsum and b_scale: nr values of this panel; a_scale: m values of these rows */
+    void (*micro)(int m, int n, int64_t quads, const uint32_t *ap, const uint32_t *bp, const int32_t *colsum,
+                  const float *b_scale, const float *a_scale, float *c, int64_t ldc, float alpha, float beta);
+} cc_gemm_int8_backend;
+
+extern const cc_gemm_int8_backend cc_gemm_int8_avx512;
+int cc_gemm_cpu_has_int8(void);
+
 extern const cc_gemm_backend cc_gemm_backend_avx512;
 extern const cc_gemm_backend cc_gemm_backend_avx2;
 extern const cc_gemm_backend cc_gemm_backend_scalar;

@@ -302,17 +302,18 @@ TEST(clip_config_and_weight_mismatches_are_reported) {
     cc_clip_free(m);
 }
 
-/* --precision bf16: weights packed in bf16 and activations rounded per product give embeddings
- * within cosine 0.999 of f32 for every image and caption (mapped f32 weights, as a real model
- * loads), and differ from them (the bf16 kernel ran); switching back gives f32's bits again;
- * where the CPU lacks AVX512_BF16 (or CLIPC_NO_BF16 says so) the model stays f32 with an error. */
+/* --precision bf16 / int8: weights packed in bf16 (int8) and activations rounded (quantized) per
+ * product give embeddings within cosine 0.999 (0.99) of f32 for every image and caption (mapped f32
+ * weights, as a real model loads), and differ from them (the kernel ran); switching back gives
+ * f32's bits again; where the CPU lacks AVX512_BF16 / AVX512_VNNI (or CLIPC_NO_BF16 / CLIPC_NO_INT8
+ * say so) the model stays f32 with an error. */
 static double cosine(const float *a, const float *b, int n) {
     double ab = 0, aa = 0, bb = 0;
     for (int i = 0; i < n; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
     return ab / sqrt(aa * bb);
 }
 
-TEST(clip_bf16_precision_close_to_f32) {
+TEST(clip_bf16_and_int8_precision_close_to_f32) {
     cc_clip_config cfg = {
         .text = {.hidden_size = 64, .intermediate_size = 256, .num_layers = 2, .num_heads = 4, .act = CC_ACT_QUICK_GELU,
                  .layer_norm_eps = 1e-5f, .vocab_size = 300, .max_positions = 16, .eos_token_id = -1},
@@ -344,25 +345,38 @@ TEST(clip_bf16_precision_close_to_f32) {
     float img32[N * DIM], txt32[N * DIM], img16[N * DIM], txt16[N * DIM], again[N * DIM];
     REQUIRE(cc_clip_embed_images(m, pixels, N, img32, 1) == 0 && cc_clip_embed_texts(m, ids, eot, N, txt32, 1) == 0, "%s",
             cc_last_error());
-    if (!cc_gemm_has_bf16()) {
-        CHECK(cc_clip_set_precision(m, CC_PRECISION_BF16) != 0 && strstr(cc_last_error(), "AVX512_BF16"));
-        CHECK(m->precision == CC_PRECISION_F32);
-    } else {
-        REQUIRE(cc_clip_set_precision(m, CC_PRECISION_BF16) == 0, "%s", cc_last_error());
+    static const struct {
+        cc_precision precision;
+        const char *name, *needs, *env;
+        double min_cosine;
+    } cases[] = {{CC_PRECISION_BF16, "bf16", "AVX512_BF16", "CLIPC_NO_BF16", 0.999},
+                 {CC_PRECISION_INT8, "int8", "AVX512_VNNI", "CLIPC_NO_INT8", 0.99}};
+    for (int c = 0; c < 2; c++) {
+        int has = cases[c].precision == CC_PRECISION_BF16 ? cc_gemm_has_bf16() : cc_gemm_has_int8();
+        if (!has) {
+            CHECK(cc_clip_set_precision(m, cases[c].precision) != 0 && strstr(cc_last_error(), cases[c].needs));
+            CHECK(m->precision == CC_PRECISION_F32);
+            continue;
+        }
+        REQUIRE(cc_clip_set_precision(m, cases[c].precision) == 0, "%s", cc_last_error());
         REQUIRE(cc_clip_embed_images(m, pixels, N, img16, 1) == 0 && cc_clip_embed_texts(m, ids, eot, N, txt16, 1) == 0,
                 "%s", cc_last_error());
-        CHECK(cc_gemm_packed_is_bf16(m->vision_layers[0].fc1_w->packed) && cc_gemm_packed_is_bf16(m->text_layers[1].q_w->packed));
+        const cc_gemm_packed *fc1 = m->vision_layers[0].fc1_w->packed, *q = m->text_layers[1].q_w->packed;
+        CHECK(fc1 && q && (c == 0 ? cc_gemm_packed_is_bf16(fc1) && cc_gemm_packed_is_bf16(q)
+                                  : cc_gemm_packed_is_int8(fc1) && cc_gemm_packed_is_int8(q)),
+              "%s: weights packed in %s", cases[c].name, cases[c].name);
         for (int i = 0; i < N; i++) {
             double ci = cosine(img16 + i * DIM, img32 + i * DIM, DIM), ct = cosine(txt16 + i * DIM, txt32 + i * DIM, DIM);
-            CHECK(ci >= 0.999 && ct >= 0.999 && ci < 1 - 1e-9, "item %d: cosine to f32: image %.6f, text %.6f", i, ci, ct);
+            CHECK(ci >= cases[c].min_cosine && ct >= cases[c].min_cosine && ci < 1 - 1e-9,
+                  "%s item %d: cosine to f32: image %.6f, text %.6f", cases[c].name, i, ci, ct);
         }
         REQUIRE(cc_clip_set_precision(m, CC_PRECISION_F32) == 0);
         REQUIRE(cc_clip_embed_images(m, pixels, N, again, 1) == 0, "%s", cc_last_error());
         CHECK(memcmp(again, img32, sizeof again) == 0, "back to f32: the f32 embeddings again");
-        setenv("CLIPC_NO_BF16", "1", 1);
-        CHECK(cc_clip_set_precision(m, CC_PRECISION_BF16) != 0 && strstr(cc_last_error(), "AVX512_BF16"), "%s",
+        setenv(cases[c].env, "1", 1);
+        CHECK(cc_clip_set_precision(m, cases[c].precision) != 0 && strstr(cc_last_error(), cases[c].needs), "%s",
               cc_last_error());
-        unsetenv("CLIPC_NO_BF16");
+        unsetenv(cases[c].env);
         REQUIRE(cc_clip_embed_images(m, pixels, N, again, 1) == 0, "%s", cc_last_error());
         CHECK(m->precision == CC_PRECISION_F32 && memcmp(again, img32, sizeof again) == 0, "fallback runs f32");
     }

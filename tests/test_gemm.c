@@ -445,3 +445,93 @@ TEST(gemm_packed_bf16_matches_openblas_on_rounded_operands) {
                 free(A), free(B), free(A16), free(B16), free(C), free(C0), free(want), free(exact);
             }
 }
+
+/* int8 pre-packed B (vpdpbusd): equal to the product of the quantized operands computed here in
+ * double (codes round(x·127/max) per row of A and per column of op(B)), transposes, K not a
+ * multiple of 4, several k blocks, more rows than one A block, 1-3 threads, beta; within 1/64 of the
+ * summed magnitudes of the float product (1/8 with a 40x outlier in A); NaN in A gives NaN in its row. Without AVX512_VNNI,
+ * packing is refused. */
+static void quantize_reference(const float *x, int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride,
+                               double *codes, double *scales) {
+    for (int64_t r = 0; r < rows; r++) {
+        double largest = 0;
+        for (int64_t c = 0; c < cols; c++) largest = fmax(largest, fabs(x[r * row_stride + c * col_stride]));
+        float scale = (float)largest / 127.0f, inv = largest > 0 ? 127.0f / (float)largest : 0.0f;
+        scales[r] = scale;
+        for (int64_t c = 0; c < cols; c++) {
+            float q = nearbyintf(x[r * row_stride + c * col_stride] * inv);
+            codes[r * cols + c] = q > 127 ? 127 : q < -127 ? -127 : q;
+        }
+    }
+}
+
+TEST(gemm_packed_int8_matches_quantized_reference) {
+    float one = 1.0f;
+    if (!cc_gemm_has_int8()) {
+        CHECK(cc_gemm_pack_b_int8(0, 1, 1, &one, 1) == NULL && strstr(cc_last_error(), "AVX512_VNNI"), "%s",
+              cc_last_error());
+        return;
+    }
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    static const int64_t shapes[][3] = {{1, 1, 1}, {50, 97, 130}, {3, 33, 7}, {20, 70, 2301}, {14, 64, 96},
+                                        {61, 40, 41}, {170, 33, 600}};
+    for (int s = 0; s < 7; s++)
+        for (int tr = 0; tr < 4; tr++)
+            for (int threads = 1; threads <= 3; threads++) {
+                int trans_a = tr & 1, trans_b = tr >> 1, pad = (int)cc_rng_below(&rng, 3);
+                int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                int64_t lda = (trans_a ? M : K) + pad, ldb = (trans_b ? K : N) + pad;
+                int64_t a_len = (trans_a ? K : M) * lda, b_len = (trans_b ? N : K) * ldb;
+                float *A = malloc(sizeof(float) * (size_t)a_len), *B = malloc(sizeof(float) * (size_t)b_len);
+                float *C = malloc(sizeof(float) * (size_t)(M * N)), *C0 = malloc(sizeof(float) * (size_t)(M * N));
+                float *exact = malloc(sizeof(float) * (size_t)(M * N)), *want = malloc(sizeof(float) * (size_t)(M * N));
+                double *qa = malloc(sizeof(double) * (size_t)(M * K)), *qb = malloc(sizeof(double) * (size_t)(N * K));
+                double *sa = malloc(sizeof(double) * (size_t)M), *sb = malloc(sizeof(double) * (size_t)N);
+                fill_normal(&rng, A, a_len);
+                fill_normal(&rng, B, b_len);
+                fill_normal(&rng, C0, M * N);
+                if (s == 1) A[0] *= 40; /* an outlier in one row: that row's codes get coarse */
+                float alpha = threads == 2 ? -1.5f : 1.0f, beta = tr == 1 ? 0.0f : 0.5f;
+                /* op(A)[i, k] = A[i*lda + k] or A[k*lda + i]; op(B)[k, j] = B[k*ldb + j] or B[j*ldb + k] */
+                quantize_reference(A, M, K, trans_a ? 1 : lda, trans_a ? lda : 1, qa, sa);
+                quantize_reference(B, N, K, trans_b ? ldb : 1, trans_b ? 1 : ldb, qb, sb);
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++) {
+                        double sum = 0;
+                        for (int64_t k = 0; k < K; k++) sum += qa[i * K + k] * qb[j * K + k];
+                        want[i * N + j] = (float)(alpha * sa[i] * sb[j] * sum + beta * C0[i * N + j]);
+                    }
+                memcpy(C, C0, sizeof(float) * (size_t)(M * N));
+                memcpy(exact, C0, sizeof(float) * (size_t)(M * N));
+                cc_sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, exact, N);
+                cc_gemm_packed *packed = cc_gemm_pack_b_int8(trans_b, K, N, B, ldb);
+                REQUIRE(packed, "%s", cc_last_error());
+                CHECK(cc_gemm_packed_is_int8(packed) && !cc_gemm_packed_is_bf16(packed) && cc_gemm_packed_k(packed) == K &&
+                      cc_gemm_packed_n(packed) == N && cc_gemm_packed_bytes(packed) >= (size_t)(K * N) &&
+                      cc_gemm_packed_bytes(packed) < (size_t)((K + 64) * (N + 32)));
+                cc_set_threads(threads);
+                cc_sgemm_packed(trans_a, M, alpha, A, lda, packed, beta, C, N);
+                cc_set_threads(0);
+                double rel = product_error(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C0, C, want);
+                double quantization = product_error(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C0, C, exact);
+                /* the outlier row's codes are 40 times coarser */
+                CHECK(rel <= GEMM_TOL && quantization <= (s == 1 ? 1.0 / 8 : 1.0 / 64),
+                      "int8 packed %s%s M=%lld N=%lld K=%lld %d threads: rel %.3g to the quantized product, %.3g to the float one",
+                      trans_a ? "T" : "N", trans_b ? "T" : "N", (long long)M, (long long)N, (long long)K, threads, rel,
+                      quantization);
+                if (s == 6 && tr == 0 && threads == 1) { /* NaN in row 3 of A: row 3 of C is NaN, the rest finite */
+                    A[3 * lda + 5] = NAN;
+                    cc_sgemm_packed(0, M, 1.0f, A, lda, packed, 0.0f, C, N);
+                    int nan_row = 1, others = 1;
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t j = 0; j < N; j++) {
+                            if (i == 3) nan_row &= isnan(C[i * N + j]);
+                            else others &= isfinite(C[i * N + j]);
+                        }
+                    CHECK(nan_row && others, "NaN in a row of A: NaN in that row of C only");
+                }
+                cc_gemm_packed_free(packed);
+                free(A), free(B), free(C), free(C0), free(exact), free(want), free(qa), free(qb), free(sa), free(sb);
+            }
+}

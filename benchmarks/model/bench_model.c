@@ -4,7 +4,8 @@
  *        bench_model MODEL_DIR text BATCH TOKENS [REPEATS]
  *        bench_model MODEL_DIR check PIXELS.npy IDS.npy EOT.npy REF_PREFIX   (parity with the reference)
  * Prints one JSON line: {"tower", "batch", "tokens", "ms_per_batch", "items_per_s", "gflops", "peak_rss_mb"}.
- * Threads: CLIPC_THREADS or all cores. Inputs are random (timing does not depend on values). */
+ * Threads: CLIPC_THREADS or all cores; precision: CLIPC_PRECISION (f32 default, or bf16). Inputs are
+ * random (timing does not depend on values). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", cc_last_error());
         return 1;
     }
+    cc_precision precision = CC_PRECISION_F32;
+    if (cc_precision_parse(getenv("CLIPC_PRECISION"), &precision) != 0 || cc_clip_set_precision(m, precision) != 0) {
+        fprintf(stderr, "%s\n", cc_last_error());
+        return 1;
+    }
     if (!strcmp(argv[2], "check")) return argc < 7 ? 2 : check_parity(m, argv);
     int is_text = !strcmp(argv[2], "text");
     int64_t batch = atoll(argv[3]), tokens = is_text && argc > 4 ? atoll(argv[4]) : 0;
@@ -136,9 +142,9 @@ int main(int argc, char **argv) {
     }
     double seconds = median(times, repeats);
     if (getenv("CLIPC_PROFILE")) cc_clip_print_profile(m, stderr);
-    printf("{\"tower\": \"%s\", \"batch\": %lld, \"tokens\": %lld, \"threads\": %d, \"ms_per_batch\": %.2f, "
-           "\"items_per_s\": %.2f, \"gflops\": %.1f, \"peak_rss_mb\": %.0f}\n",
-           is_text ? "text" : "image", (long long)batch, (long long)tokens, cc_get_threads(), 1e3 * seconds,
+    printf("{\"tower\": \"%s\", \"precision\": \"%s\", \"batch\": %lld, \"tokens\": %lld, \"threads\": %d, "
+           "\"ms_per_batch\": %.2f, \"items_per_s\": %.2f, \"gflops\": %.1f, \"peak_rss_mb\": %.0f}\n",
+           is_text ? "text" : "image", cc_precision_name(m->precision), (long long)batch, (long long)tokens, cc_get_threads(), 1e3 * seconds,
            (double)batch / seconds, flops * (double)batch / seconds / 1e9, peak_rss_mb());
     free(pixels);
     free(ids);

@@ -45,21 +45,24 @@ for kind in ("img", "txt"):
     assert abs(np.linalg.norm(ours, axis=1) - 1).max() < 1e-5
 print("parity ok")
 PY
-# --precision bf16 (where the CPU has AVX512_BF16; else a warning and f32): within cosine 0.999 of f32
-"$CLIPC" embed --model "$model" --images "$TMPDIR/images.txt" --out "$TMPDIR/img16.npy" --precision bf16 --quiet 2> "$TMPDIR/warn16"
-"$CLIPC" embed --model "$model" --texts "$TMPDIR/captions.txt" --out "$TMPDIR/txt16.npy" --precision bf16 --quiet 2>> "$TMPDIR/warn16"
-/usr/bin/python3 - "$TMPDIR" <<'PY'
+# --precision bf16 / int8 (where the CPU has AVX512_BF16 / AVX512_VNNI; else a warning and f32):
+# within cosine 0.999 / 0.99 of f32, and not f32's bits
+for precision in bf16 int8; do
+    "$CLIPC" embed --model "$model" --images "$TMPDIR/images.txt" --out "$TMPDIR/img_$precision.npy" --precision $precision --quiet 2> "$TMPDIR/warn_$precision"
+    "$CLIPC" embed --model "$model" --texts "$TMPDIR/captions.txt" --out "$TMPDIR/txt_$precision.npy" --precision $precision --quiet 2>> "$TMPDIR/warn_$precision"
+    /usr/bin/python3 - "$TMPDIR" $precision <<'PY'
 import sys, numpy as np
-d = sys.argv[1]
-fallback = "running in f32" in open(f"{d}/warn16").read()
+d, precision = sys.argv[1], sys.argv[2]
+fallback = "running in f32" in open(f"{d}/warn_{precision}").read()
 for kind in ("img", "txt"):
-    a, b = np.load(f"{d}/{kind}16.npy"), np.load(f"{d}/{kind}.npy")
+    a, b = np.load(f"{d}/{kind}_{precision}.npy"), np.load(f"{d}/{kind}.npy")
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    assert cos.min() >= 0.999, (kind, cos)
-    assert fallback or np.abs(a - b).max() > 0, "bf16 gave the f32 bits: the bf16 path did not run"
+    assert cos.min() >= (0.999 if precision == "bf16" else 0.99), (precision, kind, cos)
+    assert fallback or np.abs(a - b).max() > 0, f"{precision} gave the f32 bits: its kernel did not run"
 PY
+done
 if "$CLIPC" embed --model "$model" --text "x" --out "$TMPDIR/p.npy" --precision f64 2> "$TMPDIR/err"; then exit 1; fi
-grep -q "precision must be f32 or bf16" "$TMPDIR/err"
+grep -q "precision must be f32, bf16 or int8" "$TMPDIR/err"
 # --text on the command line gives the same rows as the file
 "$CLIPC" embed --model "$model" --text "a photo of a dog" "Two RED circles above a blue square!" --out "$TMPDIR/txt2.npy" --quiet
 /usr/bin/python3 -c "import numpy as np; a=np.load('$TMPDIR/txt.npy')[:2]; b=np.load('$TMPDIR/txt2.npy'); assert np.abs(a-b).max() < 1e-6"

@@ -1,0 +1,207 @@
+/* gemm_int8.c — the int8 back end of the pre-packed GEMM (cc_gemm_pack_b_int8), on AVX512_VNNI's
+ * vpdpbusd: four u8 × s8 products summed into each 32-bit lane, four times the multiplies of a
+ * float FMA per instruction.
+ *
+ * Quantization (symmetric): B per output column n, q_b = round(B[:, n] / s_b[n]), s_b[n] =
+ * max|B[:, n]| / 127, done once when the weight is packed; A per row m at every product,
+ * q_a = round(A[m, :] / s_a[m]), s_a[m] = max|A[m, :]| / 127, stored offset by 128 as u8 (vpdpbusd
+ * multiplies unsigned by signed). Then
+ *     C[m, n] = s_a[m] s_b[n] (Σ_k (q_a + 128) q_b  -  128 Σ_k q_b),
+ * the second sum kept per column and k block with the packed B.
+ *
+ * Layout: operands as k quads, one uint32 per quad (byte i = k 4kq+i; zeros past K in B, so a
+ * padded A byte adds nothing):
+ *   packed A panel: ap[kq*MR + r];  packed B panel: bp[kq*NR + c], zero-padded to NR columns.
+ * A 14×32 tile of 28 zmm i32 accumulators per k block, converted to float and scaled at the end
+ * of the block. Compiled with target attributes only; cc_gemm_has_int8() tells whether it runs.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/gemm_internal.h"
+
+#define INT8_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,fma")))
+#define INT8_INLINE static inline INT8_TARGET __attribute__((always_inline))
+
+enum { MR = 14, NR = 32 };
+/* k per block: a B panel of KC/4 quads × 32 columns is 32 KiB (L1); |Σ| <= KC·255·127 < 2^31. */
+enum { KC = 1024, MC = 168 };
+
+int cc_gemm_cpu_has_int8(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vnni");
+}
+
+static int8_t quantize(float x, float inv_scale) {
+    float q = nearbyintf(x * inv_scale);
+    return (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+}
+
+/* ---- packing ------------------------------------------------------------------------------ */
+
+/* B: columns [j0, j0+n) × k [k0, k0+kc) of op(B) into ceil(n/NR) panels of ceil(kc/4) quad rows,
+ * with the column sums of the block's codes (colsum[c], NR per panel, zero past n). inv_scale[j]
+ * is 1 / s_b of column j0+j. Done once per weight: plain C. */
+static void pack_b_int8(int trans_b, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n,
+                        const float *inv_scale, uint32_t *dst, int32_t *colsum) {
+    int64_t quads = (kc + 3) / 4;
+    for (int64_t p = 0; p < n; p += NR, dst += NR * quads, colsum += NR) {
+        for (int c = 0; c < NR; c++) {
+            int32_t sum = 0;
+            for (int64_t kq = 0; kq < quads; kq++) {
+                uint32_t quad = 0;
+                for (int i = 0; i < 4 && p + c < n; i++) {
+                    int64_t j = j0 + p + c, k = k0 + 4 * kq + i;
+                    if (4 * kq + i >= kc) break;
+                    int8_t q = quantize(trans_b ? B[j * ldb + k] : B[k * ldb + j], inv_scale[p + c]);
+                    sum += q;
+                    quad |= (uint32_t)(uint8_t)q << (8 * i);
+                }
+                dst[kq * NR + c] = quad;
+            }
+            colsum[c] = sum;
+        }
+    }
+}
+
+static inline __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
+/* 16 floats × inv_scale, rounded, clamped to ±127, + 128, as 16 bytes. */
+INT8_INLINE __m128i to_u8(__m512 x, __m512 inv_scale) {
+    __m512i q = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(x, inv_scale), _MM_FROUND_TO_NEAREST_INT));
+    q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+    return _mm512_cvtepi32_epi8(_mm512_add_epi32(q, _mm512_set1_epi32(128)));
+}
+
+/* A: rows [i0, i0+m) × k [k0, k0+kc) of op(A) into ceil(m/MR) panels of u8 quads (rows past m
+ * not written); inv_scale[i] = 1 / s_a of row i0+i (0 for an all-zero row). */
+static INT8_TARGET void pack_a_int8(int trans_a, const float *A, int64_t lda, int64_t i0, int64_t m, int64_t k0,
+                                    int64_t kc, const float *inv_scale, uint32_t *dst) {
+    int64_t quads = (kc + 3) / 4;
+    for (int64_t p = 0; p < m; p += MR, dst += MR * quads) {
+        int rows = m - p < MR ? (int)(m - p) : MR;
+        if (trans_a) { /* op(A)[i, k] = A[k*lda + i]: scalar, rare (no inference product uses it) */
+            for (int r = 0; r < rows; r++)
+                for (int64_t kq = 0; kq < quads; kq++) {
+                    uint32_t quad = 0;
+                    for (int i = 0; i < 4 && 4 * kq + i < kc; i++) {
+                        float x = A[(k0 + 4 * kq + i) * lda + i0 + p + r];
+                        quad |= (uint32_t)(uint8_t)(quantize(x, inv_scale[p + r]) + 128) << (8 * i);
+                    }
+                    dst[kq * MR + r] = quad;
+                }
+            continue;
+        }
+        /* rows contiguous along k: 64 floats -> 16 quads per row; quads land MR apart */
+        for (int r = 0; r < rows; r++) {
+            const float *src = A + (i0 + p + r) * lda + k0;
+            __m512 inv = _mm512_set1_ps(inv_scale[p + r]);
+            for (int64_t k = 0; k < kc; k += 64) {
+                int count = kc - k < 64 ? (int)(kc - k) : 64;
+                uint8_t bytes[64];
+                for (int v = 0; v < 4; v++) {
+                    int left = count - 16 * v;
+                    __m512 x = _mm512_maskz_loadu_ps(lane_mask(left > 0 ? left : 0), src + k + 16 * v);
+                    _mm_storeu_si128((__m128i *)(bytes + 16 * v), to_u8(x, inv));
+                }
+                int n_quads = (count + 3) / 4;
+                uint32_t *out = dst + (k / 4) * MR + r;
+                for (int q = 0; q < n_quads; q++) memcpy(out + q * MR, bytes + 4 * q, 4);
+            }
+        }
+    }
+}
+
+/* ---- micro-kernel ------------------------------------------------------------------------- */
+
+INT8_INLINE void tile(const int rows, const int nv, const int full, int n, int64_t quads, const uint32_t *ap,
+                      const uint32_t *bp, const int32_t *colsum, const float *b_scale, const float *a_scale, float *c,
+                      int64_t ldc, float alpha, float beta) {
+    const __mmask16 mask0 = full ? (__mmask16)0xFFFF : lane_mask(n);
+    const __mmask16 mask1 = full ? (__mmask16)0xFFFF : lane_mask(n - 16 > 0 ? n - 16 : 0);
+    __m512i acc[MR][2];
+#pragma GCC unroll 14
+    for (int r = 0; r < rows; r++) {
+        acc[r][0] = _mm512_setzero_si512();
+        if (nv == 2) acc[r][1] = _mm512_setzero_si512();
+    }
+#pragma GCC unroll 2
+    for (int64_t kq = 0; kq < quads; kq++) {
+        __m512i b0 = _mm512_load_si512(bp + kq * NR);
+        __m512i b1 = nv == 2 ? _mm512_load_si512(bp + kq * NR + 16) : b0;
+        const uint32_t *acol = ap + kq * MR;
+#pragma GCC unroll 14
+        for (int r = 0; r < rows; r++) {
+            __m512i a = _mm512_set1_epi32((int)acol[r]);
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], a, b0);
+            if (nv == 2) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], a, b1);
+        }
+    }
+    __m512i offset[2];
+    __m512 scale[2];
+    for (int v = 0; v < nv; v++) { /* 128 Σ q_b, and s_b per column */
+        offset[v] = _mm512_slli_epi32(_mm512_load_si512(colsum + 16 * v), 7);
+        scale[v] = _mm512_loadu_ps(b_scale + 16 * v);
+    }
+    const __m512 beta_v = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
+    for (int r = 0; r < rows; r++) {
+        float *crow = c + r * ldc;
+        __m512 row_scale = _mm512_set1_ps(a_scale[r] * alpha);
+        for (int v = 0; v < nv; v++) {
+            __mmask16 mask = v == 0 ? mask0 : mask1;
+            __m512 sum = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], offset[v]));
+            __m512 out = _mm512_mul_ps(_mm512_mul_ps(sum, scale[v]), row_scale);
+            if (beta != 0.0f) {
+                __m512 old = full ? _mm512_loadu_ps(crow + 16 * v) : _mm512_maskz_loadu_ps(mask, crow + 16 * v);
+                out = _mm512_fmadd_ps(old, beta_v, out);
+            }
+            if (full) _mm512_storeu_ps(crow + 16 * v, out);
+            else _mm512_mask_storeu_ps(crow + 16 * v, mask, out);
+        }
+    }
+}
+
+typedef void (*tile_fn)(int n, int64_t quads, const uint32_t *ap, const uint32_t *bp, const int32_t *colsum,
+                        const float *b_scale, const float *a_scale, float *c, int64_t ldc, float alpha, float beta);
+#define DEFINE_TILE(KIND, R, NV, FULL)                                                                           \
+    static INT8_TARGET void tile_##KIND##_##R(int n, int64_t quads, const uint32_t *ap, const uint32_t *bp,       \
+                                              const int32_t *colsum, const float *b_scale, const float *a_scale,  \
+                                              float *c, int64_t ldc, float alpha, float beta) {                   \
+        tile(R, NV, FULL, n, quads, ap, bp, colsum, b_scale, a_scale, c, ldc, alpha, beta);                      \
+    }
+#define DEFINE_TILES(R) DEFINE_TILE(full, R, 2, 1) DEFINE_TILE(edge2, R, 2, 0) DEFINE_TILE(edge1, R, 1, 0)
+DEFINE_TILES(1)
+DEFINE_TILES(2)
+DEFINE_TILES(3)
+DEFINE_TILES(4)
+DEFINE_TILES(5)
+DEFINE_TILES(6)
+DEFINE_TILES(7)
+DEFINE_TILES(8)
+DEFINE_TILES(9)
+DEFINE_TILES(10)
+DEFINE_TILES(11)
+DEFINE_TILES(12)
+DEFINE_TILES(13)
+DEFINE_TILES(14)
+#define TILE_TABLE(kind)                                                                                     \
+    {NULL,         tile_##kind##_1,  tile_##kind##_2,  tile_##kind##_3,  tile_##kind##_4,  tile_##kind##_5,    \
+     tile_##kind##_6, tile_##kind##_7, tile_##kind##_8, tile_##kind##_9, tile_##kind##_10, tile_##kind##_11,   \
+     tile_##kind##_12, tile_##kind##_13, tile_##kind##_14}
+static const tile_fn tiles_full[MR + 1] = TILE_TABLE(full);
+static const tile_fn tiles_edge2[MR + 1] = TILE_TABLE(edge2);
+static const tile_fn tiles_edge1[MR + 1] = TILE_TABLE(edge1);
+
+static void micro_int8(int m, int n, int64_t quads, const uint32_t *ap, const uint32_t *bp, const int32_t *colsum,
+                       const float *b_scale, const float *a_scale, float *c, int64_t ldc, float alpha, float beta) {
+    const tile_fn *table = n == NR ? tiles_full : n > 16 ? tiles_edge2 : tiles_edge1;
+    table[m](n, quads, ap, bp, colsum, b_scale, a_scale, c, ldc, alpha, beta);
+}
+
+const cc_gemm_int8_backend cc_gemm_int8_avx512 = {
+    .mr = MR, .nr = NR, .kc = KC, .mc = MC, .pack_a = pack_a_int8, .pack_b = pack_b_int8, .micro = micro_int8,
+};
