@@ -5,7 +5,8 @@
 # Usage: tests/seed_sweep.sh [-n N] [-f FILTER] [SEED...]
 #   -n N       seeds 1..N (default 50) when no seeds are given
 #   -f FILTER  run only the unit tests whose name contains FILTER
-# Prints one line per failing (seed, test) and ends with "N passed, M failed" counted over seeds.
+# Prints a line per seed (ok, or each failing test with its first messages) and ends with
+# "seeds: N passed, M failed" counted over seeds.
 cd "$(dirname "$0")/.." || exit 2
 n=50
 filter=""
@@ -24,6 +25,7 @@ log=$(mktemp)
 pass=0
 fail=0
 for seed in $seeds; do
+    t0=$(date +%s)
     # shellcheck disable=SC2086
     CLIPC_TEST_SEED=$seed build/tests/unit $filter >"$log" 2>&1
     if grep -q '^FAIL ' "$log" || ! grep -qE '^[0-9]+ passed, 0 failed$' "$log"; then
@@ -33,6 +35,7 @@ for seed in $seeds; do
         grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$log" || echo "seed $seed: the suite ended without a summary line"
     else
         pass=$((pass + 1))
+        echo "seed $seed: ok ($(($(date +%s) - t0)) s)"
     fi
 done
 rm -f "$log"
