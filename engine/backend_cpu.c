@@ -79,7 +79,8 @@ static int compute_matmul(cc_tensor *node) {
             const float *pb = F(b) + i0 * ob.batch_stride[1] + i1 * ob.batch_stride[0];
             float *pc = F(node) + (i0 * n1 + i1) * M * N;
             if (packed) cc_sgemm_packed(oa.trans, M, node->fparams[0], pa, oa.ld, packed, 0.0f, pc, N);
-            else cc_sgemm(oa.trans, ob.trans, M, N, K, node->fparams[0], pa, oa.ld, pb, ob.ld, 0.0f, pc, N);
+            else (node->iparams[2] ? cc_sgemm_bf16 : cc_sgemm)(oa.trans, ob.trans, M, N, K, node->fparams[0], pa, oa.ld,
+                                                                  pb, ob.ld, 0.0f, pc, N);
         }
     return 0;
 }

@@ -37,6 +37,7 @@ struct cc_graph {
     cc_tensor **outputs;
     int n_outputs;
     int recompute;                 /* cc_graph_checkpoint records segments only when set */
+    int matmul_bf16;               /* matmuls recorded from now on multiply in bf16 */
     cc_tensor **segments;          /* pairs: input, output */
     int n_segments, cap_segments;
     char error[GRAPH_ERROR_MAX];
@@ -66,6 +67,9 @@ void cc_graph_free(cc_graph *g) {
 }
 
 void cc_graph_set_recompute(cc_graph *g, int enable) { g->recompute = enable; }
+
+void cc_graph_set_matmul_bf16(cc_graph *g, int enable) { g->matmul_bf16 = enable; }
+int cc_graph_matmul_bf16(const cc_graph *g) { return g->matmul_bf16; }
 
 void cc_graph_checkpoint(cc_graph *g, cc_tensor *input, cc_tensor *output) {
     if (!g->recompute || !input || !output || input == output || g->error[0]) return;

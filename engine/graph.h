@@ -70,6 +70,13 @@ cc_tensor *cc_dot(cc_graph *g, cc_tensor *a, cc_tensor *b);
 /* [a; b] along dim 0; the other dims must match. */
 cc_tensor *cc_concat(cc_graph *g, cc_tensor *a, cc_tensor *b);
 
+/* ---- bf16 products ----
+ * While set, matmuls recorded on the graph (and the gradient matmuls cc_graph_backward adds) round
+ * both operands to bf16 and sum in float (cc_sgemm_bf16) on the CPU backend: training in bf16 with
+ * float master weights. Other ops, and other backends, are unchanged. */
+void cc_graph_set_matmul_bf16(cc_graph *g, int enable);
+int cc_graph_matmul_bf16(const cc_graph *g);
+
 /* ---- activation recomputation (gradient checkpointing) ----
  * With recompute on, cc_graph_checkpoint(g, in, out) declares that the nodes between `in` and `out`
  * (a transformer block) are computed again from `in` during backward instead of being kept from the

@@ -187,6 +187,7 @@ cc_tensor *cc_matmul_scaled(cc_graph *g, cc_tensor *a, cc_tensor *b, int trans_a
     if (!out) return NULL;
     out->iparams[0] = trans_a;
     out->iparams[1] = trans_b;
+    out->iparams[2] = cc_graph_matmul_bf16(g);
     out->fparams[0] = alpha;
     return out;
 }

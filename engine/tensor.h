@@ -26,7 +26,7 @@ typedef enum cc_op {
     CC_OP_NONE = 0,  /* leaf: parameter, input or constant */
     CC_OP_VIEW,      /* reshape / permute / slice sharing src[0]'s memory; no compute */
     CC_OP_CONT,      /* copy a strided view into contiguous memory */
-    CC_OP_MATMUL,    /* batched op(A)·op(B)*alpha; ip: trans_a, trans_b; fp: alpha */
+    CC_OP_MATMUL,    /* batched op(A)·op(B)*alpha; ip: trans_a, trans_b, bf16; fp: alpha */
     CC_OP_ADD,       /* a + beta*b, b broadcast over leading dims of a; fp: beta */
     CC_OP_MUL,       /* a * b elementwise, same shape */
     CC_OP_SCALE,     /* x * c (constant); fp: c */

@@ -585,6 +585,12 @@ static void packed_region(int trans_a, int64_t M, float alpha, const float *A, i
 /* CLIPC_NO_BF16 set: behave as a CPU without the instructions (tests of the fallback). */
 int cc_gemm_has_bf16(void) { return cc_gemm_cpu_has_bf16() && !getenv("CLIPC_NO_BF16"); }
 
+/* The k block of a bf16 matrix of depth K: equal blocks of at most be->kc, each whole pairs. */
+static int64_t bf16_k_block(const cc_gemm_bf16_backend *be, int64_t K) {
+    int64_t k_blocks = (K + be->kc - 1) / be->kc;
+    return round_up((K + k_blocks - 1) / k_blocks, 2);
+}
+
 cc_gemm_packed *cc_gemm_pack_b_bf16(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb) {
     const cc_gemm_bf16_backend *be = &cc_gemm_bf16_avx512;
     if (!cc_gemm_has_bf16()) {
@@ -598,10 +604,7 @@ cc_gemm_packed *cc_gemm_pack_b_bf16(int trans_b, int64_t K, int64_t N, const flo
     }
     cc_gemm_packed *packed = cc_calloc(1, sizeof *packed, "packed matrix");
     if (!packed) return NULL;
-    /* equal k blocks of at most be->kc, each an even number of rows (whole pairs) */
-    int64_t k_blocks = (K + be->kc - 1) / be->kc;
-    *packed = (cc_gemm_packed){.be16 = be, .K = K, .N = N, .kc = round_up((K + k_blocks - 1) / k_blocks, 2),
-                               .panels = (N + be->nr - 1) / be->nr};
+    *packed = (cc_gemm_packed){.be16 = be, .K = K, .N = N, .kc = bf16_k_block(be, K), .panels = (N + be->nr - 1) / be->nr};
     packed->data16 = cc_malloc_aligned(cc_gemm_packed_bytes(packed), "packed matrix");
     if (!packed->data16) {
         free(packed);
@@ -667,6 +670,36 @@ static void sgemm_packed_bf16(int trans_a, int64_t M, float alpha, const float *
         packed_region_bf16(trans_a, M, alpha, A, lda, B, beta, C, ldc, B->panels * tid / team,
                            B->panels * (tid + 1) / team, buf);
     }
+}
+
+void cc_sgemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (check_args(trans_a, trans_b, M, N, K, lda, ldb, ldc) != 0 || M == 0 || N == 0) return;
+    if (!cc_gemm_has_bf16() || K == 0 || alpha == 0.0f) {
+        cc_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const cc_gemm_bf16_backend *be = &cc_gemm_bf16_avx512;
+    cc_gemm_packed packed = {.be16 = be, .K = K, .N = N, .kc = bf16_k_block(be, K), .panels = (N + be->nr - 1) / be->nr};
+    /* B packed into the calling thread's shared-B buffer (no float product runs meanwhile) */
+    size_t words = cc_gemm_packed_bytes(&packed) / sizeof(uint32_t);
+    packed.data16 = (uint32_t *)thread_buffer(1, words);
+    if (!packed.data16) { /* out of memory: the float product needs less */
+        cc_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    int64_t k_blocks = (K + packed.kc - 1) / packed.kc, jobs = k_blocks * packed.panels;
+    int64_t block_pairs = packed.panels * be->nr * (packed.kc / 2);
+    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
+    if ((double)K * (double)N < 65536.0 * n_threads) n_threads = 1; /* small B: not worth a team */
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t job = 0; job < jobs; job++) {
+        int64_t b = job / packed.panels, panel = job % packed.panels, pc = b * packed.kc, kc = min64(packed.kc, K - pc);
+        int64_t j0 = panel * be->nr;
+        be->pack_b(trans_b, B, ldb, pc, kc, j0, min64(be->nr, N - j0),
+                   packed.data16 + b * block_pairs + panel * be->nr * ((kc + 1) / 2));
+    }
+    sgemm_packed_bf16(trans_a, M, alpha, A, lda, &packed, beta, C, ldc);
 }
 
 /* ---- pre-packed int8 B ------------------------------------------------------------------ */

@@ -85,6 +85,13 @@ int cc_gemm_has_int8(void);
 cc_gemm_packed *cc_gemm_pack_b_int8(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb);
 int cc_gemm_packed_is_int8(const cc_gemm_packed *packed);
 
+/* As cc_sgemm with both operands rounded to bf16 (nearest even) and the products summed in float
+ * by vdpbf16ps: B is packed into the bf16 layout for this call, then the pre-packed product runs.
+ * For training in bf16 (the backward products included). Runs cc_sgemm (float) on CPUs without
+ * AVX512_BF16. */
+void cc_sgemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
 /* float -> bfloat16 bits, rounding to nearest even (as the bf16 kernels do). */
 uint16_t cc_bf16_round(float value);
 

@@ -441,6 +441,14 @@ TEST(gemm_packed_bf16_matches_openblas_on_rounded_operands) {
                       "bf16 packed %s%s M=%lld N=%lld K=%lld %d threads: rel %.3g to the rounded product, %.3g to the float one",
                       trans_a ? "T" : "N", trans_b ? "T" : "N", (long long)M, (long long)N, (long long)K, threads, rel,
                       rounding);
+                /* the unpacked bf16 product (training): B packed for the call */
+                memcpy(C, C0, sizeof(float) * (size_t)(M * N));
+                cc_set_threads(threads);
+                cc_sgemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, N);
+                cc_set_threads(0);
+                rel = product_error(trans_a, trans_b, M, N, K, alpha, A16, lda, B16, ldb, beta, C0, C, want);
+                CHECK(rel <= GEMM_TOL, "cc_sgemm_bf16 %s%s M=%lld N=%lld K=%lld %d threads: rel %.3g to the rounded product",
+                      trans_a ? "T" : "N", trans_b ? "T" : "N", (long long)M, (long long)N, (long long)K, threads, rel);
                 cc_gemm_packed_free(packed);
                 free(A), free(B), free(A16), free(B16), free(C), free(C0), free(want), free(exact);
             }

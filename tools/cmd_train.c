@@ -17,6 +17,7 @@
 #include "engine/clip.h"
 #include "engine/progress.h"
 #include "engine/util.h"
+#include "kernels/gemm.h"
 #include "tools/commands.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
@@ -40,6 +41,7 @@ typedef struct train_args {
     double val_split, lr, wd, modal_reg, max_grad_norm;
     int64_t epochs, steps, batch, warmup, seed, save_every, eval_every, accum_freq, grad_accum, merges, workers;
     int resume, lock_image, lock_text, adapter, checkpoint_activations;
+    const char *precision; /* f32 or bf16 products */
 } train_args;
 
 /* The points of the curves: one per evaluation. */
@@ -337,6 +339,7 @@ static int start_trainer(run *r) {
     tc.lock_text = a->lock_text;
     tc.adapter = a->adapter;
     tc.checkpoint_activations = a->checkpoint_activations;
+    tc.bf16_matmul = a->precision && !strcmp(a->precision, "bf16") && cc_gemm_has_bf16();
     if (cc_trainer_init(&r->tr, r->model, &tc) != 0) return -1;
     r->trainer_ready = 1;
     describe_config(r, r->state.train_config, sizeof r->state.train_config);
@@ -509,10 +512,16 @@ static int run_train(int argc, char **argv) {
         {"--loss-log", CC_OPT_STRING, &a.loss_log, "FILE", "append \"step loss\" per optimizer step to FILE"},
         {"--workers", CC_OPT_INT, &a.workers, "N", "image decoding threads (default: cores)"},
         {"--device", CC_OPT_STRING, &a.device, "DEV", "cpu (default) or cuda"},
+        {"--precision", CC_OPT_STRING, &a.precision, "P", "products in f32 (default) or bf16 (CPUs with AVX512_BF16; float weights, AdamW and loss)"},
         {0},
     };
     int parsed = cc_parse_options(&cmd_train, options, argc, argv, NULL);
     if (parsed != 0) return parsed > 0 ? 0 : 2;
+    if (a.precision && strcmp(a.precision, "f32") && strcmp(a.precision, "bf16"))
+        return fail("--precision must be f32 or bf16"), 2;
+    if (a.precision && !strcmp(a.precision, "bf16") && !cc_gemm_has_bf16())
+        fprintf(stderr, "clipc train: warning: bf16 needs a CPU with AVX512_BF16 instructions, which this one lacks; "
+                        "running in f32\n");
     if (!a.data || !a.out) return fail("--data and --out are required"), 2;
     if (a.model_dir && a.arch) return fail("give --model (fine-tune) or --arch (from scratch), not both"), 2;
     if (a.batch < 2 || a.accum_freq < 1 || a.grad_accum < 1 || a.batch % a.accum_freq != 0)

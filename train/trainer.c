@@ -134,6 +134,7 @@ static int build_graph(cc_trainer *tr, trainer_graph *e) {
     int64_t b = e->batch, dim = c->projection_dim;
     int needs_pixels = e->kind != GRAPH_TEXT_FEATURES, needs_text = e->kind != GRAPH_IMAGE_FEATURES;
     cc_graph_set_recompute(g, tr->config.checkpoint_activations && (e->kind == GRAPH_TRAIN || e->kind == GRAPH_ACCUM));
+    cc_graph_set_matmul_bf16(g, tr->config.bf16_matmul);
     if (needs_pixels)
         e->pixels = cc_input(g, CC_F32, 4,
                              (int64_t[]){b, c->vision.num_channels, c->vision.image_size, c->vision.image_size}, "pixels");

@@ -24,6 +24,7 @@ typedef struct cc_trainer_config {
     int lock_text;       /* freeze the text tower */
     int adapter;         /* train only a linear map after each tower's projection (identity-initialised) */
     int checkpoint_activations; /* recompute each transformer block in backward instead of keeping it */
+    int bf16_matmul;            /* products in bf16 (float master weights, AdamW and loss), CPU only */
 } cc_trainer_config;
 
 void cc_trainer_config_default(cc_trainer_config *cfg);
