@@ -10,7 +10,8 @@
  * The micro-kernel broadcasts one A pair and multiplies it with 16 B pairs per instruction: a
  * 14×32 tile, 28 zmm accumulators, as the float kernel (gemm_avx512.c).
  *
- * Rounding is to nearest even (vcvtne2ps2bf16 for A; the same rule in C for B, packed once).
+ * Rounding is to nearest even (vcvtne2ps2bf16 / vcvtneps2bf16; the same rule in C for the edge
+ * panel of B).
  * Compiled with target attributes only; cc_gemm_has_bf16() tells whether the CPU runs it.
  */
 #include <immintrin.h>
@@ -43,9 +44,8 @@ uint16_t cc_bf16_round(float value) {
 
 /* ---- packing ------------------------------------------------------------------------------ */
 
-/* B: columns [j0, j0+n) × k [k0, k0+kc) of op(B) into ceil(n/NR) panels of ceil(kc/2) pair rows.
- * Done once per weight, so plain C. */
-static void pack_b_bf16(int trans_b, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n,
+/* One panel of fewer than NR columns (zero-padded), in plain C. */
+static void pack_b_edge(int trans_b, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n,
                         uint32_t *dst) {
     int64_t pairs = (kc + 1) / 2;
     for (int64_t p = 0; p < n; p += NR, dst += NR * pairs) {
@@ -104,6 +104,48 @@ BF16_INLINE __m512i row_pairs(const float *src, int count) {
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
+/* 16 floats of row k and of row k+1 (zeros when k+1 is past the block) as 16 pairs. */
+BF16_INLINE __m512i interleave_pairs(__m512 even, __m512 odd) {
+    __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(even));
+    __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(odd)), 16);
+    return _mm512_or_si512(lo, hi);
+}
+
+/* B: columns [j0, j0+n) × k [k0, k0+kc) of op(B) into ceil(n/NR) panels of ceil(kc/2) pair rows
+ * (a weight once for inference; every product's B in training, so vectorised). */
+static BF16_TARGET void pack_b_bf16(int trans_b, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                                    int64_t n, uint32_t *dst) {
+    int64_t pairs = (kc + 1) / 2;
+    for (int64_t p = 0; p < n; p += NR, dst += NR * pairs) {
+        if (n - p < NR) { /* edge panel */
+            pack_b_edge(trans_b, B, ldb, k0, kc, j0 + p, n - p, dst);
+            continue;
+        }
+        if (!trans_b) { /* op(B)[k, j] = B[k*ldb + j]: rows k and k+1 give 16 column pairs per half */
+            const float *src = B + k0 * ldb + j0 + p;
+            for (int64_t kp = 0; kp < pairs; kp++)
+                for (int half = 0; half < 2; half++) {
+                    const float *even = src + 2 * kp * ldb + 16 * half;
+                    __m512 odd = 2 * kp + 1 < kc ? _mm512_loadu_ps(even + ldb) : _mm512_setzero_ps();
+                    _mm512_store_si512(dst + kp * NR + 16 * half, interleave_pairs(_mm512_loadu_ps(even), odd));
+                }
+        } else { /* op(B)[k, j] = B[j*ldb + k]: column j's pairs are contiguous; transpose 16 columns */
+            for (int half = 0; half < 2; half++) {
+                const float *src = B + (j0 + p + 16 * half) * ldb + k0;
+                for (int64_t k = 0; k < kc; k += 32) {
+                    int count = kc - k < 32 ? (int)(kc - k) : 32;
+                    __m512i r[16];
+#pragma GCC unroll 16
+                    for (int i = 0; i < 16; i++) r[i] = row_pairs(src + i * ldb + k, count);
+                    transpose16_epi32(r);
+                    int n_pairs = (count + 1) / 2;
+                    for (int j = 0; j < n_pairs; j++) _mm512_store_si512(dst + (k / 2 + j) * NR + 16 * half, r[j]);
+                }
+            }
+        }
+    }
+}
+
 /* A: rows [i0, i0+m) × k [k0, k0+kc) of op(A) into ceil(m/MR) panels (rows past m not written). */
 static BF16_TARGET void pack_a_bf16(int trans_a, const float *A, int64_t lda, int64_t i0, int64_t m, int64_t k0,
                                     int64_t kc, uint32_t *dst) {
@@ -116,9 +158,7 @@ static BF16_TARGET void pack_a_bf16(int trans_a, const float *A, int64_t lda, in
             for (int64_t kp = 0; kp < pairs; kp++) {
                 __m512 even = _mm512_maskz_loadu_ps(row_mask, src + 2 * kp * lda);
                 __m512 odd = 2 * kp + 1 < kc ? _mm512_maskz_loadu_ps(row_mask, src + (2 * kp + 1) * lda) : _mm512_setzero_ps();
-                __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(even));
-                __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(odd)), 16);
-                _mm512_mask_storeu_epi32(dst + kp * MR, row_mask, _mm512_or_si512(lo, hi));
+                _mm512_mask_storeu_epi32(dst + kp * MR, row_mask, interleave_pairs(even, odd));
             }
         } else { /* rows contiguous along k: 32 floats -> 16 pairs per row, then transpose 16 rows */
             const float *src = A + (i0 + p) * lda + k0;
