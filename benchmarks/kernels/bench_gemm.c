@@ -2,13 +2,14 @@
  * shapes (forward, and the transposed products of the backward pass), small and batched products
  * (attention), plus the machine's FMA peak.
  *
- *   bench_gemm [--threads N] [--impl own|own-bf16b|packed|packed-bf16|openblas] [--isa avx512|avx2|scalar]
+ *   bench_gemm [--threads N] [--impl own|own-bf16b|bf16|packed|packed-bf16|packed-int8|openblas] [--isa avx512|avx2|scalar]
  *              [--time SECONDS] [--only SUBSTRING | --index I] [--blocking KC,MC,NC] [--verify]
  *   bench_gemm --peak [--threads N]     FMA peak (independent FMA chains in registers), and the
- *                                       vdpbf16ps peak where the CPU has AVX512_BF16
- * packed / packed-bf16: B pre-packed once (cc_gemm_pack_b / cc_gemm_pack_b_bf16, as inference
- * packs weights), unbatched shapes only; --verify compares with OpenBLAS on the same operands
- * (packed-bf16: rounded to bf16, so its error is the rounding's, ~1e-3).
+ *                                       vdpbf16ps / vpdpbusd peaks where the CPU has AVX512_BF16 /
+ *                                       AVX512_VNNI (a multiply and an add per element pair counted as 2 flops)
+ * packed / packed-bf16 / packed-int8: B pre-packed once (cc_gemm_pack_b / _bf16 / _int8, as inference
+ * packs weights); bf16: cc_sgemm_bf16 (B packed per call, as training runs); unbatched shapes only;
+ * --verify compares with OpenBLAS on the same operands (bf16 and int8 carry their rounding, 1e-3..1e-2).
  *   bench_gemm --list                   the shapes, tab-separated (for the PyTorch peer); --index I
  *                                       picks line I (from 0) of this list
  *
@@ -108,6 +109,35 @@ __attribute__((target("avx512f,avx512bf16"), noinline)) static float dpbf16_loop
     return _mm512_reduce_add_ps(sum);
 }
 
+__attribute__((target("avx512f,avx512vnni"), noinline)) static int dpbusd_loop(int64_t iters) {
+    __m512i acc[PEAK_CHAINS];
+    const __m512i a = _mm512_set1_epi32(0x01010101), b = _mm512_set1_epi32(0x01ff01ff);
+    for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = _mm512_set1_epi32(i);
+    for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+    }
+    __m512i sum = acc[0];
+    for (int i = 1; i < PEAK_CHAINS; i++) sum = _mm512_add_epi32(sum, acc[i]);
+    return _mm512_reduce_add_epi32(sum);
+}
+
+/* GOP/s of vpdpbusd (64 multiplies and 64 adds per instruction) in independent chains. */
+static double dpbusd_peak(int n_threads) {
+    const int64_t iters = 5 * 1000 * 1000;
+    double best = 0;
+    for (int round = 0; round < 3; round++) {
+        double t0 = cc_now();
+        int sink = 0;
+#pragma omp parallel num_threads(n_threads) reduction(+ : sink)
+        sink += dpbusd_loop(iters);
+        double dt = cc_now() - t0;
+        double gops = (double)n_threads * iters * PEAK_CHAINS * 128 / dt * 1e-9;
+        if (gops > best && sink != 12345) best = gops;
+    }
+    return best;
+}
+
 /* GFLOP/s of vdpbf16ps (32 multiplies and 32 adds per instruction) in independent chains. */
 static double dpbf16_peak(int n_threads) {
     const int64_t iters = 5 * 1000 * 1000;
@@ -141,7 +171,8 @@ static double fma_peak(int n_threads, int avx512) {
 
 /* ---- timing ----------------------------------------------------------------------------- */
 
-typedef enum { IMPL_OWN, IMPL_OWN_BF16B, IMPL_PACKED, IMPL_PACKED_BF16, IMPL_OPENBLAS } impl_kind;
+typedef enum { IMPL_OWN, IMPL_OWN_BF16B, IMPL_BF16, IMPL_PACKED, IMPL_PACKED_BF16, IMPL_PACKED_INT8, IMPL_OPENBLAS } impl_kind;
+#define IS_PACKED(impl) ((impl) == IMPL_PACKED || (impl) == IMPL_PACKED_BF16 || (impl) == IMPL_PACKED_INT8)
 
 typedef struct operands {
     const float *A, *B;
@@ -152,8 +183,10 @@ typedef struct operands {
 } operands;
 
 static void run_once(impl_kind impl, const shape *s, const operands *o) {
-    if (impl == IMPL_PACKED || impl == IMPL_PACKED_BF16) {
+    if (IS_PACKED(impl)) {
         cc_sgemm_packed(s->trans_a, s->M, 1.0f, o->A, o->lda, o->packed, 0.0f, o->C, s->N);
+    } else if (impl == IMPL_BF16) {
+        cc_sgemm_bf16(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f, o->A, o->lda, o->B, o->ldb, 0.0f, o->C, s->N);
     } else if (impl == IMPL_OWN_BF16B) {
         for (int64_t b = 0; b < s->batch; b++)
             cc_sgemm_bf16b(s->trans_a, s->trans_b, s->M, s->N, s->K, 1.0f, o->A + b * o->stride_a, o->lda,
@@ -226,8 +259,10 @@ static int bench_shape(const shape *s, impl_kind impl, const char *impl_name, do
     o.B = B;
     o.B16 = B16;
     o.C = C;
-    if (impl == IMPL_PACKED || impl == IMPL_PACKED_BF16) {
-        packed = (impl == IMPL_PACKED ? cc_gemm_pack_b : cc_gemm_pack_b_bf16)(s->trans_b, s->K, s->N, B, o.ldb);
+    if (IS_PACKED(impl)) {
+        packed = (impl == IMPL_PACKED        ? cc_gemm_pack_b
+                  : impl == IMPL_PACKED_BF16 ? cc_gemm_pack_b_bf16
+                                             : cc_gemm_pack_b_int8)(s->trans_b, s->K, s->N, B, o.ldb);
         if (!packed) goto done;
         o.packed = packed;
     }
@@ -254,7 +289,7 @@ done:
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_gemm [--threads N] [--impl own|own-bf16b|packed|packed-bf16|openblas] [--isa avx512|avx2|scalar]\n"
+    fprintf(stderr, "usage: bench_gemm [--threads N] [--impl own|own-bf16b|bf16|packed|packed-bf16|packed-int8|openblas] [--isa avx512|avx2|scalar]\n"
                     "                  [--time SECONDS] [--only SUBSTRING | --index I] [--blocking KC,MC,NC] [--verify]\n"
                     "       bench_gemm --peak [--threads N]\n"
                     "       bench_gemm --list\n");
@@ -275,6 +310,8 @@ int main(int argc, char **argv) {
             else if (!strcmp(name, "own-bf16b")) impl = IMPL_OWN_BF16B;
             else if (!strcmp(name, "packed")) impl = IMPL_PACKED;
             else if (!strcmp(name, "packed-bf16")) impl = IMPL_PACKED_BF16;
+            else if (!strcmp(name, "packed-int8")) impl = IMPL_PACKED_INT8;
+            else if (!strcmp(name, "bf16")) impl = IMPL_BF16;
             else if (!strcmp(name, "openblas")) impl = IMPL_OPENBLAS;
             else usage();
         } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -309,14 +346,19 @@ int main(int argc, char **argv) {
         if (__builtin_cpu_supports("avx512f")) printf("peak\tavx512\t%d\t%.1f\n", n_threads, fma_peak(n_threads, 1));
         if (__builtin_cpu_supports("avx2")) printf("peak\tavx2\t%d\t%.1f\n", n_threads, fma_peak(n_threads, 0));
         if (cc_gemm_has_bf16()) printf("peak\tavx512-bf16\t%d\t%.1f\n", n_threads, dpbf16_peak(n_threads));
+        if (cc_gemm_has_int8()) printf("peak\tavx512-vnni-int8\t%d\t%.1f\n", n_threads, dpbusd_peak(n_threads));
         return 0;
     }
     cc_gemm_set_impl(CC_GEMM_OWN);
     const char *impl_name = impl == IMPL_OPENBLAS ? "openblas" : cc_gemm_impl_name();
     char bf16_name[64];
-    if (impl == IMPL_OWN_BF16B || impl == IMPL_PACKED || impl == IMPL_PACKED_BF16) {
+    if (impl != IMPL_OWN && impl != IMPL_OPENBLAS) {
         snprintf(bf16_name, sizeof bf16_name, "%s-%s", cc_gemm_impl_name(),
-                 impl == IMPL_OWN_BF16B ? "bf16b" : impl == IMPL_PACKED ? "packed" : "packed-bf16");
+                 impl == IMPL_OWN_BF16B     ? "bf16b"
+                 : impl == IMPL_BF16        ? "bf16"
+                 : impl == IMPL_PACKED      ? "packed"
+                 : impl == IMPL_PACKED_BF16 ? "packed-bf16"
+                                            : "packed-int8");
         impl_name = bf16_name;
     }
     cc_rng rng;
@@ -324,7 +366,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_shapes; i++) {
         shape s = shapes[i];
         if (s.batch < 1) s.batch = 1;
-        if ((impl == IMPL_PACKED || impl == IMPL_PACKED_BF16) && s.batch > 1) continue;
+        if ((IS_PACKED(impl) || impl == IMPL_BF16) && s.batch > 1) continue;
         if ((only && !strstr(s.name, only)) || (only_index >= 0 && i != only_index)) continue;
         if (bench_shape(&s, impl, impl_name, seconds, verify, &rng) != 0) {
             fprintf(stderr, "bench_gemm: %s\n", cc_last_error());

@@ -30,12 +30,18 @@ results="$WORK/model_results.jsonl"
 echo "model: parity"
 CLIPC_THREADS=$THREADS $BENCH "$MODEL" check "$WORK/b32/pixels.npy" "$WORK/b32/ids.npy" "$WORK/b32/eot.npy" "$WORK/b32/f32" | tee -a "$results"
 echo "model: clipc"
-for batch in 1 8 32; do
-    CLIPC_THREADS=$THREADS $BENCH "$MODEL" image $batch | sed 's/^{/{"peer": "clipc", /' | tee -a "$results"
-done
-for batch in 1 32; do
-    for tokens in 12 77; do
-        CLIPC_THREADS=$THREADS $BENCH "$MODEL" text $batch $tokens | sed 's/^{/{"peer": "clipc", /' | tee -a "$results"
+# PRECISIONS: which of f32, bf16, int8 to time (those the CPU lacks run in f32 and are dropped)
+for precision in ${PRECISIONS:-f32 bf16 int8}; do
+    echo "model: parity at $precision"
+    CLIPC_PRECISION=$precision CLIPC_THREADS=$THREADS $BENCH "$MODEL" check "$WORK/b32/pixels.npy" "$WORK/b32/ids.npy" \
+        "$WORK/b32/eot.npy" "$WORK/b32/f32" | sed "s/^{/{\"precision\": \"$precision\", /" | tee -a "$results" || continue
+    for batch in 1 8 32; do
+        CLIPC_PRECISION=$precision CLIPC_THREADS=$THREADS $BENCH "$MODEL" image $batch | sed 's/^{/{"peer": "clipc", /' | tee -a "$results"
+    done
+    for batch in 1 32; do
+        for tokens in 12 77; do
+            CLIPC_PRECISION=$precision CLIPC_THREADS=$THREADS $BENCH "$MODEL" text $batch $tokens | sed 's/^{/{"peer": "clipc", /' | tee -a "$results"
+        done
     done
 done
 echo "model: pytorch"
@@ -50,7 +56,8 @@ fi
 import json, subprocess, sys, datetime
 results, out, threads = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = [json.loads(l) for l in open(results) if l.strip().startswith("{")]
-check = next((r for r in rows if r.get("check")), {})
+check = next((r for r in rows if r.get("check") and r.get("precision", "f32") == "f32"), {})
+checks = {r["precision"]: r for r in rows if r.get("check") and "precision" in r}
 runs = [r for r in rows if r.get("peer")]
 cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True, text=True).stdout.strip()
 def find(peer, tower, batch, tokens=None):
@@ -61,13 +68,15 @@ lines = [f"## Model: ViT-B/32 towers (clipc vs PyTorch vs ONNX Runtime)", "",
          f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {cpu}, {threads} threads; `benchmarks/model/run.sh`; "
          f"random ViT-B/32 weights (f32). Parity of clipc with the reference on this model: min cosine image "
          f"{check.get('min_cosine_image', float('nan')):.8f}, text {check.get('min_cosine_text', float('nan')):.8f}.", "",
-         "| tower | batch | tokens | clipc ms | clipc items/s | clipc GFLOP/s | clipc peak RSS MB | PyTorch items/s | ORT items/s | clipc / ORT |",
-         "|---|---|---|---|---|---|---|---|---|---|"]
+         "Lower precisions (`--precision`): min cosine to the f32 reference " +
+         ", ".join(f"{p} image {c['min_cosine_image']:.5f} text {c['min_cosine_text']:.5f}" for p, c in checks.items() if p != "f32") + ".", "",
+         "| tower | precision | batch | tokens | clipc ms | clipc items/s | clipc GFLOP/s | clipc peak RSS MB | PyTorch items/s | ORT items/s | clipc / ORT f32 |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
 for r in [r for r in runs if r["peer"] == "clipc"]:
     t = find("pytorch", r["tower"], r["batch"], None if r["tower"] == "image" else 77)
     o = find("onnxruntime", r["tower"], r["batch"], None if r["tower"] == "image" else 77)
     ratio = f"{r['items_per_s'] / o['items_per_s']:.2f}x" if o else "-"
-    lines.append(f"| {r['tower']} | {r['batch']} | {r['tokens'] or '-'} | {r['ms_per_batch']:.1f} | {r['items_per_s']:.1f} | "
+    lines.append(f"| {r['tower']} | {r.get('precision', 'f32')} | {r['batch']} | {r['tokens'] or '-'} | {r['ms_per_batch']:.1f} | {r['items_per_s']:.1f} | "
                  f"{r['gflops']:.0f} | {r['peak_rss_mb']:.0f} | {t['items_per_s'] if t else float('nan'):.1f} | "
                  f"{o['items_per_s'] if o else float('nan'):.1f} | {ratio} |")
 lines += ["", "PyTorch and ONNX Runtime compute every text position up to the 77-token context (as Hugging Face's "
