@@ -168,7 +168,7 @@ typedef struct pack_buffer {
     size_t capacity; /* floats */
 } pack_buffer;
 typedef struct thread_buffers {
-    pack_buffer own, shared_b;
+    pack_buffer own, shared_b, shared_a; /* shared_a: A of a bf16/int8 product, packed once for the team */
 } thread_buffers;
 static _Thread_local thread_buffers *this_thread_buffers = NULL;
 static pthread_key_t buffers_key;
@@ -179,6 +179,7 @@ static void free_thread_buffers(void *ptr) {
     thread_buffers *buffers = ptr;
     cc_free_aligned(buffers->own.data);
     cc_free_aligned(buffers->shared_b.data);
+    cc_free_aligned(buffers->shared_a.data);
     free(buffers);
 }
 
@@ -196,12 +197,12 @@ static thread_buffers *get_thread_buffers(void) {
     return this_thread_buffers;
 }
 
-/* At least n_floats of this thread's buffer `which` (0 = own, 1 = shared B); NULL when out of
- * memory. The contents are not kept when it grows. */
+/* At least n_floats of this thread's buffer `which` (0 = own, 1 = shared B, 2 = shared A); NULL
+ * when out of memory. The contents are not kept when it grows. */
 static float *thread_buffer(int which, size_t n_floats) {
     thread_buffers *buffers = get_thread_buffers();
     if (!buffers) return NULL;
-    pack_buffer *buf = which ? &buffers->shared_b : &buffers->own;
+    pack_buffer *buf = which == 2 ? &buffers->shared_a : which ? &buffers->shared_b : &buffers->own;
     if (n_floats < 16) n_floats = 16; /* never a zero-size request */
     if (n_floats > buf->capacity) {
         cc_free_aligned(buf->data);
@@ -616,59 +617,55 @@ cc_gemm_packed *cc_gemm_pack_b_bf16(int trans_b, int64_t K, int64_t N, const flo
     return packed;
 }
 
-/* As packed_region, for a bf16 matrix: A rounded to bf16 pairs block by block into `buf`. */
-static void packed_region_bf16(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
-                               const cc_gemm_packed *B, float beta, float *C, int64_t ldc, int64_t panel0,
-                               int64_t panel1, uint32_t *buf) {
-    const cc_gemm_bf16_backend *be = B->be16;
-    const int mr = be->mr, nr = be->nr;
-    int64_t mc = round_up(be->mc, mr), block_pairs = B->panels * nr * (B->kc / 2);
-    for (int64_t pc = 0, b = 0; pc < B->K; pc += B->kc, b++) {
-        int64_t kc = min64(B->kc, B->K - pc), pairs = (kc + 1) / 2;
-        float block_beta = pc == 0 ? beta : 1.0f;
-        const uint32_t *block = B->data16 + b * block_pairs;
-        for (int64_t ic = 0; ic < M; ic += mc) {
-            int64_t m = min64(mc, M - ic);
-            be->pack_a(trans_a, A, lda, ic, m, pc, kc, buf);
-            for (int64_t panel = panel0; panel < panel1; panel++) {
-                int64_t j = panel * nr;
-                int n = (int)min64(nr, B->N - j);
-                const uint32_t *bp = block + panel * nr * pairs;
-                for (int64_t ir = 0; ir < m; ir += mr)
-                    be->micro((int)min64(mr, m - ir), n, pairs, buf + ir * pairs, bp, C + (ic + ir) * ldc + j, ldc,
-                              alpha, block_beta);
-            }
-        }
-    }
+/* Threads for a low-precision product running `speedup` times the float rate (the float rule:
+ * a thread per MIN_FLOPS_PER_THREAD of float work), at most one per panel of B. */
+static int low_precision_threads(int64_t M, const cc_gemm_packed *B, double speedup) {
+    double float_work = 2.0 * (double)M * (double)B->N * (double)B->K / speedup / MIN_FLOPS_PER_THREAD;
+    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
+    if (float_work < n_threads) n_threads = float_work < 1 ? 1 : (int)float_work;
+    if (n_threads > B->panels) n_threads = (int)B->panels;
+    return n_threads;
 }
+
+/* bf16 and int8 products pack A once for the whole team (its packing is a larger share of the
+ * time than in the float product, which packs per thread): k block b, row panel p at
+ * b * a_block + p * mr * units, where units = pairs (quads) of a full k block; then each thread
+ * multiplies its panels of B with every row, A block by A block (mc rows stay in L2). */
 
 static void sgemm_packed_bf16(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
                               const cc_gemm_packed *B, float beta, float *C, int64_t ldc) {
     const cc_gemm_bf16_backend *be = B->be16;
-    double flops = 2.0 * (double)M * (double)B->N * (double)B->K;
-    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
-    /* the same thread rule as the float product, at twice its flop rate */
-    if (flops / (2 * MIN_FLOPS_PER_THREAD) < n_threads) n_threads = flops < 2 * MIN_FLOPS_PER_THREAD ? 1 : (int)(flops / (2 * MIN_FLOPS_PER_THREAD));
-    if (n_threads > B->panels) n_threads = (int)B->panels;
-    if (n_threads > 255) n_threads = 255;
-    /* uint32 pairs of one A block (floats and pairs are both 4 bytes) */
-    size_t a_words = (size_t)round_up(round_up(min64(be->mc, M), be->mr) * (B->kc / 2), 16);
-    unsigned char missed[255] = {0}; /* threads that got no A buffer: their columns are redone below */
+    const int mr = be->mr, nr = be->nr;
+    int64_t units = B->kc / 2, k_blocks = (B->K + B->kc - 1) / B->kc, row_panels = (M + mr - 1) / mr;
+    int64_t a_block = row_panels * mr * units, b_block = B->panels * nr * units, mc = round_up(be->mc, mr);
+    uint32_t *packed_a = (uint32_t *)thread_buffer(2, (size_t)(k_blocks * a_block));
+    if (!packed_a) return; /* cc_last_error: out of memory; C untouched */
+    int n_threads = low_precision_threads(M, B, 2);
 #pragma omp parallel num_threads(n_threads)
     {
         int tid = omp_get_thread_num(), team = omp_get_num_threads();
-        uint32_t *buf = (uint32_t *)thread_buffer(0, a_words);
+        for (int64_t job = tid; job < k_blocks * row_panels; job += team) {
+            int64_t b = job / row_panels, p = job % row_panels, pc = b * B->kc;
+            be->pack_a(trans_a, A, lda, p * mr, min64(mr, M - p * mr), pc, min64(B->kc, B->K - pc),
+                       packed_a + b * a_block + p * mr * units);
+        }
+#pragma omp barrier
         int64_t panel0 = B->panels * tid / team, panel1 = B->panels * (tid + 1) / team;
-        if (buf) packed_region_bf16(trans_a, M, alpha, A, lda, B, beta, C, ldc, panel0, panel1, buf);
-        else missed[tid] = (unsigned char)team;
-    }
-    for (int tid = 0; tid < n_threads; tid++) {
-        if (!missed[tid]) continue;
-        int team = missed[tid];
-        uint32_t *buf = (uint32_t *)thread_buffer(0, a_words);
-        if (!buf) return; /* cc_last_error: out of memory */
-        packed_region_bf16(trans_a, M, alpha, A, lda, B, beta, C, ldc, B->panels * tid / team,
-                           B->panels * (tid + 1) / team, buf);
+        for (int64_t b = 0; b < k_blocks; b++) {
+            int64_t pc = b * B->kc, pairs = (min64(B->kc, B->K - pc) + 1) / 2;
+            float block_beta = pc == 0 ? beta : 1.0f;
+            const uint32_t *a_blk = packed_a + b * a_block, *b_blk = B->data16 + b * b_block;
+            for (int64_t ic = 0; ic < M; ic += mc) {
+                int64_t m = min64(mc, M - ic);
+                for (int64_t panel = panel0; panel < panel1; panel++) {
+                    int64_t j = panel * nr;
+                    int n = (int)min64(nr, B->N - j);
+                    for (int64_t ir = 0; ir < m; ir += mr)
+                        be->micro((int)min64(mr, m - ir), n, pairs, a_blk + (ic + ir) * units, b_blk + panel * nr * pairs,
+                                  C + (ic + ir) * ldc + j, ldc, alpha, block_beta);
+                }
+            }
+        }
     }
 }
 
@@ -765,66 +762,49 @@ cc_gemm_packed *cc_gemm_pack_b_int8(int trans_b, int64_t K, int64_t N, const flo
     return packed;
 }
 
-/* As packed_region, for an int8 matrix: A quantized with the row scales given (a_scale,
- * a_inv_scale: M values each) block by block into `buf`. */
-static void packed_region_int8(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
-                               const cc_gemm_packed *B, float beta, float *C, int64_t ldc, int64_t panel0,
-                               int64_t panel1, const float *a_scale, const float *a_inv_scale, uint32_t *buf) {
-    const cc_gemm_int8_backend *be = B->be8;
-    const int mr = be->mr, nr = be->nr;
-    int64_t mc = round_up(be->mc, mr), columns = B->panels * nr, block_quads = columns * (B->kc / 4);
-    for (int64_t pc = 0, b = 0; pc < B->K; pc += B->kc, b++) {
-        int64_t kc = min64(B->kc, B->K - pc), quads = (kc + 3) / 4;
-        float block_beta = pc == 0 ? beta : 1.0f;
-        const uint32_t *block = B->data8 + b * block_quads;
-        const int32_t *colsum = B->colsum8 + b * columns;
-        for (int64_t ic = 0; ic < M; ic += mc) {
-            int64_t m = min64(mc, M - ic);
-            be->pack_a(trans_a, A, lda, ic, m, pc, kc, a_inv_scale + ic, buf);
-            for (int64_t panel = panel0; panel < panel1; panel++) {
-                int64_t j = panel * nr;
-                int n = (int)min64(nr, B->N - j);
-                const uint32_t *bp = block + panel * nr * quads;
-                for (int64_t ir = 0; ir < m; ir += mr)
-                    be->micro((int)min64(mr, m - ir), n, quads, buf + ir * quads, bp, colsum + j, B->scale8 + j,
-                              a_scale + ic + ir, C + (ic + ir) * ldc + j, ldc, alpha, block_beta);
-            }
-        }
-    }
-}
-
 static void sgemm_packed_int8(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
                               const cc_gemm_packed *B, float beta, float *C, int64_t ldc) {
     const cc_gemm_int8_backend *be = B->be8;
-    float *scales = cc_malloc((size_t)(2 * M) * sizeof(float), "int8 row scales");
-    if (!scales) return; /* cc_last_error: out of memory; C untouched */
-    for (int64_t i = 0; i < M; i++) /* row i of op(A) */
-        int8_scale(trans_a ? A + i : A + i * lda, B->K, trans_a ? lda : 1, &scales[i], &scales[M + i]);
-    double flops = 2.0 * (double)M * (double)B->N * (double)B->K;
-    int n_threads = omp_in_parallel() ? 1 : cc_get_threads();
-    /* the same thread rule as the float product, at four times its rate */
-    if (flops / (4 * MIN_FLOPS_PER_THREAD) < n_threads) n_threads = flops < 4 * MIN_FLOPS_PER_THREAD ? 1 : (int)(flops / (4 * MIN_FLOPS_PER_THREAD));
-    if (n_threads > B->panels) n_threads = (int)B->panels;
-    if (n_threads > 255) n_threads = 255;
-    size_t a_words = (size_t)round_up(round_up(min64(be->mc, M), be->mr) * (B->kc / 4), 16);
-    unsigned char missed[255] = {0};
+    const int mr = be->mr, nr = be->nr;
+    int64_t units = B->kc / 4, k_blocks = (B->K + B->kc - 1) / B->kc, row_panels = (M + mr - 1) / mr;
+    int64_t a_block = row_panels * mr * units, columns = B->panels * nr, b_block = columns * units;
+    int64_t mc = round_up(be->mc, mr);
+    /* packed A, then the scale and inverse scale of each row */
+    uint32_t *packed_a = (uint32_t *)thread_buffer(2, (size_t)(k_blocks * a_block + 2 * M));
+    if (!packed_a) return; /* cc_last_error: out of memory; C untouched */
+    float *a_scale = (float *)(packed_a + k_blocks * a_block), *a_inv_scale = a_scale + M;
+    int n_threads = low_precision_threads(M, B, 4);
 #pragma omp parallel num_threads(n_threads)
     {
         int tid = omp_get_thread_num(), team = omp_get_num_threads();
-        uint32_t *buf = (uint32_t *)thread_buffer(0, a_words);
+        for (int64_t i = tid; i < M; i += team) /* row i of op(A) */
+            int8_scale(trans_a ? A + i : A + i * lda, B->K, trans_a ? lda : 1, &a_scale[i], &a_inv_scale[i]);
+#pragma omp barrier
+        for (int64_t job = tid; job < k_blocks * row_panels; job += team) {
+            int64_t b = job / row_panels, p = job % row_panels, pc = b * B->kc;
+            be->pack_a(trans_a, A, lda, p * mr, min64(mr, M - p * mr), pc, min64(B->kc, B->K - pc), a_inv_scale + p * mr,
+                       packed_a + b * a_block + p * mr * units);
+        }
+#pragma omp barrier
         int64_t panel0 = B->panels * tid / team, panel1 = B->panels * (tid + 1) / team;
-        if (buf) packed_region_int8(trans_a, M, alpha, A, lda, B, beta, C, ldc, panel0, panel1, scales, scales + M, buf);
-        else missed[tid] = (unsigned char)team;
+        for (int64_t b = 0; b < k_blocks; b++) {
+            int64_t pc = b * B->kc, quads = (min64(B->kc, B->K - pc) + 3) / 4;
+            float block_beta = pc == 0 ? beta : 1.0f;
+            const uint32_t *a_blk = packed_a + b * a_block, *b_blk = B->data8 + b * b_block;
+            const int32_t *colsum = B->colsum8 + b * columns;
+            for (int64_t ic = 0; ic < M; ic += mc) {
+                int64_t m = min64(mc, M - ic);
+                for (int64_t panel = panel0; panel < panel1; panel++) {
+                    int64_t j = panel * nr;
+                    int n = (int)min64(nr, B->N - j);
+                    for (int64_t ir = 0; ir < m; ir += mr)
+                        be->micro((int)min64(mr, m - ir), n, quads, a_blk + (ic + ir) * units, b_blk + panel * nr * quads,
+                                  colsum + j, B->scale8 + j, a_scale + ic + ir, C + (ic + ir) * ldc + j, ldc, alpha,
+                                  block_beta);
+                }
+            }
+        }
     }
-    for (int tid = 0; tid < n_threads; tid++) {
-        if (!missed[tid]) continue;
-        int team = missed[tid];
-        uint32_t *buf = (uint32_t *)thread_buffer(0, a_words);
-        if (!buf) break; /* cc_last_error: out of memory */
-        packed_region_int8(trans_a, M, alpha, A, lda, B, beta, C, ldc, B->panels * tid / team,
-                           B->panels * (tid + 1) / team, scales, scales + M, buf);
-    }
-    free(scales);
 }
 
 void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_t lda, const cc_gemm_packed *B,
