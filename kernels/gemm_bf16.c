@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "kernels/gemm_internal.h"
+#include "kernels/transpose16.h"
 
 #define BF16_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,fma")))
 #define BF16_INLINE static inline BF16_TARGET __attribute__((always_inline))
@@ -66,36 +67,8 @@ static void pack_b_edge(int trans_b, const float *B, int64_t ldb, int64_t k0, in
 
 static inline __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
 
-/* In-register transpose of 16×16 32-bit lanes: on return r[j] holds what was lane j of each row. */
-BF16_INLINE void transpose16_epi32(__m512i r[16]) {
-    __m512i t[16], u[16];
-#pragma GCC unroll 16
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < 4; i++) {
-        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-#pragma GCC unroll 16
-    for (int j = 0; j < 4; j++) {
-        u[j] = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x88);
-        u[4 + j] = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xdd);
-        u[8 + j] = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x88);
-        u[12 + j] = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xdd);
-    }
-#pragma GCC unroll 16
-    for (int j = 0; j < 4; j++) {
-        r[j] = _mm512_shuffle_i32x4(u[j], u[8 + j], 0x88);
-        r[8 + j] = _mm512_shuffle_i32x4(u[j], u[8 + j], 0xdd);
-        r[4 + j] = _mm512_shuffle_i32x4(u[4 + j], u[12 + j], 0x88);
-        r[12 + j] = _mm512_shuffle_i32x4(u[4 + j], u[12 + j], 0xdd);
-    }
-}
+/* transpose16 on integer lanes: on return r[j] holds what was lane j of each row. */
+BF16_INLINE void transpose16_epi32(__m512i r[16]) { transpose16((__m512 *)r); }
 
 /* 32 floats of a row (the first `count`, zeros after) as 16 bf16 pairs. */
 BF16_INLINE __m512i row_pairs(const float *src, int count) {

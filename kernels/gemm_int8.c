@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "kernels/gemm_internal.h"
+#include "kernels/transpose16.h"
 
 #define INT8_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,fma")))
 #define INT8_INLINE static inline INT8_TARGET __attribute__((always_inline))
@@ -95,22 +96,29 @@ static INT8_TARGET void pack_a_int8(int trans_a, const float *A, int64_t lda, in
                 }
             continue;
         }
-        /* rows contiguous along k: 64 floats -> 16 quads per row; quads land MR apart */
-        for (int r = 0; r < rows; r++) {
-            const float *src = A + (i0 + p + r) * lda + k0;
-            __m512 inv = _mm512_set1_ps(inv_scale[p + r]);
-            for (int64_t k = 0; k < kc; k += 64) {
-                int count = kc - k < 64 ? (int)(kc - k) : 64;
-                uint8_t bytes[64];
+        /* rows contiguous along k: 64 floats -> 16 quads per row, then transpose 16 rows */
+        const float *src = A + (i0 + p) * lda + k0;
+        __mmask16 row_mask = lane_mask(rows);
+        for (int64_t k = 0; k < kc; k += 64) {
+            int count = kc - k < 64 ? (int)(kc - k) : 64;
+            __m512i r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) {
+                r[i] = _mm512_setzero_si512();
+                if (i >= rows) continue;
+                __m512 inv = _mm512_set1_ps(inv_scale[p + i]);
+                __m128i bytes[4];
                 for (int v = 0; v < 4; v++) {
                     int left = count - 16 * v;
-                    __m512 x = _mm512_maskz_loadu_ps(lane_mask(left > 0 ? left : 0), src + k + 16 * v);
-                    _mm_storeu_si128((__m128i *)(bytes + 16 * v), to_u8(x, inv));
+                    bytes[v] = to_u8(_mm512_maskz_loadu_ps(lane_mask(left > 0 ? left : 0), src + i * lda + k + 16 * v), inv);
                 }
-                int n_quads = (count + 3) / 4;
-                uint32_t *out = dst + (k / 4) * MR + r;
-                for (int q = 0; q < n_quads; q++) memcpy(out + q * MR, bytes + 4 * q, 4);
+                r[i] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(bytes[0]), bytes[1], 1),
+                                                             bytes[2], 2),
+                                          bytes[3], 3);
             }
+            transpose16((__m512 *)r);
+            int n_quads = (count + 3) / 4;
+            for (int q = 0; q < n_quads; q++) _mm512_mask_storeu_epi32(dst + (k / 4 + q) * MR, row_mask, r[q]);
         }
     }
 }
