@@ -529,17 +529,20 @@ void cc_gemm_packed_free(cc_gemm_packed *packed) {
     free(packed);
 }
 
+/* The sizes of a matrix to pack; -1 with cc_last_error when they describe none. */
+static int check_pack_args(int trans_b, int64_t K, int64_t N, int64_t ldb) {
+    if (K > 0 && N > 0 && ldb >= (trans_b ? K : N)) return 0;
+    cc_set_error("gemm: cannot pack a %lld x %lld matrix with row stride %lld", (long long)K, (long long)N, (long long)ldb);
+    return -1;
+}
+
 cc_gemm_packed *cc_gemm_pack_b(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb) {
     const cc_gemm_backend *be = active_backend();
     if (!be) {
         cc_set_error("gemm: pre-packing needs the own kernel (OpenBLAS is selected)");
         return NULL;
     }
-    if (K <= 0 || N <= 0 || ldb < (trans_b ? K : N)) {
-        cc_set_error("gemm: cannot pack a %lld x %lld matrix with row stride %lld", (long long)K, (long long)N,
-                     (long long)ldb);
-        return NULL;
-    }
+    if (check_pack_args(trans_b, K, N, ldb) != 0) return NULL;
     cc_gemm_packed *packed = cc_calloc(1, sizeof *packed, "packed matrix");
     if (!packed) return NULL;
     *packed = (cc_gemm_packed){.be = be, .K = K, .N = N, .kc = k_block(be, K),
@@ -598,11 +601,7 @@ cc_gemm_packed *cc_gemm_pack_b_bf16(int trans_b, int64_t K, int64_t N, const flo
         cc_set_error("gemm: this CPU has no AVX512_BF16 instructions (bf16 products need them)");
         return NULL;
     }
-    if (K <= 0 || N <= 0 || ldb < (trans_b ? K : N)) {
-        cc_set_error("gemm: cannot pack a %lld x %lld matrix with row stride %lld", (long long)K, (long long)N,
-                     (long long)ldb);
-        return NULL;
-    }
+    if (check_pack_args(trans_b, K, N, ldb) != 0) return NULL;
     cc_gemm_packed *packed = cc_calloc(1, sizeof *packed, "packed matrix");
     if (!packed) return NULL;
     *packed = (cc_gemm_packed){.be16 = be, .K = K, .N = N, .kc = bf16_k_block(be, K), .panels = (N + be->nr - 1) / be->nr};
@@ -617,6 +616,9 @@ cc_gemm_packed *cc_gemm_pack_b_bf16(int trans_b, int64_t K, int64_t N, const flo
     return packed;
 }
 
+static void sgemm_packed_low(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                             const cc_gemm_packed *B, float beta, float *C, int64_t ldc);
+
 /* Threads for a low-precision product running `speedup` times the float rate (the float rule:
  * a thread per MIN_FLOPS_PER_THREAD of float work), at most one per panel of B. */
 static int low_precision_threads(int64_t M, const cc_gemm_packed *B, double speedup) {
@@ -625,48 +627,6 @@ static int low_precision_threads(int64_t M, const cc_gemm_packed *B, double spee
     if (float_work < n_threads) n_threads = float_work < 1 ? 1 : (int)float_work;
     if (n_threads > B->panels) n_threads = (int)B->panels;
     return n_threads;
-}
-
-/* bf16 and int8 products pack A once for the whole team (its packing is a larger share of the
- * time than in the float product, which packs per thread): k block b, row panel p at
- * b * a_block + p * mr * units, where units = pairs (quads) of a full k block; then each thread
- * multiplies its panels of B with every row, A block by A block (mc rows stay in L2). */
-
-static void sgemm_packed_bf16(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
-                              const cc_gemm_packed *B, float beta, float *C, int64_t ldc) {
-    const cc_gemm_bf16_backend *be = B->be16;
-    const int mr = be->mr, nr = be->nr;
-    int64_t units = B->kc / 2, k_blocks = (B->K + B->kc - 1) / B->kc, row_panels = (M + mr - 1) / mr;
-    int64_t a_block = row_panels * mr * units, b_block = B->panels * nr * units, mc = round_up(be->mc, mr);
-    uint32_t *packed_a = (uint32_t *)thread_buffer(2, (size_t)(k_blocks * a_block));
-    if (!packed_a) return; /* cc_last_error: out of memory; C untouched */
-    int n_threads = low_precision_threads(M, B, 2);
-#pragma omp parallel num_threads(n_threads)
-    {
-        int tid = omp_get_thread_num(), team = omp_get_num_threads();
-        for (int64_t job = tid; job < k_blocks * row_panels; job += team) {
-            int64_t b = job / row_panels, p = job % row_panels, pc = b * B->kc;
-            be->pack_a(trans_a, A, lda, p * mr, min64(mr, M - p * mr), pc, min64(B->kc, B->K - pc),
-                       packed_a + b * a_block + p * mr * units);
-        }
-#pragma omp barrier
-        int64_t panel0 = B->panels * tid / team, panel1 = B->panels * (tid + 1) / team;
-        for (int64_t b = 0; b < k_blocks; b++) {
-            int64_t pc = b * B->kc, pairs = (min64(B->kc, B->K - pc) + 1) / 2;
-            float block_beta = pc == 0 ? beta : 1.0f;
-            const uint32_t *a_blk = packed_a + b * a_block, *b_blk = B->data16 + b * b_block;
-            for (int64_t ic = 0; ic < M; ic += mc) {
-                int64_t m = min64(mc, M - ic);
-                for (int64_t panel = panel0; panel < panel1; panel++) {
-                    int64_t j = panel * nr;
-                    int n = (int)min64(nr, B->N - j);
-                    for (int64_t ir = 0; ir < m; ir += mr)
-                        be->micro((int)min64(mr, m - ir), n, pairs, a_blk + (ic + ir) * units, b_blk + panel * nr * pairs,
-                                  C + (ic + ir) * ldc + j, ldc, alpha, block_beta);
-                }
-            }
-        }
-    }
 }
 
 void cc_sgemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
@@ -696,7 +656,7 @@ void cc_sgemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, fl
         be->pack_b(trans_b, B, ldb, pc, kc, j0, min64(be->nr, N - j0),
                    packed.data16 + b * block_pairs + panel * be->nr * ((kc + 1) / 2));
     }
-    sgemm_packed_bf16(trans_a, M, alpha, A, lda, &packed, beta, C, ldc);
+    sgemm_packed_low(trans_a, M, alpha, A, lda, &packed, beta, C, ldc);
 }
 
 /* ---- pre-packed int8 B ------------------------------------------------------------------ */
@@ -722,11 +682,7 @@ cc_gemm_packed *cc_gemm_pack_b_int8(int trans_b, int64_t K, int64_t N, const flo
         cc_set_error("gemm: this CPU has no AVX512_VNNI instructions (int8 products need them)");
         return NULL;
     }
-    if (K <= 0 || N <= 0 || ldb < (trans_b ? K : N)) {
-        cc_set_error("gemm: cannot pack a %lld x %lld matrix with row stride %lld", (long long)K, (long long)N,
-                     (long long)ldb);
-        return NULL;
-    }
+    if (check_pack_args(trans_b, K, N, ldb) != 0) return NULL;
     for (int64_t i = 0; i < (trans_b ? N : K); i++)
         for (int64_t j = 0; j < (trans_b ? K : N); j++)
             if (!isfinite(B[i * ldb + j])) {
@@ -762,45 +718,58 @@ cc_gemm_packed *cc_gemm_pack_b_int8(int trans_b, int64_t K, int64_t N, const flo
     return packed;
 }
 
-static void sgemm_packed_int8(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
-                              const cc_gemm_packed *B, float beta, float *C, int64_t ldc) {
-    const cc_gemm_int8_backend *be = B->be8;
-    const int mr = be->mr, nr = be->nr;
-    int64_t units = B->kc / 4, k_blocks = (B->K + B->kc - 1) / B->kc, row_panels = (M + mr - 1) / mr;
+/* bf16 and int8 products pack A once for the whole team (its packing is a larger share of the
+ * time than in the float product, which packs per thread): k block b, row panel p at
+ * b * a_block + p * mr * units, where units = pairs (quads) of a full k block; then each thread
+ * multiplies its panels of B with every row, A block by A block (mc rows stay in L2). */
+static void sgemm_packed_low(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                             const cc_gemm_packed *B, float beta, float *C, int64_t ldc) {
+    const cc_gemm_int8_backend *be8 = B->be8;
+    const cc_gemm_bf16_backend *be16 = B->be16;
+    const int mr = be8 ? be8->mr : be16->mr, nr = be8 ? be8->nr : be16->nr, per_word = be8 ? 4 : 2;
+    int64_t units = B->kc / per_word, k_blocks = (B->K + B->kc - 1) / B->kc, row_panels = (M + mr - 1) / mr;
     int64_t a_block = row_panels * mr * units, columns = B->panels * nr, b_block = columns * units;
-    int64_t mc = round_up(be->mc, mr);
-    /* packed A, then the scale and inverse scale of each row */
-    uint32_t *packed_a = (uint32_t *)thread_buffer(2, (size_t)(k_blocks * a_block + 2 * M));
+    int64_t mc = round_up(be8 ? be8->mc : be16->mc, mr);
+    /* packed A, then (int8) the scale and inverse scale of each row */
+    uint32_t *packed_a = (uint32_t *)thread_buffer(2, (size_t)(k_blocks * a_block + (be8 ? 2 * M : 0)));
     if (!packed_a) return; /* cc_last_error: out of memory; C untouched */
     float *a_scale = (float *)(packed_a + k_blocks * a_block), *a_inv_scale = a_scale + M;
-    int n_threads = low_precision_threads(M, B, 4);
+    int n_threads = low_precision_threads(M, B, per_word);
 #pragma omp parallel num_threads(n_threads)
     {
         int tid = omp_get_thread_num(), team = omp_get_num_threads();
-        for (int64_t i = tid; i < M; i += team) /* row i of op(A) */
-            int8_scale(trans_a ? A + i : A + i * lda, B->K, trans_a ? lda : 1, &a_scale[i], &a_inv_scale[i]);
+        if (be8) {
+            for (int64_t i = tid; i < M; i += team) /* row i of op(A) */
+                int8_scale(trans_a ? A + i : A + i * lda, B->K, trans_a ? lda : 1, &a_scale[i], &a_inv_scale[i]);
 #pragma omp barrier
+        }
         for (int64_t job = tid; job < k_blocks * row_panels; job += team) {
-            int64_t b = job / row_panels, p = job % row_panels, pc = b * B->kc;
-            be->pack_a(trans_a, A, lda, p * mr, min64(mr, M - p * mr), pc, min64(B->kc, B->K - pc), a_inv_scale + p * mr,
-                       packed_a + b * a_block + p * mr * units);
+            int64_t b = job / row_panels, p = job % row_panels, pc = b * B->kc, kc = min64(B->kc, B->K - pc);
+            uint32_t *dst = packed_a + b * a_block + p * mr * units;
+            if (be8) be8->pack_a(trans_a, A, lda, p * mr, min64(mr, M - p * mr), pc, kc, a_inv_scale + p * mr, dst);
+            else be16->pack_a(trans_a, A, lda, p * mr, min64(mr, M - p * mr), pc, kc, dst);
         }
 #pragma omp barrier
         int64_t panel0 = B->panels * tid / team, panel1 = B->panels * (tid + 1) / team;
         for (int64_t b = 0; b < k_blocks; b++) {
-            int64_t pc = b * B->kc, quads = (min64(B->kc, B->K - pc) + 3) / 4;
+            int64_t pc = b * B->kc, words = (min64(B->kc, B->K - pc) + per_word - 1) / per_word;
             float block_beta = pc == 0 ? beta : 1.0f;
-            const uint32_t *a_blk = packed_a + b * a_block, *b_blk = B->data8 + b * b_block;
-            const int32_t *colsum = B->colsum8 + b * columns;
+            const uint32_t *a_blk = packed_a + b * a_block, *b_blk = (be8 ? B->data8 : B->data16) + b * b_block;
+            const int32_t *colsum = be8 ? B->colsum8 + b * columns : NULL;
             for (int64_t ic = 0; ic < M; ic += mc) {
                 int64_t m = min64(mc, M - ic);
                 for (int64_t panel = panel0; panel < panel1; panel++) {
                     int64_t j = panel * nr;
                     int n = (int)min64(nr, B->N - j);
-                    for (int64_t ir = 0; ir < m; ir += mr)
-                        be->micro((int)min64(mr, m - ir), n, quads, a_blk + (ic + ir) * units, b_blk + panel * nr * quads,
-                                  colsum + j, B->scale8 + j, a_scale + ic + ir, C + (ic + ir) * ldc + j, ldc, alpha,
-                                  block_beta);
+                    for (int64_t ir = 0; ir < m; ir += mr) {
+                        int rows = (int)min64(mr, m - ir);
+                        const uint32_t *ap = a_blk + (ic + ir) * units, *bp = b_blk + panel * nr * words;
+                        float *c = C + (ic + ir) * ldc + j;
+                        if (be8)
+                            be8->micro(rows, n, words, ap, bp, colsum + j, B->scale8 + j, a_scale + ic + ir, c, ldc, alpha,
+                                       block_beta);
+                        else be16->micro(rows, n, words, ap, bp, c, ldc, alpha, block_beta);
+                    }
                 }
             }
         }
@@ -815,12 +784,8 @@ void cc_sgemm_packed(int trans_a, int64_t M, float alpha, const float *A, int64_
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    if (B->be16) {
-        sgemm_packed_bf16(trans_a, M, alpha, A, lda, B, beta, C, ldc);
-        return;
-    }
-    if (B->be8) {
-        sgemm_packed_int8(trans_a, M, alpha, A, lda, B, beta, C, ldc);
+    if (B->be16 || B->be8) {
+        sgemm_packed_low(trans_a, M, alpha, A, lda, B, beta, C, ldc);
         return;
     }
     const cc_gemm_backend *be = B->be;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "kernels/gemm_internal.h"
+#include "kernels/gemm_tiles.h"
 #include "kernels/transpose16.h"
 
 #define BF16_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,fma")))
@@ -172,64 +173,17 @@ BF16_INLINE void tile(const int rows, const int nv, const int full, int n, int64
             if (nv == 2) acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
         }
     }
-    const __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
 #pragma GCC unroll 14
-    for (int r = 0; r < rows; r++) {
-        float *crow = c + r * ldc;
-        for (int v = 0; v < nv; v++) {
-            __mmask16 mask = v == 0 ? mask0 : mask1;
-            __m512 out = _mm512_mul_ps(acc[r][v], alpha_v);
-            if (beta != 0.0f) {
-                __m512 old = full ? _mm512_loadu_ps(crow + 16 * v) : _mm512_maskz_loadu_ps(mask, crow + 16 * v);
-                out = _mm512_fmadd_ps(old, beta_v, out);
-            }
-            if (full) _mm512_storeu_ps(crow + 16 * v, out);
-            else _mm512_mask_storeu_ps(crow + 16 * v, mask, out);
-        }
-    }
+    for (int r = 0; r < rows; r++) cc_gemm_tile_store(acc[r], nv, full, mask0, mask1, c + r * ldc, alpha, beta);
 }
 
-typedef void (*tile_fn)(int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc,
-                        float alpha, float beta);
-#define DEFINE_TILES(R)                                                                                          \
-    static BF16_TARGET void tile_full_##R(int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, \
-                                          int64_t ldc, float alpha, float beta) {                                \
-        tile(R, 2, 1, n, pairs, ap, bp, c, ldc, alpha, beta);                                                    \
-    }                                                                                                            \
-    static BF16_TARGET void tile_edge2_##R(int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, \
-                                           int64_t ldc, float alpha, float beta) {                               \
-        tile(R, 2, 0, n, pairs, ap, bp, c, ldc, alpha, beta);                                                    \
-    }                                                                                                            \
-    static BF16_TARGET void tile_edge1_##R(int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, \
-                                           int64_t ldc, float alpha, float beta) {                               \
-        tile(R, 1, 0, n, pairs, ap, bp, c, ldc, alpha, beta);                                                    \
-    }
-DEFINE_TILES(1)
-DEFINE_TILES(2)
-DEFINE_TILES(3)
-DEFINE_TILES(4)
-DEFINE_TILES(5)
-DEFINE_TILES(6)
-DEFINE_TILES(7)
-DEFINE_TILES(8)
-DEFINE_TILES(9)
-DEFINE_TILES(10)
-DEFINE_TILES(11)
-DEFINE_TILES(12)
-DEFINE_TILES(13)
-DEFINE_TILES(14)
-#define TILE_TABLE(kind)                                                                                     \
-    {NULL,         tile_##kind##_1,  tile_##kind##_2,  tile_##kind##_3,  tile_##kind##_4,  tile_##kind##_5,    \
-     tile_##kind##_6, tile_##kind##_7, tile_##kind##_8, tile_##kind##_9, tile_##kind##_10, tile_##kind##_11,   \
-     tile_##kind##_12, tile_##kind##_13, tile_##kind##_14}
-static const tile_fn tiles_full[MR + 1] = TILE_TABLE(full);
-static const tile_fn tiles_edge2[MR + 1] = TILE_TABLE(edge2);
-static const tile_fn tiles_edge1[MR + 1] = TILE_TABLE(edge1);
+CC_GEMM_TILES(BF16_TARGET,
+              (int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, float alpha, float beta),
+              (n, pairs, ap, bp, c, ldc, alpha, beta))
 
 static void micro_bf16(int m, int n, int64_t pairs, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc,
                        float alpha, float beta) {
-    const tile_fn *table = n == NR ? tiles_full : n > 16 ? tiles_edge2 : tiles_edge1;
-    table[m](n, pairs, ap, bp, c, ldc, alpha, beta);
+    CC_GEMM_TILE(m, n)(n, pairs, ap, bp, c, ldc, alpha, beta);
 }
 
 const cc_gemm_bf16_backend cc_gemm_bf16_avx512 = {

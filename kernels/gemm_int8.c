@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "kernels/gemm_internal.h"
+#include "kernels/gemm_tiles.h"
 #include "kernels/transpose16.h"
 
 #define INT8_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,fma")))
@@ -173,41 +174,14 @@ INT8_INLINE void tile(const int rows, const int nv, const int full, int n, int64
     }
 }
 
-typedef void (*tile_fn)(int n, int64_t quads, const uint32_t *ap, const uint32_t *bp, const int32_t *colsum,
-                        const float *b_scale, const float *a_scale, float *c, int64_t ldc, float alpha, float beta);
-#define DEFINE_TILE(KIND, R, NV, FULL)                                                                           \
-    static INT8_TARGET void tile_##KIND##_##R(int n, int64_t quads, const uint32_t *ap, const uint32_t *bp,       \
-                                              const int32_t *colsum, const float *b_scale, const float *a_scale,  \
-                                              float *c, int64_t ldc, float alpha, float beta) {                   \
-        tile(R, NV, FULL, n, quads, ap, bp, colsum, b_scale, a_scale, c, ldc, alpha, beta);                      \
-    }
-#define DEFINE_TILES(R) DEFINE_TILE(full, R, 2, 1) DEFINE_TILE(edge2, R, 2, 0) DEFINE_TILE(edge1, R, 1, 0)
-DEFINE_TILES(1)
-DEFINE_TILES(2)
-DEFINE_TILES(3)
-DEFINE_TILES(4)
-DEFINE_TILES(5)
-DEFINE_TILES(6)
-DEFINE_TILES(7)
-DEFINE_TILES(8)
-DEFINE_TILES(9)
-DEFINE_TILES(10)
-DEFINE_TILES(11)
-DEFINE_TILES(12)
-DEFINE_TILES(13)
-DEFINE_TILES(14)
-#define TILE_TABLE(kind)                                                                                     \
-    {NULL,         tile_##kind##_1,  tile_##kind##_2,  tile_##kind##_3,  tile_##kind##_4,  tile_##kind##_5,    \
-     tile_##kind##_6, tile_##kind##_7, tile_##kind##_8, tile_##kind##_9, tile_##kind##_10, tile_##kind##_11,   \
-     tile_##kind##_12, tile_##kind##_13, tile_##kind##_14}
-static const tile_fn tiles_full[MR + 1] = TILE_TABLE(full);
-static const tile_fn tiles_edge2[MR + 1] = TILE_TABLE(edge2);
-static const tile_fn tiles_edge1[MR + 1] = TILE_TABLE(edge1);
+CC_GEMM_TILES(INT8_TARGET,
+              (int n, int64_t quads, const uint32_t *ap, const uint32_t *bp, const int32_t *colsum, const float *b_scale,
+               const float *a_scale, float *c, int64_t ldc, float alpha, float beta),
+              (n, quads, ap, bp, colsum, b_scale, a_scale, c, ldc, alpha, beta))
 
 static void micro_int8(int m, int n, int64_t quads, const uint32_t *ap, const uint32_t *bp, const int32_t *colsum,
                        const float *b_scale, const float *a_scale, float *c, int64_t ldc, float alpha, float beta) {
-    const tile_fn *table = n == NR ? tiles_full : n > 16 ? tiles_edge2 : tiles_edge1;
-    table[m](n, quads, ap, bp, colsum, b_scale, a_scale, c, ldc, alpha, beta);
+    CC_GEMM_TILE(m, n)(n, quads, ap, bp, colsum, b_scale, a_scale, c, ldc, alpha, beta);
 }
 
 const cc_gemm_int8_backend cc_gemm_int8_avx512 = {

@@ -109,7 +109,7 @@ __attribute__((target("avx512f,avx512bf16"), noinline)) static float dpbf16_loop
     return _mm512_reduce_add_ps(sum);
 }
 
-__attribute__((target("avx512f,avx512vnni"), noinline)) static int dpbusd_loop(int64_t iters) {
+__attribute__((target("avx512f,avx512vnni"), noinline)) static float dpbusd_loop(int64_t iters) {
     __m512i acc[PEAK_CHAINS];
     const __m512i a = _mm512_set1_epi32(0x01010101), b = _mm512_set1_epi32(0x01ff01ff);
     for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = _mm512_set1_epi32(i);
@@ -119,52 +119,22 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) static int dpbusd_loop(i
     }
     __m512i sum = acc[0];
     for (int i = 1; i < PEAK_CHAINS; i++) sum = _mm512_add_epi32(sum, acc[i]);
-    return _mm512_reduce_add_epi32(sum);
+    return (float)_mm512_reduce_add_epi32(sum);
 }
 
-/* GOP/s of vpdpbusd (64 multiplies and 64 adds per instruction) in independent chains. */
-static double dpbusd_peak(int n_threads) {
-    const int64_t iters = 5 * 1000 * 1000;
-    double best = 0;
-    for (int round = 0; round < 3; round++) {
-        double t0 = cc_now();
-        int sink = 0;
-#pragma omp parallel num_threads(n_threads) reduction(+ : sink)
-        sink += dpbusd_loop(iters);
-        double dt = cc_now() - t0;
-        double gops = (double)n_threads * iters * PEAK_CHAINS * 128 / dt * 1e-9;
-        if (gops > best && sink != 12345) best = gops;
-    }
-    return best;
-}
-
-/* GFLOP/s of vdpbf16ps (32 multiplies and 32 adds per instruction) in independent chains. */
-static double dpbf16_peak(int n_threads) {
+/* Best rate of three rounds of `loop` on n_threads threads, `ops` operations per chain step per
+ * thread (FMA: 2 per lane; vdpbf16ps: 4 per 32-bit lane; vpdpbusd: 8 per lane). */
+static double loop_peak(int n_threads, float (*loop)(int64_t), double ops) {
     const int64_t iters = 5 * 1000 * 1000;
     double best = 0;
     for (int round = 0; round < 3; round++) {
         double t0 = cc_now();
         float sink = 0;
 #pragma omp parallel num_threads(n_threads) reduction(+ : sink)
-        sink += dpbf16_loop(iters);
+        sink += loop(iters);
         double dt = cc_now() - t0;
-        double gflops = (double)n_threads * iters * PEAK_CHAINS * 64 / dt * 1e-9;
-        if (gflops > best && sink != 12345.0f) best = gflops;
-    }
-    return best;
-}
-
-static double fma_peak(int n_threads, int avx512) {
-    const int64_t iters = 5 * 1000 * 1000;
-    double best = 0;
-    for (int round = 0; round < 3; round++) {
-        double t0 = cc_now();
-        float sink = 0;
-#pragma omp parallel num_threads(n_threads) reduction(+ : sink)
-        sink += avx512 ? fma_loop_avx512(iters) : fma_loop_avx2(iters);
-        double dt = cc_now() - t0;
-        double gflops = (double)n_threads * iters * PEAK_CHAINS * (avx512 ? 32 : 16) / dt * 1e-9;
-        if (gflops > best && sink != 12345.0f) best = gflops;
+        double rate = (double)n_threads * iters * PEAK_CHAINS * ops / dt * 1e-9;
+        if (rate > best && sink != 12345.0f) best = rate;
     }
     return best;
 }
@@ -343,10 +313,10 @@ int main(int argc, char **argv) {
     cc_set_threads(n_threads);
     if (peak) {
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f")) printf("peak\tavx512\t%d\t%.1f\n", n_threads, fma_peak(n_threads, 1));
-        if (__builtin_cpu_supports("avx2")) printf("peak\tavx2\t%d\t%.1f\n", n_threads, fma_peak(n_threads, 0));
-        if (cc_gemm_has_bf16()) printf("peak\tavx512-bf16\t%d\t%.1f\n", n_threads, dpbf16_peak(n_threads));
-        if (cc_gemm_has_int8()) printf("peak\tavx512-vnni-int8\t%d\t%.1f\n", n_threads, dpbusd_peak(n_threads));
+        if (__builtin_cpu_supports("avx512f")) printf("peak\tavx512\t%d\t%.1f\n", n_threads, loop_peak(n_threads, fma_loop_avx512, 32));
+        if (__builtin_cpu_supports("avx2")) printf("peak\tavx2\t%d\t%.1f\n", n_threads, loop_peak(n_threads, fma_loop_avx2, 16));
+        if (cc_gemm_has_bf16()) printf("peak\tavx512-bf16\t%d\t%.1f\n", n_threads, loop_peak(n_threads, dpbf16_loop, 64));
+        if (cc_gemm_has_int8()) printf("peak\tavx512-vnni-int8\t%d\t%.1f\n", n_threads, loop_peak(n_threads, dpbusd_loop, 128));
         return 0;
     }
     cc_gemm_set_impl(CC_GEMM_OWN);
