@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "engine/util.h"
+#include "data/tokenizer.h"
+#include "data/tokenizer_internal.h"
 #include "index/kmeans.h"
 #include "tests/test.h"
 
@@ -39,4 +41,53 @@ TEST(reliability_kmeans_plusplus_survives_overflowing_distances) {
         }
         free(x), free(out);
     }
+}
+
+/* A vocab.json whose byte tokens are complete, plus one key of `n_bad` invalid UTF-8 bytes (id 512). */
+static void write_vocab_with_invalid_key(const char *vocab, const char *merges, int n_bad) {
+    uint32_t byte_unicode[256];
+    uint8_t byte_order[256];
+    cc_bytes_to_unicode(byte_unicode, byte_order);
+    char *json = malloc(24 * 512 + (size_t)n_bad + 64);
+    size_t w = 0;
+    json[w++] = '{';
+    for (int b = 0; b < 512; b++) {
+        char key[8];
+        size_t n = cc_utf8_encode(byte_unicode[b % 256], key);
+        json[w++] = '"';
+        if (n == 1 && (key[0] == '"' || key[0] == '\\')) json[w++] = '\\';
+        memcpy(json + w, key, n);
+        w += n;
+        w += (size_t)sprintf(json + w, "%s\": %d, ", b < 256 ? "" : "</w>", b);
+    }
+    json[w++] = '"';
+    memset(json + w, 0xff, (size_t)n_bad);
+    w += (size_t)n_bad;
+    w += (size_t)sprintf(json + w, "\": 512, \"<|startoftext|>\": 513, \"<|endoftext|>\": 514}");
+    REQUIRE(cc_write_file_atomic(vocab, json, w) == 0);
+    REQUIRE(cc_write_file_atomic(merges, "#version: 0.2\n", 14) == 0);
+    free(json);
+}
+
+/* Each invalid byte of a vocabulary key decodes to U+FFFD, 3 bytes: the decoded-token buffer was
+ * sized from the raw key lengths and overflowed. */
+TEST(reliability_vocab_key_with_invalid_utf8) {
+    const char *vocab = test_path("vocab.json"), *merges = test_path("merges.txt");
+    int n_bad = 3000;
+    write_vocab_with_invalid_key(vocab, merges, n_bad);
+    cc_tokenizer *tok = cc_tokenizer_load_hf(vocab, merges);
+    REQUIRE(tok, "%s", cc_last_error());
+    int32_t id = 512;
+    size_t len = 0;
+    char *text = cc_tokenizer_decode(tok, &id, 1, &len);
+    REQUIRE(text, "%s", cc_last_error());
+    CHECK(len == 3 * (size_t)n_bad, "decoded %zu bytes, expected %d", len, 3 * n_bad);
+    for (size_t i = 0; i + 2 < len; i += 3) {
+        if (memcmp(text + i, "\xef\xbf\xbd", 3) != 0) {
+            CHECK(0, "byte %zu of the decoded key is not U+FFFD", i);
+            break;
+        }
+    }
+    free(text);
+    cc_tokenizer_free(tok);
 }
