@@ -404,13 +404,20 @@ static void default_cache_path(const char *index_path, const char *given, char *
     else snprintf(buf, size, "%s%s", index_path, CACHE_SUFFIX);
 }
 
-/* Opens the cache when it exists and matches the stamp; otherwise leaves it empty (with a note). */
-static int cache_open(emb_cache *c, const char *path, const cache_stamp *want) {
+/* Opens the cache when it exists and matches the stamp and the model's dimension; otherwise leaves
+ * it empty (with a note). */
+static int cache_open(emb_cache *c, const char *path, const cache_stamp *want, int dim) {
     memset(c, 0, sizeof *c);
     if (!cc_file_exists(path)) return 0;
     cc_index *idx = cc_index_load(path);
     if (!idx) {
         fprintf(stderr, "note: ignoring the embedding cache: %s\n", cc_last_error());
+        return 0;
+    }
+    if (cc_index_dim(idx) != dim) {
+        fprintf(stderr, "note: ignoring the embedding cache %s: its vectors have %d dimensions, the model's %d\n", path,
+                cc_index_dim(idx), dim);
+        cc_index_free(idx);
         return 0;
     }
     for (int i = 0; i < (int)(sizeof cache_meta_keys / sizeof *cache_meta_keys); i++) {
@@ -706,7 +713,7 @@ static int build_with_model(const cc_command *cmd, const model_args *a, const bu
         goto fail;
     }
     default_cache_path(b->out, a->cache, cache_path, sizeof cache_path);
-    if (!a->no_cache && cache_open(&cache, cache_path, &stamp) != 0) goto fail;
+    if (!a->no_cache && cache_open(&cache, cache_path, &stamp, dim) != 0) goto fail;
     vectors = cc_malloc((size_t)(set.n * dim) * sizeof(float), "embeddings");
     ok = cc_calloc((size_t)set.n, 1, "item flags");
     if (!vectors || !ok) goto fail;
@@ -793,7 +800,7 @@ static int add_with_model(const cc_command *cmd, const model_args *a, const char
     }
     if (collect_items(a, kind, &set) != 0) goto fail;
     default_cache_path(out, a->cache, cache_path, sizeof cache_path);
-    if (!a->no_cache && cache_open(&cache, cache_path, &stamp) != 0) goto fail;
+    if (!a->no_cache && cache_open(&cache, cache_path, &stamp, dim) != 0) goto fail;
     /* drop what the index already holds; an image whose file changed since is replaced */
     if (!(existing = index_items_by_text(idx, &n_existing))) goto fail;
     changed_ids = cc_malloc((size_t)(set.n ? set.n : 1) * sizeof(int64_t), "changed items");
