@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "engine/util.h"
+#include <cjson/cJSON.h>
+
 #include "data/tokenizer.h"
+#include "engine/clip.h"
 #include "data/tokenizer_internal.h"
 #include "index/kmeans.h"
 #include "tests/test.h"
@@ -90,4 +93,59 @@ TEST(reliability_vocab_key_with_invalid_utf8) {
     }
     free(text);
     cc_tokenizer_free(tok);
+}
+
+/* Parses the tiny built-in config with one field replaced by a JSON value (section NULL: top level);
+ * returns the parse status, the error in cc_last_error(). */
+static int parse_config_with(const char *section, const char *key, const char *value_json) {
+    cc_clip_config cfg;
+    if (cc_clip_config_builtin("tiny", &cfg) != 0) return 99;
+    char *text = cc_clip_config_json(&cfg);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    cJSON *obj = section ? cJSON_GetObjectItemCaseSensitive(root, section) : root;
+    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_Parse(value_json));
+    text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    int status = cc_clip_config_parse(text, strlen(text), "cfg/config.json", &cfg);
+    free(text);
+    return status;
+}
+
+/* Every size is bounded before it is multiplied: layers, widths, image grids, channels. */
+TEST(reliability_config_sizes_are_bounded_first) {
+    REQUIRE(parse_config_with(NULL, "projection_dim", "128") == 0, "%s", cc_last_error());
+    static const struct { const char *section, *key, *value, *says; } bad[] = {
+        {"text_config", "num_hidden_layers", "134217728", "text_config.num_hidden_layers"},
+        {"vision_config", "num_hidden_layers", "100000000", "vision_config.num_hidden_layers"},
+        {"vision_config", "image_size", "1048576", "vision_config.image_size"},
+        {"vision_config", "image_size", "4096", "patches"},
+        {"text_config", "hidden_size", "2147483648", "text_config.hidden_size"},
+        {"text_config", "hidden_size", "1e300", "text_config.hidden_size"},
+        {"text_config", "intermediate_size", "2.5", "text_config.intermediate_size"},
+        {"text_config", "vocab_size", "-1", "text_config.vocab_size"},
+        {NULL, "projection_dim", "1e10", "projection_dim"},
+        {"vision_config", "num_channels", "1", "vision_config.num_channels"},
+        {"vision_config", "num_channels", "4", "vision_config.num_channels"},
+        {"vision_config", "layer_norm_eps", "-1", "vision_config.layer_norm_eps"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int status = parse_config_with(bad[i].section, bad[i].key, bad[i].value);
+        CHECK(status == -1 && strstr(cc_last_error(), "cfg/config.json") && strstr(cc_last_error(), bad[i].says),
+              "%s = %s: status %d, error '%s'", bad[i].key, bad[i].value, status, cc_last_error());
+    }
+    /* each field within bounds, their product not: 512 layers of width 16384 */
+    cc_clip_config cfg;
+    REQUIRE(cc_clip_config_builtin("tiny", &cfg) == 0);
+    cfg.text.num_layers = 512, cfg.text.hidden_size = 16384, cfg.text.num_heads = 16, cfg.text.intermediate_size = 65536;
+    char *text = cc_clip_config_json(&cfg);
+    CHECK(cc_clip_config_parse(text, strlen(text), "cfg/config.json", &cfg) == -1 && strstr(cc_last_error(), "parameters"),
+          "%s", cc_last_error());
+    free(text);
+    /* cc_clip_new refuses what the parser would (a config built in code) */
+    REQUIRE(cc_clip_config_builtin("tiny", &cfg) == 0);
+    cfg.vision.num_channels = 1;
+    CHECK(cc_clip_new(&cfg, NULL) == NULL);
+    cfg.vision.num_channels = 3, cfg.text.num_layers = 1 << 27;
+    CHECK(cc_clip_new(&cfg, NULL) == NULL);
 }
