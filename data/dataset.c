@@ -252,6 +252,13 @@ static int read_image_entry(json_state *st) {
         } else if (split_wanted(st->options->split, split ? split : "")) {
             char path[8192];
             int len = snprintf(path, sizeof path, "%s%s%s", filepath ? filepath : "", filepath && filepath[0] ? "/" : "", filename);
+            if (len < 0 || (size_t)len >= sizeof path) {
+                char what[128];
+                snprintf(what, sizeof what, "a Karpathy image path (filepath/filename) is longer than %zu bytes",
+                         sizeof path - 1);
+                failed = 1;
+                json_error(r, what);
+            }
             for (int64_t k = 0; k < n_sentences && !failed; k++)
                 failed = add_pair(st->ds, path, (size_t)len, sentences[k], strlen(sentences[k]), 1) != 0;
             st->karpathy_kept++;

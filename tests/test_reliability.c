@@ -9,6 +9,7 @@
 #include "engine/util.h"
 #include <cjson/cJSON.h>
 
+#include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "engine/clip.h"
 #include "data/tokenizer_internal.h"
@@ -148,4 +149,25 @@ TEST(reliability_config_sizes_are_bounded_first) {
     CHECK(cc_clip_new(&cfg, NULL) == NULL);
     cfg.vision.num_channels = 3, cfg.text.num_layers = 1 << 27;
     CHECK(cc_clip_new(&cfg, NULL) == NULL);
+}
+
+/* A Karpathy filepath + filename longer than the path buffer: a clear error naming the file, not
+ * a read past the buffer with snprintf's would-be length. */
+TEST(reliability_karpathy_path_longer_than_buffer) {
+    size_t long_len = 9000;
+    char *name = malloc(long_len + 1);
+    memset(name, 'a', long_len);
+    name[long_len] = 0;
+    size_t size = long_len + 256;
+    char *json = malloc(size);
+    snprintf(json, size, "{\"images\": [{\"filepath\": \"dir\", \"filename\": \"%s.jpg\", \"split\": \"train\", "
+             "\"sentences\": [{\"raw\": \"a caption\"}]}], \"dataset\": \"coco\"}", name);
+    const char *path = test_path("dataset_long.json");
+    REQUIRE(cc_write_file_atomic(path, json, strlen(json)) == 0);
+    cc_dataset ds;
+    int status = cc_dataset_read(path, NULL, &ds);
+    CHECK(status != 0 && strstr(cc_last_error(), "dataset_long.json") && strstr(cc_last_error(), "longer than"),
+          "status %d: %s", status, cc_last_error());
+    if (status == 0) cc_dataset_free(&ds);
+    free(name), free(json);
 }
