@@ -504,7 +504,14 @@ cc_clip_model *cc_clip_load(const char *model_dir, cc_backend *backend) {
                 snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)e->shape[d]);
             strcat(got, "]");
             char item[CC_NAME_MAX + 256];
-            snprintf(item, sizeof item, "%s (file %s, config %s)", p->name, got, want);
+            if (e->is_index) { /* same shape or not, integers are no weights: say the dtype */
+                int64_t count = 1;
+                for (int d = 0; d < e->ndim; d++) count *= e->shape[d];
+                snprintf(item, sizeof item, "%s (file %s %s, config float %s)", p->name,
+                         count > 0 && e->nbytes / (size_t)count == 8 ? "I64" : "I32", got, want);
+            } else {
+                snprintf(item, sizeof item, "%s (file %s, config %s)", p->name, got, want);
+            }
             list_name(mismatched, sizeof mismatched, &n_mismatched, item);
         }
     }
@@ -518,12 +525,15 @@ cc_clip_model *cc_clip_load(const char *model_dir, cc_backend *backend) {
     if (n_missing || n_mismatched || n_unexpected) {
         char message[CC_ERROR_MAX];
         int len = snprintf(message, sizeof message, "%s: the weights do not match config.json:", model_dir);
+        if (len > (int)sizeof message - 1) len = (int)sizeof message - 1; /* each part is cut at the end, never past it */
         if (n_missing)
             len += snprintf(message + len, sizeof message - (size_t)len, " %d missing (%s%s);", n_missing, missing,
                             n_missing > MAX_REPORTED_NAMES ? ", ..." : "");
+        if (len > (int)sizeof message - 1) len = (int)sizeof message - 1;
         if (n_mismatched)
-            len += snprintf(message + len, sizeof message - (size_t)len, " %d mis-shaped (%s%s);", n_mismatched, mismatched,
-                            n_mismatched > MAX_REPORTED_NAMES ? ", ..." : "");
+            len += snprintf(message + len, sizeof message - (size_t)len, " %d mis-shaped or not float (%s%s);", n_mismatched,
+                            mismatched, n_mismatched > MAX_REPORTED_NAMES ? ", ..." : "");
+        if (len > (int)sizeof message - 1) len = (int)sizeof message - 1;
         if (n_unexpected)
             snprintf(message + len, sizeof message - (size_t)len, " %d unexpected (%s%s)", n_unexpected, unexpected,
                      n_unexpected > MAX_REPORTED_NAMES ? ", ..." : "");

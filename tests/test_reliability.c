@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "engine/clip.h"
+#include "engine/safetensors.h"
 #include "data/tokenizer_internal.h"
 #include "index/kmeans.h"
 #include "tests/test.h"
@@ -170,4 +171,90 @@ TEST(reliability_karpathy_path_longer_than_buffer) {
           "status %d: %s", status, cc_last_error());
     if (status == 0) cc_dataset_free(&ds);
     free(name), free(json);
+}
+
+/* A safetensors file with this header and data_size zero bytes of data. */
+static void write_safetensors(const char *path, const char *header, size_t data_size) {
+    size_t len = strlen(header), total = 8 + len + data_size;
+    unsigned char *bytes = calloc(1, total);
+    for (int i = 0; i < 8; i++) bytes[i] = (unsigned char)((uint64_t)len >> (8 * i));
+    memcpy(bytes + 8, header, len);
+    REQUIRE(cc_write_file_atomic(path, (const char *)bytes, total) == 0);
+    free(bytes);
+}
+
+static int st_open_fails_with(const char *header, size_t data_size, const char *says) {
+    const char *path = test_path("w.safetensors");
+    write_safetensors(path, header, data_size);
+    cc_safetensors st;
+    if (cc_st_open(path, &st) == 0) {
+        cc_st_close(&st);
+        return 0;
+    }
+    return strstr(cc_last_error(), "w.safetensors") && strstr(cc_last_error(), says);
+}
+
+/* __metadata__ that is no object, or given twice; an empty tensor between two overlapping ones. */
+TEST(reliability_safetensors_metadata_and_overlaps) {
+    const char *a = "\"a\": {\"dtype\": \"F32\", \"shape\": [100], \"data_offsets\": [0, 400]}";
+    char header[1024];
+    snprintf(header, sizeof header, "{\"__metadata__\": {\"format\": \"pt\"}, %s}", a);
+    const char *path = test_path("w.safetensors");
+    write_safetensors(path, header, 400);
+    cc_safetensors st;
+    REQUIRE(cc_st_open(path, &st) == 0, "%s", cc_last_error());
+    CHECK(cc_st_metadata(&st, "format") && !strcmp(cc_st_metadata(&st, "format"), "pt"));
+    cc_st_close(&st);
+    snprintf(header, sizeof header, "{\"__metadata__\": [\"pt\", 2], %s}", a);
+    CHECK(st_open_fails_with(header, 400, "__metadata__"), "%s", cc_last_error());
+    snprintf(header, sizeof header, "{\"__metadata__\": \"text\", %s}", a);
+    CHECK(st_open_fails_with(header, 400, "__metadata__"), "%s", cc_last_error());
+    snprintf(header, sizeof header, "{\"__metadata__\": {\"x\": \"1\"}, %s, \"__metadata__\": {\"y\": \"2\"}}", a);
+    CHECK(st_open_fails_with(header, 400, "twice"), "%s", cc_last_error());
+    snprintf(header, sizeof header,
+             "{%s, \"z\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [200, 200]},"
+             " \"b\": {\"dtype\": \"F32\", \"shape\": [100], \"data_offsets\": [240, 640]}}", a);
+    CHECK(st_open_fails_with(header, 640, "overlap"), "%s", cc_last_error());
+    /* an empty tensor anywhere is fine when the real ones do not overlap */
+    snprintf(header, sizeof header,
+             "{%s, \"z\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [200, 200]},"
+             " \"b\": {\"dtype\": \"F32\", \"shape\": [100], \"data_offsets\": [400, 800]}}", a);
+    write_safetensors(path, header, 800);
+    CHECK(cc_st_open(path, &st) == 0, "%s", cc_last_error());
+    cc_st_close(&st);
+}
+
+/* A weight stored as I32 with the right shape: the error says the dtype, not "mis-shaped". */
+TEST(reliability_integer_weight_error_names_dtype) {
+    const char *dir = test_path("m");
+    REQUIRE(cc_mkdir_p(dir) == 0);
+    cc_clip_config cfg;
+    const char *cfg_text = "{\"text_config\": {\"hidden_size\": 16, \"intermediate_size\": 32, \"num_hidden_layers\": 1,"
+                           " \"num_attention_heads\": 2, \"vocab_size\": 50, \"max_position_embeddings\": 9},"
+                           " \"vision_config\": {\"hidden_size\": 16, \"intermediate_size\": 32, \"num_hidden_layers\": 1,"
+                           " \"num_attention_heads\": 2, \"image_size\": 12, \"patch_size\": 4}, \"projection_dim\": 8}";
+    REQUIRE(cc_clip_config_parse(cfg_text, strlen(cfg_text), "config.json", &cfg) == 0, "%s", cc_last_error());
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    REQUIRE(cc_write_file_atomic(path, cfg_text, strlen(cfg_text)) == 0);
+    cc_clip_model *m = cc_clip_new(&cfg, NULL);
+    REQUIRE(m && cc_clip_init_random(m, 3) == 0, "%s", cc_last_error());
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    REQUIRE(cc_clip_save_weights(m, path, CC_F32) == 0, "%s", cc_last_error());
+    cc_clip_free(m);
+    /* F32 -> I32 in the header of text_projection.weight: same length, same element size */
+    char *bytes;
+    size_t size;
+    REQUIRE(cc_read_file(path, &bytes, &size) == 0);
+    char *name = strstr(bytes + 8, "\"text_projection.weight\"");
+    REQUIRE(name);
+    char *dtype = strstr(name, "F32");
+    REQUIRE(dtype);
+    memcpy(dtype, "I32", 3);
+    REQUIRE(cc_write_file_atomic(path, bytes, size) == 0);
+    free(bytes);
+    m = cc_clip_load(dir, NULL);
+    CHECK(m == NULL);
+    CHECK(strstr(cc_last_error(), "text_projection.weight (file I32"), "%s", cc_last_error());
+    cc_clip_free(m);
 }
