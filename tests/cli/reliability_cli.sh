@@ -35,4 +35,33 @@ for dim in 16 32; do
 done
 cp -p config.orig "$model/config.json"
 
+# ---- ids near INT64_MAX: build refuses INT64_MAX (the next id would overflow, the file would not
+# load); add after INT64_MAX - 1 fails and leaves the index as it was
+$PY - <<'PYEOF'
+import numpy as np
+x = np.random.default_rng(1).standard_normal((8, 4)).astype(np.float32)
+np.save("v8.npy", x); np.save("v2.npy", x[:2])
+np.save("ids_max.npy", np.array(list(range(7)) + [2**63 - 1], np.int64))
+np.save("ids_near.npy", np.array(list(range(7)) + [2**63 - 2], np.int64))
+PYEOF
+for type in Flat HNSW8; do
+    set +e
+    err=$($CLIPC index build --type $type --vectors v8.npy --ids ids_max.npy --out max.idx --quiet 2>&1)
+    rc=$?
+    set -e
+    [ $rc -ne 0 ] && [ ! -e max.idx ] || fail "$type: build with id INT64_MAX: exit $rc: $err"
+    echo "$err" | grep -q "9223372036854775806" || fail "$type: error does not give the id range: $err"
+    $CLIPC index build --type $type --vectors v8.npy --ids ids_near.npy --out near.idx --quiet >/dev/null
+    cp near.idx near.orig
+    set +e
+    err=$($CLIPC index add --index near.idx --vectors v2.npy 2>&1)
+    rc=$?
+    set -e
+    [ $rc -ne 0 ] || fail "$type: add after id INT64_MAX - 1 succeeded: $err"
+    echo "$err" | grep -q "largest id" || fail "$type: add error: $err"
+    cmp -s near.idx near.orig || fail "$type: add changed the index"
+    $CLIPC index info near.idx >/dev/null || fail "$type: the index no longer loads"
+    rm -f near.idx near.orig
+done
+
 echo "reliability_cli: all passed"
