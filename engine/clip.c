@@ -79,7 +79,7 @@ static int get_int(const char *path, const cJSON *obj, const char *section, cons
 #define CFG_MAX_VOCAB (1 << 21)      /* vocab_size */
 #define CFG_MAX_CONTEXT 8192         /* max_position_embeddings */
 #define CFG_MAX_IMAGE 4096           /* image_size */
-#define CFG_MAX_PATCHES 16384        /* (image_size / patch_size)^2 */
+#define CFG_MAX_PATCHES (CC_CLIP_MAX_GRID * CC_CLIP_MAX_GRID) /* (image_size / patch_size)^2 */
 #define CFG_MAX_PARAMS (1LL << 33)   /* parameters in all (34 GB in f32) */
 
 /* Parameters of one tower (as cc_clip_new declares them), in double: no overflow. */

@@ -521,6 +521,11 @@ static int make_stamp(cache_stamp *s, const char *model_dir, const char *kind, c
     if (!strcmp(kind, "images") && scales_text && *scales_text) {
         int scales[APP_MAX_SCALES], n = 0;
         if (app_parse_scales(scales_text, scales, &n) != 0) return -1;
+        for (int i = 0; i < n; i++)
+            if (scales[i] != cfg.vision.image_size && cc_clip_check_image_size(&cfg, scales[i]) != 0) {
+                cc_prefix_error("--multiscale %s", scales_text);
+                return -1;
+            }
         if (!(n == 1 && scales[0] == cfg.vision.image_size))
             for (int i = 0; i < n; i++)
                 snprintf(s->scales + strlen(s->scales), sizeof s->scales - strlen(s->scales), "%s%d", i ? "," : "",

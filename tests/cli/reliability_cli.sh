@@ -35,6 +35,17 @@ for dim in 16 32; do
 done
 cp -p config.orig "$model/config.json"
 
+# ---- --multiscale sizes whose patch grid needs gigabytes of attention scratch: refused up front,
+# naming the largest size the model takes (the test model has patches of 6: 64 x 6 = 384)
+set +e
+err=$($CLIPC index build --model "$model" --images syn/images --multiscale 36,4092 --out ms.idx --no-cache --quiet 2>&1)
+rc=$?
+set -e
+[ $rc -eq 1 ] && [ ! -e ms.idx ] || fail "--multiscale 36,4092: exit $rc: $err"
+echo "$err" | grep -q "multiscale.*image size 4092.*up to 384" || fail "--multiscale 36,4092: $err"
+$CLIPC index build --model "$model" --images syn/images --multiscale 36,72 --out ms.idx --no-cache --quiet >/dev/null 2>&1 ||
+    fail "--multiscale 36,72 refused"
+
 # ---- ids near INT64_MAX: build refuses INT64_MAX (the next id would overflow, the file would not
 # load); add after INT64_MAX - 1 fails and leaves the index as it was
 $PY - <<'PYEOF'
