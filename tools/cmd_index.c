@@ -296,11 +296,14 @@ static int collect_texts(const char *path, item_set *set) {
  * an ISO 8601 UTC date ("2024-05-01", "2024-05-01T12:30:00Z"). A first line whose TIME does not parse
  * is a header; lines starting with # are comments. */
 
+#define MAX_ABS_TIME 253402300799LL /* 9999-12-31T23:59:59Z: times beyond are refused (ages never overflow) */
+
 static int parse_time(const char *text, int64_t *out) {
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
     if (end != text && *end == 0 && !errno) {
+        if (v < -MAX_ABS_TIME || v > MAX_ABS_TIME) return -1;
         *out = v;
         return 0;
     }
@@ -314,7 +317,9 @@ static int parse_time(const char *text, int64_t *out) {
     }
     if (*rest == 'Z') rest++;
     if (*rest) return -1;
-    *out = (int64_t)timegm(&tm);
+    time_t t = timegm(&tm);
+    if (t < -MAX_ABS_TIME || t > MAX_ABS_TIME) return -1;
+    *out = (int64_t)t;
     return 0;
 }
 
@@ -333,7 +338,7 @@ static int apply_meta(const char *path, int images, item_set *set) {
         int64_t t;
         if (!tab || parse_time(tab + 1, &t) != 0) {
             if (i == 0) continue; /* header */
-            cc_set_error("%s:%lld: expected KEY<TAB>TIME (unix seconds or YYYY-MM-DD[THH:MM:SS[Z]]), got '%.80s'", path,
+            cc_set_error("%s:%lld: expected KEY<TAB>TIME (unix seconds within years 0..9999, or YYYY-MM-DD[THH:MM:SS[Z]]), got '%.80s'", path,
                          (long long)i + 1, line);
             rc = -1;
             break;

@@ -46,6 +46,32 @@ echo "$err" | grep -q "multiscale.*image size 4092.*up to 384" || fail "--multis
 $CLIPC index build --model "$model" --images syn/images --multiscale 36,72 --out ms.idx --no-cache --quiet >/dev/null 2>&1 ||
     fail "--multiscale 36,72 refused"
 
+# ---- --meta times beyond years 0..9999 are refused (naming the line); decay ages never overflow,
+# even from --now at the end of int64 (the sanitized build, when there, checks for UB); --decay 0x10
+# (hex) is no number
+SAN_CLIPC="$CLIPC_SRC/build-asan/clipc"
+[ -x "$SAN_CLIPC" ] || SAN_CLIPC=$CLIPC
+printf 'a red circle\na blue square\na green star\n' >caps.txt
+printf 'a blue square\t0\na red circle\t9223372036854775807\n' >times_bad.tsv
+set +e
+err=$($CLIPC index build --model "$model" --texts caps.txt --meta times_bad.tsv --out t.idx --quiet 2>&1)
+rc=$?
+set -e
+[ $rc -ne 0 ] && [ ! -e t.idx ] || fail "--meta with time 2^63-1: exit $rc: $err"
+echo "$err" | grep -q "times_bad.tsv:2" || fail "--meta error does not name the line: $err"
+printf 'a red circle\t253402300799\na blue square\t-62135596800\na green star\t9999-12-31T23:59:59Z\n' >times.tsv
+$CLIPC index build --model "$model" --texts caps.txt --meta times.tsv --out t.idx --quiet >/dev/null 2>&1 ||
+    fail "--meta with times at the ends of the range refused"
+for now in 9223372036854775807 -9223372036854775808; do
+    ASAN_OPTIONS=detect_leaks=0 $SAN_CLIPC search --index t.idx --text "a red circle" --k 3 --decay 1 --now $now >out.txt 2>&1 ||
+        fail "decay from --now $now: $(cat out.txt)"
+done
+set +e
+err=$($CLIPC search --index t.idx --text "a red circle" --k 3 --decay 0x10 2>&1)
+rc=$?
+set -e
+[ $rc -ne 0 ] && echo "$err" | grep -q "expects a number" || fail "--decay 0x10: exit $rc: $err"
+
 # ---- ids near INT64_MAX: build refuses INT64_MAX (the next id would overflow, the file would not
 # load); add after INT64_MAX - 1 fails and leaves the index as it was
 $PY - <<'PYEOF'
