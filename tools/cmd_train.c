@@ -5,6 +5,7 @@
  * OUT/ layout: checkpoints/step_NNNNNNN.safetensors + checkpoints/latest, model/ (HF), tokenizer/,
  * val.tsv (held-out pairs), train_log.jsonl (one JSON object per evaluation), curves.png. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -252,8 +253,14 @@ static int make_model(run *r) {
     train_args *a = r->a;
     char tok_dir[4200];
     snprintf(tok_dir, sizeof tok_dir, "%s/tokenizer", r->out);
-    snprintf(r->state.tokenizer_dir, sizeof r->state.tokenizer_dir, "%s", tok_dir);
     if (cc_mkdir_p(tok_dir) != 0) return -1;
+    /* absolute, so that --resume and export work from any working directory */
+    char abs_dir[PATH_MAX];
+    if (!realpath(tok_dir, abs_dir) || strlen(abs_dir) >= sizeof r->state.tokenizer_dir) {
+        cc_set_error("%s: cannot resolve the tokenizer directory (or its path is too long)", tok_dir);
+        return -1;
+    }
+    snprintf(r->state.tokenizer_dir, sizeof r->state.tokenizer_dir, "%s", abs_dir);
     if (a->model_dir) {
         r->model = cc_clip_load(a->model_dir, r->backend);
         if (!r->model) return -1;

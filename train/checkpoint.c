@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/safetensors.h"
 #include "engine/util.h"
@@ -135,6 +136,24 @@ static int fill_tensor(cc_tensor *t, cc_backend *backend, float *host) {
     return status;
 }
 
+/* Checkpoints of older runs stored the tokenizer directory as given, maybe relative to the working
+ * directory of the run: when it is relative and not found from here, OUT/tokenizer next to
+ * OUT/checkpoints/step_N.safetensors is used (where training always puts it). */
+static void resolve_old_tokenizer_dir(const char *checkpoint_path, char *dir, size_t size) {
+    struct stat st;
+    if (!dir[0] || dir[0] == '/' || (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) return;
+    char guess[4400];
+    snprintf(guess, sizeof guess, "%s", checkpoint_path);
+    for (int up = 0; up < 2; up++) { /* drop the file name, then "checkpoints" */
+        char *slash = strrchr(guess, '/');
+        if (slash) *slash = 0;
+        else snprintf(guess, sizeof guess, ".");
+    }
+    size_t len = strlen(guess);
+    snprintf(guess + len, sizeof guess - len, "/tokenizer");
+    if (stat(guess, &st) == 0 && S_ISDIR(st.st_mode) && strlen(guess) < size) snprintf(dir, size, "%s", guess);
+}
+
 cc_clip_model *cc_checkpoint_load_model(const char *path, cc_backend *backend, cc_train_state *state,
                                         float **image_adapter, float **text_adapter) {
     if (!backend) backend = cc_backend_cpu();
@@ -164,6 +183,7 @@ cc_clip_model *cc_checkpoint_load_model(const char *path, cc_backend *backend, c
         state->seed = seed ? strtoull(seed, NULL, 10) : 0;
         const char *tok = cc_st_metadata(&st, "tokenizer_dir"), *train = cc_st_metadata(&st, "train_config");
         snprintf(state->tokenizer_dir, sizeof state->tokenizer_dir, "%s", tok ? tok : "");
+        resolve_old_tokenizer_dir(path, state->tokenizer_dir, sizeof state->tokenizer_dir);
         snprintf(state->train_config, sizeof state->train_config, "%s", train ? train : "");
     }
     int64_t dim = cfg.projection_dim;

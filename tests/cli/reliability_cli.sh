@@ -101,4 +101,25 @@ for type in Flat HNSW8; do
     rm -f near.idx near.orig
 done
 
+# ---- a run with a relative --out: the checkpoint records the tokenizer's absolute path, so --resume
+# and export work from another working directory; an export that fails leaves no model directory
+$CLIPC synth --out small --count 40 --seed "$seed" --quiet >/dev/null
+mkdir -p work elsewhere
+(cd work && $CLIPC train --arch tiny --merges 50 --threads 2 --quiet --data ../small/pairs.tsv --out rel --steps 2 \
+    --batch 8 --save-every 2 --seed 1 >/dev/null) || fail "train with a relative --out"
+ckpt="$TMPDIR/work/rel/checkpoints/step_0000002.safetensors"
+[ -f "$ckpt" ] || fail "no checkpoint: $(ls work/rel/checkpoints)"
+(cd elsewhere && $CLIPC export --checkpoint "$ckpt" --out "$TMPDIR/exported" >/dev/null) || fail "export from another directory"
+[ -f exported/model.safetensors ] && [ -f exported/vocab.json ] && [ -f exported/merges.txt ] || fail "export: $(ls exported)"
+(cd elsewhere && $CLIPC train --arch tiny --merges 50 --threads 2 --quiet --data "$TMPDIR/small/pairs.tsv" \
+    --out "$TMPDIR/work/rel" --steps 3 --batch 8 --save-every 2 --seed 1 --resume >/dev/null 2>"$TMPDIR/resume.err") ||
+    fail "--resume from another directory: $(cat "$TMPDIR/resume.err")"
+set +e
+err=$(cd elsewhere && $CLIPC export --checkpoint "$ckpt" --tokenizer "$TMPDIR/no-such-dir" --out "$TMPDIR/half" 2>&1)
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "export with a missing tokenizer succeeded"
+[ ! -e half ] || fail "a failed export left $(ls half)"
+ls | grep -q "half.tmp" && fail "a failed export left its temporary directory"
+
 echo "reliability_cli: all passed"
