@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "data/dataset.h"
+#include "data/npy.h"
 #include "data/tokenizer.h"
 #include "engine/clip.h"
 #include "engine/safetensors.h"
@@ -257,4 +258,49 @@ TEST(reliability_integer_weight_error_names_dtype) {
     CHECK(m == NULL);
     CHECK(strstr(cc_last_error(), "text_projection.weight (file I32"), "%s", cc_last_error());
     cc_clip_free(m);
+}
+
+/* An .npy file with this header (padded with spaces to a multiple of 64, as numpy does) and
+ * data_size bytes of float data. */
+static void write_npy_raw(const char *path, const char *dict, size_t data_size) {
+    size_t len = strlen(dict), header_len = (10 + len + 1 + 63) / 64 * 64 - 10;
+    size_t total = 10 + header_len + data_size;
+    unsigned char *bytes = calloc(1, total);
+    memcpy(bytes, "\x93NUMPY\x01\x00", 8);
+    bytes[8] = (unsigned char)(header_len & 0xff), bytes[9] = (unsigned char)(header_len >> 8);
+    memset(bytes + 10, ' ', header_len);
+    memcpy(bytes + 10, dict, len);
+    bytes[10 + header_len - 1] = '\n';
+    REQUIRE(cc_write_file_atomic(path, (const char *)bytes, total) == 0);
+    free(bytes);
+}
+
+/* The .npy header is a dict: a key inside a string value is no key (strstr found it first). */
+TEST(reliability_npy_header_parsed_as_dict) {
+    const char *path = test_path("a.npy");
+    cc_npy arr;
+    write_npy_raw(path, "{'descr': '<f4', 'note': \"'shape': (100,)\", 'fortran_order': False, 'shape': (2, 2), }", 400);
+    int status = cc_npy_read(path, &arr);
+    CHECK(status != 0 && strstr(cc_last_error(), "a.npy") && strstr(cc_last_error(), "note"),
+          "status %d (shape [%lld]): %s", status, status == 0 ? (long long)arr.shape[0] : -1LL, cc_last_error());
+    if (status == 0) cc_npy_free(&arr);
+    /* keys in any order, double quotes, no trailing comma: fine */
+    write_npy_raw(path, "{\"shape\": (2,3), \"fortran_order\": False, \"descr\": \"<f4\"}", 24);
+    REQUIRE(cc_npy_read(path, &arr) == 0, "%s", cc_last_error());
+    CHECK(arr.ndim == 2 && arr.shape[0] == 2 && arr.shape[1] == 3 && arr.dtype == CC_NPY_F32);
+    cc_npy_free(&arr);
+    static const char *const bad[] = {
+        "{'descr': '<f4', 'fortran_order': False}",                               /* no shape */
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'shape': (3,)}", /* twice */
+        "{'descr': '<f4', 'fortran_order': True, 'shape': (2,)}",
+        "{'descr': '<f4' 'fortran_order': False, 'shape': (2,)}", /* no comma */
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2 3)}",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} trailing",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_npy_raw(path, bad[i], 64);
+        status = cc_npy_read(path, &arr);
+        CHECK(status != 0 && strstr(cc_last_error(), "a.npy"), "header %s: status %d", bad[i], status);
+        if (status == 0) cc_npy_free(&arr);
+    }
 }
