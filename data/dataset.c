@@ -476,6 +476,12 @@ static int read_csv_dataset(const char *path, const char *text, size_t size, con
         }
     }
     if (img_col < 0 || cap_col < 0) {
+        /* report against the first naming (the options' or image/caption), not the fallback's */
+        img_col = cap_col = -1;
+        for (int i = 0; i < n_columns; i++) {
+            if (strcmp(header[i], img_key ? img_key : defaults[0][0]) == 0) img_col = i;
+            if (strcmp(header[i], cap_key ? cap_key : defaults[0][1]) == 0) cap_col = i;
+        }
         char columns[512] = "";
         for (int i = 0; i < n_columns; i++)
             snprintf(columns + strlen(columns), sizeof columns - strlen(columns), "%s'%s'", i ? ", " : "", header[i]);

@@ -304,3 +304,19 @@ TEST(reliability_npy_header_parsed_as_dict) {
         if (status == 0) cc_npy_free(&arr);
     }
 }
+
+/* A TSV with an image column but no caption column: the error names the caption column. */
+TEST(reliability_missing_caption_column_named) {
+    const char *path = test_path("pairs.tsv");
+    const char text[] = "image\tlabel\na.jpg\ta cat\n";
+    REQUIRE(cc_write_file_atomic(path, text, sizeof text - 1) == 0);
+    cc_dataset ds;
+    int status = cc_dataset_read(path, NULL, &ds);
+    CHECK(status != 0 && strstr(cc_last_error(), "no caption column 'caption'"), "status %d: %s", status, cc_last_error());
+    if (status == 0) cc_dataset_free(&ds);
+    const char text2[] = "caption\tpath\na cat\ta.jpg\n";
+    REQUIRE(cc_write_file_atomic(path, text2, sizeof text2 - 1) == 0);
+    status = cc_dataset_read(path, NULL, &ds);
+    CHECK(status != 0 && strstr(cc_last_error(), "no image column 'image'"), "status %d: %s", status, cc_last_error());
+    if (status == 0) cc_dataset_free(&ds);
+}

@@ -28,8 +28,13 @@
 /* Loads a 2-D float32 matrix; dim_expected 0 = any. */
 static int load_matrix(const char *path, const char *what, int dim_expected, cc_npy *out) {
     if (cc_npy_read_f32(path, out) != 0) return -1;
-    if (out->ndim != 2 || out->shape[0] < 0 || out->shape[1] < 1) {
+    if (out->ndim != 2 || out->shape[0] < 0) {
         cc_set_error("%s: %s must be a 2-D array (rows x dimension), got %d dimension(s)", path, what, out->ndim);
+        cc_npy_free(out);
+        return -1;
+    }
+    if (out->shape[1] < 1) {
+        cc_set_error("%s: %s have dimension 0 (the array is %lld x 0)", path, what, (long long)out->shape[0]);
         cc_npy_free(out);
         return -1;
     }
@@ -1129,8 +1134,12 @@ static int run_search(int argc, char **argv) {
         fprintf(stderr, "clipc index search: --index, --queries and --out are required\n");
         return 2;
     }
-    if (k < 1 || k > MAX_K || nprobe < 0 || ef < 0 || rerank < 0 || repeat < 1) {
-        fprintf(stderr, "clipc index search: --k, --nprobe, --ef, --rerank and --repeat must be positive\n");
+    if (k < 1 || k > MAX_K) {
+        fprintf(stderr, "clipc index search: --k must be between 1 and %d, got %lld\n", MAX_K, (long long)k);
+        return 2;
+    }
+    if (nprobe < 0 || ef < 0 || rerank < 0 || repeat < 1) {
+        fprintf(stderr, "clipc index search: --nprobe, --ef and --rerank must be >= 0, --repeat >= 1\n");
         return 2;
     }
     cc_npy q = {0}, gt = {0};
@@ -1226,8 +1235,13 @@ static int run_tune(int argc, char **argv) {
     };
     int rc = cc_parse_options(&cmd_index_tune, options, argc, argv, NULL);
     if (rc) return rc > 0 ? 0 : 2;
-    if (!index_path || !queries || !(target > 0 && target <= 1) || k < 1 || k > MAX_K || sample < 1) {
+    if (!index_path || !queries || !(target > 0 && target <= 1)) {
         fprintf(stderr, "clipc index tune: --index, --queries and --target-recall in (0, 1] are required\n");
+        return 2;
+    }
+    if (k < 1 || k > MAX_K || sample < 1) {
+        fprintf(stderr, "clipc index tune: --k must be between 1 and %d (got %lld), --sample at least 1\n", MAX_K,
+                (long long)k);
         return 2;
     }
     cc_npy q = {0}, x = {0};

@@ -122,4 +122,22 @@ set -e
 [ ! -e half ] || fail "a failed export left $(ls half)"
 ls | grep -q "half.tmp" && fail "a failed export left its temporary directory"
 
+# ---- errors that say what is wrong: a 0-column .npy, --k beyond its limit, a 20000x1 image (its
+# resize to the model's size is too wide) named in the error
+$PY -c "import numpy as np; np.save('cols0.npy', np.zeros((5, 0), np.float32))"
+err=$($CLIPC index build --type Flat --vectors cols0.npy --out c0.idx --quiet 2>&1) && fail "0-column vectors accepted"
+echo "$err" | grep -q "cols0.npy: vectors have dimension 0" || fail "0-column error: $err"
+$CLIPC index build --type Flat --vectors v8.npy --out v8.idx --quiet >/dev/null
+err=$($CLIPC index search --index v8.idx --queries v2.npy --k 1000000000 --out I.npy 2>&1) && fail "--k 1e9 accepted"
+echo "$err" | grep -q "k must be between 1 and 100000" || fail "--k error: $err"
+$PY -c "
+from PIL import Image
+Image.new('RGB', (20000, 1)).save('wide.jpg'); Image.new('RGB', (20000, 1)).save('wide.png')"
+for f in wide.jpg wide.png; do
+    err=$($CLIPC search --index t.idx --image $f --k 1 2>&1) && fail "search --image $f accepted"
+    echo "$err" | grep -q "$f: preprocess: a 20000x1 image" || fail "search --image $f: $err"
+    err=$($CLIPC embed --model "$model" --image $f --out e.npy 2>&1) && fail "embed --image $f accepted"
+    echo "$err" | grep -q "$f" || fail "embed --image $f: $err"
+done
+
 echo "reliability_cli: all passed"
