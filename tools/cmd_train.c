@@ -147,18 +147,22 @@ static int evaluate_and_log(run *r, const char *when) {
         return -1;
     double train_loss = r->train_loss_count ? r->train_loss_sum / (double)r->train_loss_count : NAN;
     double elapsed = cc_now() - r->start_time;
-    char train_text[32];
+    /* JSON has no NaN: a loss that could not be computed (no batch of two readable pairs) is null */
+    char train_text[32], val_text[32];
     snprintf(train_text, sizeof train_text, isfinite(train_loss) ? "%.5f" : "null", train_loss);
+    snprintf(val_text, sizeof val_text, isfinite(val_loss) ? "%.5f" : "null", val_loss);
     float scale = 0;
     if (cc_tensor_download(r->model->logit_scale, &scale) != 0) return -1;
     char *recall_json = cc_recall_json(&recall);
     char line[2048];
     snprintf(line, sizeof line,
-             "{\"step\": %lld, \"epoch\": %lld, \"when\": \"%s\", \"train_loss\": %s, \"val_loss\": %.5f, \"val\": %s, "
-             "\"lr\": %.3g, \"logit_scale\": %.4f, \"images_per_s\": %.1f, \"elapsed_s\": %.1f, \"skipped_images\": %lld}\n",
-             (long long)r->state.step, (long long)r->state.epoch, when, train_text, val_loss, recall_json ? recall_json : "{}",
+             "{\"step\": %lld, \"epoch\": %lld, \"when\": \"%s\", \"train_loss\": %s, \"val_loss\": %s, \"val\": %s, "
+             "\"lr\": %.3g, \"logit_scale\": %.4f, \"images_per_s\": %.1f, \"elapsed_s\": %.1f, \"skipped_images\": %lld, "
+             "\"val_skipped_images\": %lld}\n",
+             (long long)r->state.step, (long long)r->state.epoch, when, train_text, val_text, recall_json ? recall_json : "{}",
              (double)cc_adamw_lr_at(&r->tr.opt.config, r->state.step), (double)scale,
-             elapsed > 0 ? (double)r->images_seen / elapsed : 0.0, elapsed, (long long)r->state.skipped_images);
+             elapsed > 0 ? (double)r->images_seen / elapsed : 0.0, elapsed, (long long)r->state.skipped_images,
+             (long long)skipped);
     free(recall_json);
     char path[4200];
     snprintf(path, sizeof path, "%s/train_log.jsonl", r->out);
@@ -167,9 +171,10 @@ static int evaluate_and_log(run *r, const char *when) {
         cc_set_error("%s: cannot append: %s", path, strerror(errno));
         return -1;
     }
-    printf("[%s] step %lld  train loss %s  val loss %.4f  text->image R@1/5/10 %.3f/%.3f/%.3f  image->text %.3f/%.3f/%.3f\n",
-           when, (long long)r->state.step, train_text, val_loss, recall.text_to_image[0], recall.text_to_image[1],
+    printf("[%s] step %lld  train loss %s  val loss %s  text->image R@1/5/10 %.3f/%.3f/%.3f  image->text %.3f/%.3f/%.3f\n",
+           when, (long long)r->state.step, train_text, val_text, recall.text_to_image[0], recall.text_to_image[1],
            recall.text_to_image[2], recall.image_to_text[0], recall.image_to_text[1], recall.image_to_text[2]);
+    if (skipped) fprintf(stderr, "clipc train: %lld unreadable validation images skipped\n", (long long)skipped);
     fflush(stdout);
     curve_log *c = r->curves;
     if (c->n < MAX_LOG_POINTS / 100) {

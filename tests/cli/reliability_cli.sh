@@ -122,6 +122,19 @@ set -e
 [ ! -e half ] || fail "a failed export left $(ls half)"
 ls | grep -q "half.tmp" && fail "a failed export left its temporary directory"
 
+# ---- a validation set with one readable image: val_loss (no batch of two) is null, not NaN (the log
+# stays JSON), and the unreadable validation images are counted
+first=$(sed -n 2p small/pairs.tsv | cut -f1)
+printf 'image\tcaption\n%s\ta cat\nnope2.png\ta dog\nnope3.png\ta cow\n' "$TMPDIR/small/$first" >badval.tsv
+$CLIPC train --arch tiny --merges 50 --threads 2 --quiet --data small/pairs.tsv --val-data badval.tsv --out bv --steps 1 \
+    --batch 8 --seed 1 >/dev/null 2>bv.err || fail "train with a mostly unreadable validation set: $(cat bv.err)"
+$PY - <<'PYEOF' || fail "train_log.jsonl: $(cat bv/train_log.jsonl)"
+import json
+for line in open("bv/train_log.jsonl"):
+    rec = json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert rec["val_loss"] is None and rec["val_skipped_images"] == 2, rec
+PYEOF
+
 # ---- errors that say what is wrong: a 0-column .npy, --k beyond its limit, a 20000x1 image (its
 # resize to the model's size is too wide) named in the error
 $PY -c "import numpy as np; np.save('cols0.npy', np.zeros((5, 0), np.float32))"
