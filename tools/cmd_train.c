@@ -366,6 +366,36 @@ static int append_loss(const char *path, int64_t step, double loss) {
     return 0;
 }
 
+/* On resume: drops the --loss-log lines of steps after the checkpoint's (a run that went on past
+ * its last checkpoint logged them; they are trained again), so that each step appears once. */
+static int trim_loss_log(const char *path, int64_t step) {
+    if (!cc_file_exists(path)) return 0;
+    char *text;
+    size_t size;
+    if (cc_read_file(path, &text, &size) != 0) return -1;
+    char *kept = cc_malloc(size + 1, "loss log");
+    if (!kept) {
+        free(text);
+        return -1;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < size;) {
+        size_t end = i;
+        while (end < size && text[end] != '\n') end++;
+        long long line_step = strtoll(text + i, NULL, 10);
+        if (line_step <= step) {
+            memcpy(kept + w, text + i, end - i);
+            w += end - i;
+            kept[w++] = '\n';
+        }
+        i = end + 1;
+    }
+    int status = w == size ? 0 : cc_write_file_atomic(path, kept, w);
+    free(text);
+    free(kept);
+    return status;
+}
+
 static int train_loop(run *r) {
     train_args *a = r->a;
     cc_progress progress;
@@ -566,6 +596,7 @@ static int run_train(int argc, char **argv) {
     }
     if (status == 0 && resuming) {
         status = cc_checkpoint_restore_trainer(resume_path, &r.tr);
+        if (status == 0 && a.loss_log) status = trim_loss_log(a.loss_log, r.state.step);
         if (status == 0 && !cc_quiet)
             printf("resuming from %s (step %lld, epoch %lld, batch %lld)\n", resume_path, (long long)r.state.step,
                    (long long)r.state.epoch, (long long)r.state.batch_in_epoch);

@@ -122,6 +122,15 @@ set -e
 [ ! -e half ] || fail "a failed export left $(ls half)"
 ls | grep -q "half.tmp" && fail "a failed export left its temporary directory"
 
+# ---- --loss-log after --resume: steps past the checkpoint (trained again) are not logged twice
+train_ll() { $CLIPC train --arch tiny --merges 50 --threads 2 --quiet --data small/pairs.tsv --out ll --batch 8 --seed 1 \
+    --save-every 2 --loss-log ll.txt "$@" >/dev/null; }
+train_ll --steps 3
+rm ll/checkpoints/step_0000003.safetensors
+echo step_0000002.safetensors >ll/checkpoints/latest
+train_ll --steps 4 --resume
+[ "$(cut -d' ' -f1 ll.txt | tr '\n' ' ')" = "1 2 3 4 " ] || fail "--loss-log after resume: $(cat ll.txt)"
+
 # ---- a validation set with one readable image: val_loss (no batch of two) is null, not NaN (the log
 # stays JSON), and the unreadable validation images are counted
 first=$(sed -n 2p small/pairs.tsv | cut -f1)
