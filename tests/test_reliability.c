@@ -5,11 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine/util.h"
 #include <cjson/cJSON.h>
 
 #include "data/dataset.h"
+#include "data/image.h"
 #include "data/npy.h"
 #include "data/tokenizer.h"
 #include "engine/clip.h"
@@ -319,4 +322,42 @@ TEST(reliability_missing_caption_column_named) {
     status = cc_dataset_read(path, NULL, &ds);
     CHECK(status != 0 && strstr(cc_last_error(), "no image column 'image'"), "status %d: %s", status, cc_last_error());
     if (status == 0) cc_dataset_free(&ds);
+}
+
+/* A save killed by SIGKILL leaves NAME.tmp.PID behind: the next save in that directory removes
+ * those of dead processes (and keeps those of live ones). */
+TEST(reliability_stale_temp_files_are_cleaned) {
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    REQUIRE(child > 0);
+    waitpid(child, NULL, 0); /* now a PID with no process */
+    char dead[512], live[512], other[512];
+    snprintf(dead, sizeof dead, "%s/step_3.safetensors.tmp.%ld", test_tmpdir(), (long)child);
+    snprintf(live, sizeof live, "%s/step_2.safetensors.tmp.%ld", test_tmpdir(), (long)getppid());
+    snprintf(other, sizeof other, "%s/notes.tmp.txt", test_tmpdir());
+    const char *paths[3] = {dead, live, other};
+    for (int i = 0; i < 3; i++) {
+        FILE *fp = fopen(paths[i], "w");
+        REQUIRE(fp);
+        fputs("partial", fp);
+        fclose(fp);
+    }
+    REQUIRE(cc_write_file_atomic(test_path("x.bin"), "data", 4) == 0, "%s", cc_last_error());
+    CHECK(!cc_file_exists(dead), "the dead process's temporary file is still there");
+    CHECK(cc_file_exists(live), "a live process's temporary file was removed");
+    CHECK(cc_file_exists(other), "a file that is no temporary file was removed");
+}
+
+/* Devices and directories are no files to read whole (/dev/zero allocated gigabytes). */
+TEST(reliability_read_file_refuses_devices) {
+    char *data = NULL;
+    size_t size;
+    CHECK(cc_read_file("/dev/zero", &data, &size) != 0 && strstr(cc_last_error(), "not a regular file"), "%s",
+          cc_last_error());
+    CHECK(cc_read_file(test_tmpdir(), &data, &size) != 0);
+    cc_image img;
+    CHECK(cc_image_load("/dev/zero", &img) != 0 && strstr(cc_last_error(), "/dev/zero"), "%s", cc_last_error());
+    REQUIRE(cc_write_file_atomic(test_path("small.txt"), "abc", 3) == 0);
+    REQUIRE(cc_read_file(test_path("small.txt"), &data, &size) == 0 && size == 3 && !strcmp(data, "abc"));
+    free(data);
 }
