@@ -131,6 +131,31 @@ echo step_0000002.safetensors >ll/checkpoints/latest
 train_ll --steps 4 --resume
 [ "$(cut -d' ' -f1 ll.txt | tr '\n' ' ')" = "1 2 3 4 " ] || fail "--loss-log after resume: $(cat ll.txt)"
 
+# ---- a checkpoint whose optimizer_step is near INT64_MAX (or not a number) is refused on resume
+$PY - ll/checkpoints/step_0000004.safetensors <<'PYEOF'
+import json, struct, sys
+path = sys.argv[1]
+data = open(path, "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+for value, name in (("9223372036854775806", "huge"), ("-5", "negative"), ("0x10", "hex")):
+    header["__metadata__"]["optimizer_step"] = value
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    open(f"ll_{name}.safetensors", "wb").write(struct.pack("<Q", len(text)) + text + data[8 + n:])
+PYEOF
+for name in huge negative hex; do
+    rm -rf bad_$name && mkdir -p bad_$name/checkpoints
+    cp ll_$name.safetensors bad_$name/checkpoints/step_0000004.safetensors
+    echo step_0000004.safetensors >bad_$name/checkpoints/latest
+    set +e
+    err=$($CLIPC train --arch tiny --merges 50 --threads 2 --quiet --data small/pairs.tsv --out bad_$name --batch 8 \
+        --seed 1 --steps 6 --resume 2>&1)
+    rc=$?
+    set -e
+    [ $rc -ne 0 ] && echo "$err" | grep -q "optimizer_step" || fail "optimizer_step $name: exit $rc: $err"
+done
+
 # ---- a validation set with one readable image: val_loss (no batch of two) is null, not NaN (the log
 # stays JSON), and the unreadable validation images are counted
 first=$(sed -n 2p small/pairs.tsv | cut -f1)
