@@ -252,6 +252,13 @@ static int read_image_entry(json_state *st) {
         } else if (split_wanted(st->options->split, split ? split : "")) {
             char path[8192];
             int len = snprintf(path, sizeof path, "%s%s%s", filepath ? filepath : "", filepath && filepath[0] ? "/" : "", filename);
+            if (len < 0 || (size_t)len >= sizeof path) {
+                char what[128];
+                snprintf(what, sizeof what, "a Karpathy image path (filepath/filename) is longer than %zu bytes",
+                         sizeof path - 1);
+                failed = 1;
+                json_error(r, what);
+            }
             for (int64_t k = 0; k < n_sentences && !failed; k++)
                 failed = add_pair(st->ds, path, (size_t)len, sentences[k], strlen(sentences[k]), 1) != 0;
             st->karpathy_kept++;
@@ -469,6 +476,12 @@ static int read_csv_dataset(const char *path, const char *text, size_t size, con
         }
     }
     if (img_col < 0 || cap_col < 0) {
+        /* report against the first naming (the options' or image/caption), not the fallback's */
+        img_col = cap_col = -1;
+        for (int i = 0; i < n_columns; i++) {
+            if (strcmp(header[i], img_key ? img_key : defaults[0][0]) == 0) img_col = i;
+            if (strcmp(header[i], cap_key ? cap_key : defaults[0][1]) == 0) cap_col = i;
+        }
         char columns[512] = "";
         for (int i = 0; i < n_columns; i++)
             snprintf(columns + strlen(columns), sizeof columns - strlen(columns), "%s'%s'", i ? ", " : "", header[i]);

@@ -1,5 +1,5 @@
-/* npy.c — reader and writer for NumPy .npy files. The header is a Python dict literal; we parse
- * just the three keys the format defines and check the data length against the file size. */
+/* npy.c — reader and writer for NumPy .npy files. The header is a Python dict literal of the three
+ * keys the format defines, parsed as one; the data length is checked against the file size. */
 #include "data/npy.h"
 
 #include <ctype.h>
@@ -34,67 +34,47 @@ static const char *dtype_descr(cc_npy_dtype dtype) {
     return "?";
 }
 
-/* Finds 'key' in the header dict and returns a pointer just past the following ':'. */
-static const char *find_key(const char *header, const char *key) {
-    char quoted[64];
-    snprintf(quoted, sizeof quoted, "'%s'", key);
-    const char *at = strstr(header, quoted);
-    if (!at) return NULL;
-    at += strlen(quoted);
-    while (isspace((unsigned char)*at)) at++;
-    if (*at != ':') return NULL;
-    at++;
-    while (isspace((unsigned char)*at)) at++;
-    return at;
+/* The header is parsed as the Python dict literal it is ({'descr': '<f4', 'fortran_order': False,
+ * 'shape': (3, 4), }): a key is only ever found in key position, never inside another value. */
+typedef struct {
+    const char *at;
+} npy_cursor;
+
+static void skip_space(npy_cursor *c) {
+    while (isspace((unsigned char)*c->at)) c->at++;
 }
 
-static int parse_header(const char *path, const char *header, cc_npy *out) {
-    const char *descr = find_key(header, "descr");
-    if (!descr || (*descr != '\'' && *descr != '"')) {
-        cc_set_error("%s: npy header has no 'descr'", path);
+/* A quoted string (no escapes) into buf; -1 when malformed or longer than size - 1. */
+static int parse_string(npy_cursor *c, char *buf, size_t size) {
+    char quote = *c->at;
+    if (quote != '\'' && quote != '"') return -1;
+    const char *start = ++c->at;
+    while (*c->at && *c->at != quote && *c->at != '\\') c->at++;
+    if (*c->at != quote || (size_t)(c->at - start) >= size) return -1;
+    memcpy(buf, start, (size_t)(c->at - start));
+    buf[c->at - start] = 0;
+    c->at++;
+    return 0;
+}
+
+static int parse_shape(const char *path, npy_cursor *c, cc_npy *out) {
+    if (*c->at != '(') {
+        cc_set_error("%s: npy 'shape' is not a tuple", path);
         return -1;
     }
-    static const struct { const char *name; cc_npy_dtype dtype; } known[] = {
-        {"<f4", CC_NPY_F32}, {"<f8", CC_NPY_F64}, {"<i4", CC_NPY_I32},
-        {"<i8", CC_NPY_I64}, {"|u1", CC_NPY_U8},  {"<u1", CC_NPY_U8},
-    };
-    int found = 0;
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        size_t len = strlen(known[i].name);
-        if (strncmp(descr + 1, known[i].name, len) == 0 && descr[1 + len] == descr[0]) {
-            out->dtype = known[i].dtype;
-            found = 1;
-        }
-    }
-    if (!found) {
-        char shown[16] = {0};
-        for (int i = 0; i < 15 && descr[i] && descr[i] != ','; i++) shown[i] = descr[i];
-        cc_set_error("%s: unsupported npy dtype %s (need <f4, <f8, <i4, <i8 or |u1)", path, shown);
-        return -1;
-    }
-    const char *order = find_key(header, "fortran_order");
-    if (!order || strncmp(order, "False", 5) != 0) {
-        cc_set_error("%s: only C-order npy arrays are supported (fortran_order must be False)", path);
-        return -1;
-    }
-    const char *shape = find_key(header, "shape");
-    if (!shape || *shape != '(') {
-        cc_set_error("%s: npy header has no 'shape' tuple", path);
-        return -1;
-    }
-    shape++;
+    c->at++;
     out->ndim = 0;
     out->count = 1;
     for (;;) {
-        while (isspace((unsigned char)*shape) || *shape == ',') shape++;
-        if (*shape == ')') break;
-        if (!isdigit((unsigned char)*shape)) {
+        skip_space(c);
+        if (*c->at == ')') break;
+        if (!isdigit((unsigned char)*c->at)) {
             cc_set_error("%s: malformed npy shape", path);
             return -1;
         }
         char *end;
         errno = 0;
-        long long dim = strtoll(shape, &end, 10);
+        long long dim = strtoll(c->at, &end, 10);
         if (errno || dim < 0 || dim > (1LL << 40)) {
             cc_set_error("%s: npy dimension out of range", path);
             return -1;
@@ -109,9 +89,89 @@ static int parse_header(const char *path, const char *header, cc_npy *out) {
             return -1;
         }
         out->count *= dim;
-        shape = end;
+        c->at = end;
+        skip_space(c);
+        if (*c->at == ',') c->at++;
+        else if (*c->at != ')') {
+            cc_set_error("%s: malformed npy shape", path);
+            return -1;
+        }
+    }
+    c->at++;
+    return 0;
+}
+
+static int parse_descr(const char *path, const char *descr, cc_npy *out) {
+    static const struct { const char *name; cc_npy_dtype dtype; } known[] = {
+        {"<f4", CC_NPY_F32}, {"<f8", CC_NPY_F64}, {"<i4", CC_NPY_I32},
+        {"<i8", CC_NPY_I64}, {"|u1", CC_NPY_U8},  {"<u1", CC_NPY_U8},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(descr, known[i].name)) {
+            out->dtype = known[i].dtype;
+            return 0;
+        }
+    cc_set_error("%s: unsupported npy dtype '%.15s' (need <f4, <f8, <i4, <i8 or |u1)", path, descr);
+    return -1;
+}
+
+static int parse_header(const char *path, const char *header, cc_npy *out) {
+    npy_cursor c = {header};
+    int have_descr = 0, have_order = 0, have_shape = 0;
+    skip_space(&c);
+    if (*c.at++ != '{') goto malformed;
+    for (;;) {
+        skip_space(&c);
+        if (*c.at == '}') break;
+        char key[32];
+        if (parse_string(&c, key, sizeof key) != 0) goto malformed;
+        skip_space(&c);
+        if (*c.at++ != ':') goto malformed;
+        skip_space(&c);
+        int *seen = !strcmp(key, "descr") ? &have_descr : !strcmp(key, "fortran_order") ? &have_order
+                    : !strcmp(key, "shape") ? &have_shape : NULL;
+        if (!seen) {
+            cc_set_error("%s: npy header has an unknown key '%s'", path, key);
+            return -1;
+        }
+        if (*seen) {
+            cc_set_error("%s: npy header has '%s' twice", path, key);
+            return -1;
+        }
+        *seen = 1;
+        if (seen == &have_descr) {
+            char descr[32];
+            if (parse_string(&c, descr, sizeof descr) != 0) {
+                cc_set_error("%s: npy 'descr' is not a simple dtype string", path);
+                return -1;
+            }
+            if (parse_descr(path, descr, out) != 0) return -1;
+        } else if (seen == &have_order) {
+            if (!strncmp(c.at, "False", 5)) {
+                c.at += 5;
+            } else {
+                cc_set_error("%s: only C-order npy arrays are supported (fortran_order must be False)", path);
+                return -1;
+            }
+        } else if (parse_shape(path, &c, out) != 0) {
+            return -1;
+        }
+        skip_space(&c);
+        if (*c.at == ',') c.at++;
+        else if (*c.at != '}') goto malformed;
+    }
+    c.at++;
+    skip_space(&c);
+    if (*c.at) goto malformed;
+    if (!have_descr || !have_order || !have_shape) {
+        cc_set_error("%s: npy header lacks '%s'", path, !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
+        return -1;
     }
     return 0;
+malformed:
+    cc_set_error("%s: malformed npy header (not a dict of 'descr', 'fortran_order' and 'shape') near byte %lld", path,
+                 (long long)(c.at - header));
+    return -1;
 }
 
 int cc_npy_read(const char *path, cc_npy *out) {

@@ -527,8 +527,10 @@ static int preprocess_jpeg_region(const cc_preprocess_config *cfg, const void *d
     int x_first, x_end, y_first, y_end;
     if (plan_crop(cfg, width, height, &g) != 0 ||
         source_region(width, height, g.resized_w, g.resized_h, g.x_first, g.y_first, g.window_w, g.window_h, &x_first,
-                      &x_end, &y_first, &y_end) != 0)
+                      &x_end, &y_first, &y_end) != 0) {
+        cc_prefix_error("%s", name ? name : "image");
         return -1;
+    }
     cc_image_region region;
     if (cc_jpeg_decode_region(data, size, name, x_first, x_end, y_first, y_end, &region) != 0) return -1;
     uint8_t *window = window_buffer(&g, out);
@@ -540,6 +542,7 @@ static int preprocess_jpeg_region(const cc_preprocess_config *cfg, const void *d
         else if (window != out) free(window);
     }
     free(region.rgb);
+    if (rc != 0) cc_prefix_error("%s", name ? name : "image");
     return rc == 0 ? 1 : -1;
 }
 

@@ -850,8 +850,13 @@ static cc_tokenizer *build_tokenizer(const cc_strmap *vocab, char *const *id_str
     uint32_t unicode_byte[512];
     memset(unicode_byte, 0xff, sizeof unicode_byte);
     for (int b = 0; b < 256; b++) unicode_byte[byte_unicode[b]] = (uint32_t)b;
+    /* at most 3 bytes per key byte: an invalid byte becomes U+FFFD, 3 bytes in UTF-8 */
     size_t total = 0;
-    for (int id = 0; id < vocab_size; id++) total += id_strings[id] ? strlen(id_strings[id]) : 0;
+    for (int id = 0; id < vocab_size; id++) total += id_strings[id] ? 3 * strlen(id_strings[id]) : 0;
+    if (total > UINT32_MAX) {
+        cc_set_error("%s: the vocabulary's tokens are too long (%zu bytes decoded)", source, total);
+        goto fail;
+    }
     tok->decoded = cc_malloc(total + 1, "token bytes");
     tok->decoded_off = cc_malloc(((size_t)vocab_size + 1) * sizeof(uint32_t), "token offsets");
     tok->missing = cc_calloc((size_t)vocab_size + 1, 1, "token flags");

@@ -10,6 +10,7 @@
 #include "engine/clip.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,9 +49,10 @@ static int parse_act(const char *path, const char *section, const char *name, cc
     return 0;
 }
 
-/* Reads an integer field; required fields missing are an error naming them. */
+/* Reads an integer field in [lo, hi]; required fields missing are an error naming them. The bound
+ * comes first, so no size is ever multiplied before it is known to be sane. */
 static int get_int(const char *path, const cJSON *obj, const char *section, const char *key, int required, int fallback,
-                   int *out) {
+                   int lo, int hi, int *out) {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!item || cJSON_IsNull(item)) {
         if (required) {
@@ -60,12 +62,34 @@ static int get_int(const char *path, const cJSON *obj, const char *section, cons
         *out = fallback;
         return 0;
     }
-    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int)item->valuedouble || item->valuedouble < 0) {
-        cc_set_error("%s: field %s.%s must be a non-negative integer", path, section, key);
+    double v = cJSON_IsNumber(item) ? item->valuedouble : NAN;
+    if (!(v >= lo && v <= hi) || v != floor(v)) {
+        cc_set_error("%s: field %s.%s must be an integer in %d..%d", path, section, key, lo, hi);
         return -1;
     }
-    *out = (int)item->valuedouble;
+    *out = (int)v;
     return 0;
+}
+
+/* Bounds of the config fields: generous for any CLIP (ViT-bigG is 1664 wide, 48 layers), small
+ * enough that no product of them overflows and no registry is gigabytes before weights are read. */
+#define CFG_MAX_WIDTH 16384          /* hidden_size, projection_dim */
+#define CFG_MAX_FFN 65536            /* intermediate_size */
+#define CFG_MAX_LAYERS 512           /* num_hidden_layers */
+#define CFG_MAX_VOCAB (1 << 21)      /* vocab_size */
+#define CFG_MAX_CONTEXT 8192         /* max_position_embeddings */
+#define CFG_MAX_IMAGE 4096           /* image_size */
+#define CFG_MAX_PATCHES (CC_CLIP_MAX_GRID * CC_CLIP_MAX_GRID) /* (image_size / patch_size)^2 */
+#define CFG_MAX_PARAMS (1LL << 33)   /* parameters in all (34 GB in f32) */
+
+/* Parameters of one tower (as cc_clip_new declares them), in double: no overflow. */
+static double tower_params(const cc_clip_tower_config *t, int is_text, int projection_dim) {
+    double c = t->hidden_size, f = t->intermediate_size;
+    double layer = 4 * c * c + 2 * c * f + 9 * c + f;
+    double embed = is_text ? ((double)t->vocab_size + t->max_positions) * c
+                           : c + c * 3.0 * t->patch_size * t->patch_size +
+                                 ((double)(t->image_size / t->patch_size) * (t->image_size / t->patch_size) + 1) * c;
+    return embed + t->num_layers * layer + 4 * c + (double)projection_dim * c;
 }
 
 static int parse_tower(const char *path, const cJSON *obj, const char *section, int is_text, cc_clip_tower_config *t) {
@@ -74,22 +98,28 @@ static int parse_tower(const char *path, const cJSON *obj, const char *section, 
         return -1;
     }
     memset(t, 0, sizeof *t);
-    if (get_int(path, obj, section, "hidden_size", 1, 0, &t->hidden_size) ||
-        get_int(path, obj, section, "intermediate_size", 1, 0, &t->intermediate_size) ||
-        get_int(path, obj, section, "num_hidden_layers", 1, 0, &t->num_layers) ||
-        get_int(path, obj, section, "num_attention_heads", 1, 0, &t->num_heads))
+    if (get_int(path, obj, section, "hidden_size", 1, 0, 1, CFG_MAX_WIDTH, &t->hidden_size) ||
+        get_int(path, obj, section, "intermediate_size", 1, 0, 1, CFG_MAX_FFN, &t->intermediate_size) ||
+        get_int(path, obj, section, "num_hidden_layers", 1, 0, 1, CFG_MAX_LAYERS, &t->num_layers) ||
+        get_int(path, obj, section, "num_attention_heads", 1, 0, 1, CFG_MAX_WIDTH, &t->num_heads))
         return -1;
     if (is_text) {
-        if (get_int(path, obj, section, "vocab_size", 0, 49408, &t->vocab_size) ||
-            get_int(path, obj, section, "max_position_embeddings", 0, 77, &t->max_positions))
+        if (get_int(path, obj, section, "vocab_size", 0, 49408, 1, CFG_MAX_VOCAB, &t->vocab_size) ||
+            get_int(path, obj, section, "max_position_embeddings", 0, 77, 1, CFG_MAX_CONTEXT, &t->max_positions))
             return -1;
         const cJSON *eos = cJSON_GetObjectItemCaseSensitive(obj, "eos_token_id");
-        t->eos_token_id = cJSON_IsNumber(eos) ? (int)eos->valuedouble : -1;
+        double eos_id = cJSON_IsNumber(eos) ? eos->valuedouble : -1;
+        t->eos_token_id = eos_id >= 0 && eos_id < t->vocab_size && eos_id == floor(eos_id) ? (int)eos_id : -1;
     } else {
-        if (get_int(path, obj, section, "image_size", 1, 0, &t->image_size) ||
-            get_int(path, obj, section, "patch_size", 1, 0, &t->patch_size) ||
-            get_int(path, obj, section, "num_channels", 0, 3, &t->num_channels))
+        /* the image pipeline (decoding, preprocessing, uploads) is RGB: 3 planes per image */
+        if (get_int(path, obj, section, "image_size", 1, 0, 1, CFG_MAX_IMAGE, &t->image_size) ||
+            get_int(path, obj, section, "patch_size", 1, 0, 1, CFG_MAX_IMAGE, &t->patch_size) ||
+            get_int(path, obj, section, "num_channels", 0, 3, 0, INT_MAX, &t->num_channels))
             return -1;
+        if (t->num_channels != 3) {
+            cc_set_error("%s: %s.num_channels is %d: only 3 (RGB images) is supported", path, section, t->num_channels);
+            return -1;
+        }
     }
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(obj, "hidden_act");
     t->act = CC_ACT_QUICK_GELU;
@@ -121,6 +151,16 @@ static int parse_tower(const char *path, const cJSON *obj, const char *section, 
         cc_set_error("%s: %s needs positive vocab_size and max_position_embeddings", path, section);
         return -1;
     }
+    if (!is_text && (int64_t)(t->image_size / t->patch_size) * (t->image_size / t->patch_size) > CFG_MAX_PATCHES) {
+        cc_set_error("%s: %s.image_size %d / patch_size %d gives %lld patches, more than %d", path, section,
+                     t->image_size, t->patch_size,
+                     (long long)(t->image_size / t->patch_size) * (t->image_size / t->patch_size), CFG_MAX_PATCHES);
+        return -1;
+    }
+    if (!(t->layer_norm_eps > 0 && t->layer_norm_eps < 1)) {
+        cc_set_error("%s: %s.layer_norm_eps must be in (0, 1)", path, section);
+        return -1;
+    }
     return 0;
 }
 
@@ -136,10 +176,14 @@ int cc_clip_config_parse(const char *text, size_t size, const char *path, cc_cli
     int status = parse_tower(path, cJSON_GetObjectItemCaseSensitive(root, "text_config"), "text_config", 1, &out->text);
     if (!status)
         status = parse_tower(path, cJSON_GetObjectItemCaseSensitive(root, "vision_config"), "vision_config", 0, &out->vision);
-    if (!status) status = get_int(path, root, "config", "projection_dim", 1, 0, &out->projection_dim);
-    if (!status && out->projection_dim <= 0) {
-        cc_set_error("%s: projection_dim must be positive", path);
-        status = -1;
+    if (!status) status = get_int(path, root, "config", "projection_dim", 1, 0, 1, CFG_MAX_WIDTH, &out->projection_dim);
+    if (!status) {
+        double params = tower_params(&out->text, 1, out->projection_dim) + tower_params(&out->vision, 0, out->projection_dim);
+        if (params > (double)CFG_MAX_PARAMS) {
+            cc_set_error("%s: the sizes give %.3g parameters, more than %.3g (num_hidden_layers, hidden_size, "
+                         "intermediate_size, vocab_size)", path, params, (double)CFG_MAX_PARAMS);
+            status = -1;
+        }
     }
     const cJSON *scale = cJSON_GetObjectItemCaseSensitive(root, "logit_scale_init_value");
     out->logit_scale_init = cJSON_IsNumber(scale) ? (float)scale->valuedouble : 2.6592f;
@@ -309,6 +353,13 @@ cc_clip_model *cc_clip_new(const cc_clip_config *cfg, cc_backend *backend) {
     m->backend = backend ? backend : cc_backend_cpu();
     m->precision = default_precision;
     const cc_clip_tower_config *tc = &cfg->text, *vc = &cfg->vision;
+    if (tc->num_layers < 1 || tc->num_layers > CFG_MAX_LAYERS || vc->num_layers < 1 || vc->num_layers > CFG_MAX_LAYERS ||
+        vc->num_channels != 3) {
+        cc_set_error("CLIP model: %d text and %d vision layers, %d channels (1..%d layers and 3 channels supported)",
+                     tc->num_layers, vc->num_layers, vc->num_channels, CFG_MAX_LAYERS);
+        cc_clip_free(m);
+        return NULL;
+    }
     int max_params = 16 * (tc->num_layers + vc->num_layers) + 16;
     m->params = cc_calloc((size_t)max_params, sizeof *m->params, "parameter list");
     m->text_layers = cc_calloc((size_t)tc->num_layers, sizeof *m->text_layers, "text layers");
@@ -468,7 +519,14 @@ cc_clip_model *cc_clip_load(const char *model_dir, cc_backend *backend) {
                 snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)e->shape[d]);
             strcat(got, "]");
             char item[CC_NAME_MAX + 256];
-            snprintf(item, sizeof item, "%s (file %s, config %s)", p->name, got, want);
+            if (e->is_index) { /* same shape or not, integers are no weights: say the dtype */
+                int64_t count = 1;
+                for (int d = 0; d < e->ndim; d++) count *= e->shape[d];
+                snprintf(item, sizeof item, "%s (file %s %s, config float %s)", p->name,
+                         count > 0 && e->nbytes / (size_t)count == 8 ? "I64" : "I32", got, want);
+            } else {
+                snprintf(item, sizeof item, "%s (file %s, config %s)", p->name, got, want);
+            }
             list_name(mismatched, sizeof mismatched, &n_mismatched, item);
         }
     }
@@ -482,12 +540,15 @@ cc_clip_model *cc_clip_load(const char *model_dir, cc_backend *backend) {
     if (n_missing || n_mismatched || n_unexpected) {
         char message[CC_ERROR_MAX];
         int len = snprintf(message, sizeof message, "%s: the weights do not match config.json:", model_dir);
+        if (len > (int)sizeof message - 1) len = (int)sizeof message - 1; /* each part is cut at the end, never past it */
         if (n_missing)
             len += snprintf(message + len, sizeof message - (size_t)len, " %d missing (%s%s);", n_missing, missing,
                             n_missing > MAX_REPORTED_NAMES ? ", ..." : "");
+        if (len > (int)sizeof message - 1) len = (int)sizeof message - 1;
         if (n_mismatched)
-            len += snprintf(message + len, sizeof message - (size_t)len, " %d mis-shaped (%s%s);", n_mismatched, mismatched,
-                            n_mismatched > MAX_REPORTED_NAMES ? ", ..." : "");
+            len += snprintf(message + len, sizeof message - (size_t)len, " %d mis-shaped or not float (%s%s);", n_mismatched,
+                            mismatched, n_mismatched > MAX_REPORTED_NAMES ? ", ..." : "");
+        if (len > (int)sizeof message - 1) len = (int)sizeof message - 1;
         if (n_unexpected)
             snprintf(message + len, sizeof message - (size_t)len, " %d unexpected (%s%s)", n_unexpected, unexpected,
                      n_unexpected > MAX_REPORTED_NAMES ? ", ..." : "");

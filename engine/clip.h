@@ -50,6 +50,7 @@ int cc_clip_config_save(const cc_clip_config *cfg, const char *path);
  * (ViT-B/32). vocab_size is set by the caller for tiny. Returns -1 for unknown names. */
 int cc_clip_config_builtin(const char *name, cc_clip_config *out);
 int cc_clip_n_patches(const cc_clip_config *cfg); /* (image/patch)^2 */
+#define CC_CLIP_MAX_GRID 64 /* patches on a side, at any image size (4097 tokens: 135 MB of attention scratch per thread) */
 
 typedef struct cc_clip_layer {
     cc_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
@@ -147,6 +148,10 @@ void cc_clip_clear_cache(cc_clip_model *m);
  * torch's F.interpolate(mode="bicubic", align_corners=False). Preprocess images at image_size for it.
  * m must outlive it; free it with cc_clip_resized_free (never cc_clip_free). */
 cc_clip_model *cc_clip_resized(const cc_clip_model *m, int image_size);
+/* 0 when the vision tower of cfg can run at image_size: a multiple of the patch size whose patch
+ * grid is at most CC_CLIP_MAX_GRID on a side (attention scratch grows with the square of the
+ * tokens: a 128x128 grid needs over 2 GB per thread); else -1 with an error saying the limit. */
+int cc_clip_check_image_size(const cc_clip_config *cfg, int image_size);
 void cc_clip_resized_free(cc_clip_model *resized);
 /* pos: [1 + grid*grid, width] -> out: [1 + new_grid*new_grid, width]. */
 int cc_clip_interpolate_positions(const float *pos, int grid, int width, int new_grid, float *out);

@@ -87,13 +87,28 @@ int cc_clip_interpolate_positions(const float *pos, int grid, int width, int new
     return cc_bicubic_resize_rows(pos + width, grid, grid, width, new_grid, new_grid, out + width);
 }
 
-cc_clip_model *cc_clip_resized(const cc_clip_model *m, int image_size) {
-    const cc_clip_tower_config *v = &m->config.vision;
+int cc_clip_check_image_size(const cc_clip_config *cfg, int image_size) {
+    const cc_clip_tower_config *v = &cfg->vision;
     if (image_size < v->patch_size || image_size > RESIZE_MAX_IMAGE_SIZE || image_size % v->patch_size != 0) {
         cc_set_error("image size %d: must be a multiple of the patch size %d between %d and %d", image_size,
                      v->patch_size, v->patch_size, RESIZE_MAX_IMAGE_SIZE);
-        return NULL;
+        return -1;
     }
+    int grid = image_size / v->patch_size;
+    if (grid > CC_CLIP_MAX_GRID) {
+        int64_t tokens = (int64_t)grid * grid + 1;
+        double scratch_gb = 8.0 * (double)tokens * (double)tokens / 1e9; /* two [T, T] float panels */
+        cc_set_error("image size %d: a %dx%d patch grid (%lld tokens, %.1f GB of attention scratch per thread); this "
+                     "model (patch size %d) takes image sizes up to %d",
+                     image_size, grid, grid, (long long)tokens, scratch_gb, v->patch_size, CC_CLIP_MAX_GRID * v->patch_size);
+        return -1;
+    }
+    return 0;
+}
+
+cc_clip_model *cc_clip_resized(const cc_clip_model *m, int image_size) {
+    const cc_clip_tower_config *v = &m->config.vision;
+    if (cc_clip_check_image_size(&m->config, image_size) != 0) return NULL;
     int grid = v->image_size / v->patch_size, new_grid = image_size / v->patch_size, width = v->hidden_size;
     int64_t n_old = (int64_t)grid * grid + 1, n_new = (int64_t)new_grid * new_grid + 1;
     cc_clip_model *r = cc_calloc(1, sizeof *r, "resized CLIP model");

@@ -70,7 +70,15 @@ static int append_entry(cc_safetensors *st, int *cap, const cc_st_entry *entry) 
 }
 
 /* Keeps the string values of __metadata__ (the format allows only strings there). */
-static int keep_metadata(cc_safetensors *st, const cJSON *meta) {
+static int keep_metadata(cc_safetensors *st, const cJSON *meta, const char *path) {
+    if (!cJSON_IsObject(meta)) {
+        cc_set_error("%s: __metadata__ must be an object of strings", path);
+        return -1;
+    }
+    if (st->meta_keys) {
+        cc_set_error("%s: __metadata__ appears twice in the header", path);
+        return -1;
+    }
     int n = cJSON_GetArraySize(meta);
     st->meta_keys = cc_calloc((size_t)n + 1, sizeof *st->meta_keys, "metadata");
     st->meta_values = cc_calloc((size_t)n + 1, sizeof *st->meta_values, "metadata");
@@ -139,7 +147,7 @@ static int open_one(cc_safetensors *st, int *cap, const char *path) {
     int n_spans = 0, status = spans ? 0 : -1;
     for (cJSON *item = header->child; item && status == 0; item = item->next) {
         if (!strcmp(item->string, "__metadata__")) {
-            if (st->n_files == 0) status = keep_metadata(st, item);
+            if (st->n_files == 0) status = keep_metadata(st, item, path);
             continue;
         }
         cc_st_entry e = {0};
@@ -197,17 +205,21 @@ static int open_one(cc_safetensors *st, int *cap, const char *path) {
         e.data = data_start + (size_t)begin;
         e.nbytes = nbytes;
         e.file = f->path;
-        spans[n_spans++] = (span){(size_t)begin, (size_t)end, e.name};
+        if (end > begin) spans[n_spans++] = (span){(size_t)begin, (size_t)end, e.name}; /* empty ones overlap nothing */
         if (!e.name || append_entry(st, cap, &e) != 0) status = -1;
     }
     if (status == 0) {
         qsort(spans, (size_t)n_spans, sizeof *spans, compare_span);
-        for (int i = 1; i < n_spans; i++)
-            if (spans[i].begin < spans[i - 1].end && spans[i].end > spans[i].begin) {
-                cc_set_error("%s: tensors '%s' and '%s' overlap in the data area", path, spans[i - 1].name, spans[i].name);
+        /* by begin: each span must start at or after the furthest end so far */
+        int furthest = 0;
+        for (int i = 1; i < n_spans; i++) {
+            if (spans[i].begin < spans[furthest].end) {
+                cc_set_error("%s: tensors '%s' and '%s' overlap in the data area", path, spans[furthest].name, spans[i].name);
                 status = -1;
                 break;
             }
+            if (spans[i].end > spans[furthest].end) furthest = i;
+        }
     }
     free(spans);
     cJSON_Delete(header);

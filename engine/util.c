@@ -2,9 +2,11 @@
  * See util.h for the conventions these helpers define for the rest of clipc. */
 #include "engine/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,19 @@ int cc_read_file(const char *path, char **out_data, size_t *out_size) {
         cc_set_error("%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
+    /* files and pipes only: a device (/dev/zero) or a directory is never what was meant */
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        cc_set_error("%s: not a regular file", path);
+        fclose(fp);
+        return -1;
+    }
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > CC_READ_FILE_MAX) {
+        cc_set_error("%s: %lld bytes, more than the %lld bytes read at most", path, (long long)st.st_size,
+                     (long long)CC_READ_FILE_MAX);
+        fclose(fp);
+        return -1;
+    }
     size_t cap = 1 << 16, len = 0;
     char *buf = cc_malloc(cap, path);
     if (!buf) {
@@ -139,6 +154,12 @@ int cc_read_file(const char *path, char **out_data, size_t *out_size) {
         size_t got = fread(buf + len, 1, cap - len - 1, fp);
         len += got;
         if (got == 0) break;
+        if (len > CC_READ_FILE_MAX) { /* a pipe (or a file that grew) past the cap */
+            cc_set_error("%s: more than the %lld bytes read at most", path, (long long)CC_READ_FILE_MAX);
+            free(buf);
+            fclose(fp);
+            return -1;
+        }
     }
     int failed = ferror(fp);
     fclose(fp);
@@ -174,6 +195,33 @@ int cc_atomic_open(cc_atomic_file *af, const char *path) {
     return 0;
 }
 
+/* Removes NAME.tmp.PID files of dead processes (a save killed by SIGKILL leaves its temporary
+ * file) from the directory of path: only regular files of this user whose PID no longer exists. */
+static void remove_stale_temps(const char *path) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *tmp = strstr(e->d_name, ".tmp.");
+        if (!tmp) continue;
+        while (strstr(tmp + 1, ".tmp.")) tmp = strstr(tmp + 1, ".tmp.");
+        const char *digits = tmp + 5;
+        if (!*digits || digits[strspn(digits, "0123456789")] || strlen(digits) > 9) continue;
+        long pid = strtol(digits, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char file[4096 + 256];
+        snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(file, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) unlink(file);
+    }
+    closedir(d);
+}
+
 int cc_atomic_commit(cc_atomic_file *af) {
     int failed = fflush(af->fp) != 0 || ferror(af->fp);
     if (!failed) failed = fsync(fileno(af->fp)) != 0;
@@ -189,6 +237,7 @@ int cc_atomic_commit(cc_atomic_file *af) {
                      strerror(saved_errno));
         unlink(af->tmp_path);
     }
+    if (!failed) remove_stale_temps(af->path);
     free(af->path);
     free(af->tmp_path);
     af->path = af->tmp_path = NULL;

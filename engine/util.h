@@ -43,11 +43,14 @@ extern int cc_quiet;
 /* True when progress should be drawn: not quiet, and stdout and stderr are terminals. */
 int cc_progress_enabled(void);
 
-/* Whole-file read into a malloc'd buffer (NUL-terminated for convenience). */
+#define CC_READ_FILE_MAX (1LL << 30) /* cc_read_file refuses more bytes than this */
+/* Reads a whole regular file or pipe (at most CC_READ_FILE_MAX bytes; devices and directories are
+ * refused), NUL-terminated. */
 int cc_read_file(const char *path, char **out_data, size_t *out_size);
 
 /* Atomic write: data goes to PATH.tmp.<pid>, is fsync'd and renamed over PATH, so a crash or a
- * full disk never leaves a half-written PATH in place of a good one. */
+ * full disk never leaves a half-written PATH in place of a good one. A commit also removes the
+ * PATH-like *.tmp.<pid> files of dead processes in that directory (saves killed by SIGKILL). */
 typedef struct cc_atomic_file {
     FILE *fp;
     char *path;

@@ -507,8 +507,9 @@ static int cmp_i64(const void *a, const void *b) {
 
 static int check_new_ids(const cc_index *idx, int64_t n, const int64_t *ids) {
     for (int64_t i = 0; i < n; i++)
-        if (ids[i] < 0) {
-            cc_set_error("ids must be >= 0; row %lld has %lld", (long long)i, (long long)ids[i]);
+        if (ids[i] < 0 || ids[i] == INT64_MAX) { /* INT64_MAX: the next automatic id would overflow */
+            cc_set_error("ids must be in 0..%lld; row %lld has %lld", (long long)(INT64_MAX - 1), (long long)i,
+                         (long long)ids[i]);
             return -1;
         }
     int64_t *sorted = cc_malloc((size_t)n * sizeof(int64_t), "id check");
@@ -580,6 +581,11 @@ int cc_index_add_items(cc_index *idx, int64_t n, const float *x, const int64_t *
         return -1;
     }
     if (ids && check_new_ids(idx, n, ids) != 0) return -1;
+    if (!ids && idx->next_id > INT64_MAX - n) {
+        cc_set_error("index add: %lld automatic ids after id %lld would pass the largest id %lld; give --ids",
+                     (long long)n, (long long)(idx->next_id - 1), (long long)(INT64_MAX - 1));
+        return -1;
+    }
     int need_text = 0, need_time = timestamps != NULL;
     if (texts)
         for (int64_t i = 0; i < n; i++) {

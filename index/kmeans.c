@@ -187,7 +187,10 @@ static int assign_points(const float *x, int64_t n, int d, const float *centroid
         return -1;
     }
     double sum = 0;
-    for (int64_t i = 0; i < n; i++) sum += ip ? sims[i] : -sims[i];
+    for (int64_t i = 0; i < n; i++) {
+        if (assign[i] < 0 || assign[i] >= k) assign[i] = 0; /* all scores NaN (NaN input) */
+        sum += ip ? sims[i] : -sims[i];
+    }
     *out_sum = sum;
     free(sims);
     return 0;
@@ -276,73 +279,80 @@ static void repair_empty(float *centroids, int64_t *counts, int k, int d, cc_rng
     }
 }
 
-/* Squared distance of every point to one row, min-ed into best (or written to out when best is NULL). */
-static void min_distances(const float *x, int64_t n, int d, const float *row, const float *best, float *out) {
+/* Squared distance of every point to one row, in double, min-ed into best (or written to out when
+ * best is NULL). The float kernel does the work; a distance that overflowed float (finite points
+ * near 1e19 and beyond) is recomputed in double, where no squared float difference overflows. */
+static void min_distances_double(const float *x, int64_t n, int d, const float *row, const double *best, double *out) {
     const cc_dist_kernels *dk = cc_dist();
-    if (d <= KMEANS_SMALL_D) {
-        /* sub-quantiser sizes: a plain loop the compiler unrolls beats a kernel call per point */
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + i * d;
-            float dist = 0;
-            for (int t = 0; t < d; t++) dist += (p[t] - row[t]) * (p[t] - row[t]);
-            out[i] = best && best[i] < dist ? best[i] : dist;
+    for (int64_t i = 0; i < n; i++) {
+        const float *p = x + i * d;
+        double dist;
+        if (d <= KMEANS_SMALL_D) {
+            float f = 0;
+            for (int t = 0; t < d; t++) f += (p[t] - row[t]) * (p[t] - row[t]);
+            dist = f;
+        } else {
+            dist = dk->l2sq(p, row, (size_t)d);
         }
-    } else {
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            float dist = dk->l2sq(x + i * d, row, (size_t)d);
-            out[i] = best && best[i] < dist ? best[i] : dist;
+        if (!isfinite(dist)) {
+            dist = 0;
+            for (int t = 0; t < d; t++) dist += ((double)p[t] - row[t]) * ((double)p[t] - row[t]);
+            if (!(dist >= 0)) dist = 0; /* NaN input: no weight */
         }
+        out[i] = best && best[i] < dist ? best[i] : dist;
     }
+}
+
+/* Index of the point where the running sum of weights first reaches target (n - 1 at worst). */
+static int64_t draw_weighted(const double *weights, int64_t n, double target) {
+    double run = 0;
+    for (int64_t i = 0; i < n; i++) {
+        run += weights[i];
+        if (run >= target) return i;
+    }
+    return n - 1;
 }
 
 /* Greedy k-means++ (as scikit-learn): each next centre is the best of 2 + ln(k) candidates drawn
  * with probability proportional to the squared distance to the nearest centre so far, "best"
  * meaning the lowest total squared distance afterwards. Plain k-means++ puts two centres in one
- * well-separated cluster a few percent of the time; the local trials make that rare. */
+ * well-separated cluster a few percent of the time; the local trials make that rare. Distances
+ * are kept in double; when their total is 0 or not finite, candidates are drawn uniformly. */
 static int init_plusplus(const float *x, int64_t n, int d, int k, float *centroids, cc_rng *rng) {
     int trials = 2 + (int)log((double)k);
-    float *best = cc_malloc((size_t)n * sizeof(float), "k-means++ distances");
-    float *trial = cc_malloc((size_t)n * sizeof(float), "k-means++ distances");
-    float *kept = cc_malloc((size_t)n * sizeof(float), "k-means++ distances");
+    double *best = cc_malloc((size_t)n * sizeof(double), "k-means++ distances");
+    double *trial = cc_malloc((size_t)n * sizeof(double), "k-means++ distances");
+    double *kept = cc_malloc((size_t)n * sizeof(double), "k-means++ distances");
     if (!best || !trial || !kept) {
         free(best), free(trial), free(kept);
         return -1;
     }
     int64_t first = (int64_t)cc_rng_below(rng, (uint64_t)n);
     memcpy(centroids, x + first * d, (size_t)d * sizeof(float));
-    min_distances(x, n, d, centroids, NULL, best);
+    min_distances_double(x, n, d, centroids, NULL, best);
     for (int c = 1; c < k; c++) {
         double total = 0;
         for (int64_t i = 0; i < n; i++) total += best[i];
+        int weighted = total > 0 && isfinite(total);
         int64_t chosen = -1;
         double chosen_potential = INFINITY;
         for (int t = 0; t < trials; t++) {
             int64_t candidate = (int64_t)cc_rng_below(rng, (uint64_t)n);
-            if (total > 0) {
-                double target = cc_rng_uniform(rng) * total, run = 0;
-                for (int64_t i = 0; i < n; i++) {
-                    run += best[i];
-                    if (run >= target) {
-                        candidate = i;
-                        break;
-                    }
-                }
-            }
-            min_distances(x, n, d, x + candidate * d, best, trial);
+            if (weighted) candidate = draw_weighted(best, n, cc_rng_uniform(rng) * total);
+            min_distances_double(x, n, d, x + candidate * d, best, trial);
             double potential = 0;
             for (int64_t i = 0; i < n; i++) potential += trial[i];
-            if (potential < chosen_potential) {
+            if (chosen < 0 || potential < chosen_potential) {
                 chosen_potential = potential;
                 chosen = candidate;
-                float *swap = kept;
+                double *swap = kept;
                 kept = trial;
                 trial = swap;
             }
         }
         memcpy(centroids + (int64_t)c * d, x + chosen * d, (size_t)d * sizeof(float));
-        float *swap = best;
+        double *swap = best;
         best = kept;
         kept = swap;
     }
@@ -395,6 +405,20 @@ static float *sample_rows(const float *x, int64_t n, int d, int64_t n_out, cc_rn
     return sample;
 }
 
+/* Power of two to divide the points by so that no squared distance or GEMM score overflows
+ * float (finite points near 1e19 and beyond would give inf - inf = NaN scores); 1 when none is
+ * needed. k-means is scale-equivariant, so centroids of the scaled points times it are the answer. */
+static float overflow_scale(const float *x, int64_t n, int d) {
+    float max_abs = 0;
+    for (int64_t i = 0; i < n * d; i++) {
+        float a = fabsf(x[i]);
+        if (a > max_abs) max_abs = a;
+    }
+    double limit = sqrt((double)FLT_MAX / (4.0 * (double)d)) / 16.0;
+    if (!((double)max_abs > limit)) return 1.0f;
+    return ldexpf(1.0f, (int)ceil(log2((double)max_abs / limit)));
+}
+
 int cc_kmeans(const float *x, int64_t n, int d, int k, const cc_kmeans_params *p, float *centroids,
               double *out_objective) {
     if (k < 1 || n < k) {
@@ -411,6 +435,16 @@ int cc_kmeans(const float *x, int64_t n, int d, int k, const cc_kmeans_params *p
         sample = sample_rows(x, n, d, n_train, &rng);
         if (!sample) return -1;
         train = sample;
+    }
+    float scale = overflow_scale(train, n_train, d);
+    if (scale != 1.0f) {
+        if (!sample) {
+            sample = cc_malloc_aligned((size_t)n_train * (size_t)d * sizeof(float), "k-means scaled points");
+            if (!sample) return -1;
+            memcpy(sample, x, (size_t)n_train * (size_t)d * sizeof(float));
+            train = sample;
+        }
+        for (int64_t i = 0; i < n_train * d; i++) sample[i] /= scale;
     }
     int32_t *assign = cc_malloc((size_t)n_train * sizeof(int32_t), "k-means assignment");
     int64_t *counts = cc_malloc((size_t)k * sizeof(int64_t), "k-means counts");
@@ -444,6 +478,10 @@ int cc_kmeans(const float *x, int64_t n, int d, int k, const cc_kmeans_params *p
         }
     }
     if (p->progress) cc_progress_finish(&progress);
+    if (scale != 1.0f && !p->ip) { /* spherical centroids are unit length at any scale */
+        for (int64_t i = 0; i < (int64_t)k * d; i++) centroids[i] *= scale;
+        objective *= (double)scale * (double)scale;
+    }
     if (out_objective) *out_objective = objective / (double)n_train;
     rc = 0;
 done:

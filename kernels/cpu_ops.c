@@ -355,16 +355,23 @@ static double attention_flops(const cc_attention_shape *s) {
         int64_t pairs_ = s->batch * s->n_heads, per_thread_ = cc_attention_scratch_floats(s);          \
         int nt_ = threads_for(ATTENTION_FLOP_COST * (flop_scale) * attention_flops(s), pairs_);        \
         float *all_ = cc_malloc_aligned((size_t)(nt_ * per_thread_) * sizeof(float), "attention scratch"); \
+        while (!all_ && nt_ > 1) { /* fewer threads, less scratch */                                   \
+            nt_ /= 2;                                                                                  \
+            all_ = cc_malloc_aligned((size_t)(nt_ * per_thread_) * sizeof(float), "attention scratch");  \
+        }                                                                                              \
         if (!all_) {                                                                                   \
             float stack_[FALLBACK_SCRATCH];                                                            \
-            if (2 * s->seq + 64 > FALLBACK_SCRATCH) {                                                  \
+            float *heap_ = 2 * s->seq + 64 > FALLBACK_SCRATCH                                          \
+                               ? malloc((size_t)(2 * s->seq + 64) * sizeof(float)) : NULL;             \
+            if (2 * s->seq + 64 > FALLBACK_SCRATCH && !heap_) {                                        \
                 fprintf(stderr, "clipc: out of memory for attention scratch: %s\n", cc_last_error());  \
                 abort();                                                                               \
             }                                                                                          \
             const cc_cpu_kernels *k_ = &cc_cpu_kernels_scalar;                                         \
-            float *scratch_ = stack_;                                                                  \
+            float *scratch_ = heap_ ? heap_ : stack_;                                                  \
             int64_t begin_ = 0, end_ = pairs_;                                                         \
             CALL;                                                                                      \
+            free(heap_);                                                                               \
             break;                                                                                     \
         }                                                                                              \
         const cc_cpu_kernels *k_ = kernels();                                                          \

@@ -2,6 +2,7 @@
 #include "tools/cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,9 +75,9 @@ static int parse_value(const cc_command *cmd, const cc_option *opt, const char *
         *(int64_t *)opt->dest = v;
         return 0;
     }
-    case CC_OPT_FLOAT: {
+    case CC_OPT_FLOAT: { /* decimal only: strtod alone takes hex (0x10), inf and nan */
         double v = strtod(value, &end);
-        if (errno || *end || end == value) break;
+        if (errno || *end || end == value || value[strspn(value, "0123456789.eE+-")] || !isfinite(v)) break;
         *(double *)opt->dest = v;
         return 0;
     }

@@ -28,8 +28,13 @@
 /* Loads a 2-D float32 matrix; dim_expected 0 = any. */
 static int load_matrix(const char *path, const char *what, int dim_expected, cc_npy *out) {
     if (cc_npy_read_f32(path, out) != 0) return -1;
-    if (out->ndim != 2 || out->shape[0] < 0 || out->shape[1] < 1) {
+    if (out->ndim != 2 || out->shape[0] < 0) {
         cc_set_error("%s: %s must be a 2-D array (rows x dimension), got %d dimension(s)", path, what, out->ndim);
+        cc_npy_free(out);
+        return -1;
+    }
+    if (out->shape[1] < 1) {
+        cc_set_error("%s: %s have dimension 0 (the array is %lld x 0)", path, what, (long long)out->shape[0]);
         cc_npy_free(out);
         return -1;
     }
@@ -296,11 +301,14 @@ static int collect_texts(const char *path, item_set *set) {
  * an ISO 8601 UTC date ("2024-05-01", "2024-05-01T12:30:00Z"). A first line whose TIME does not parse
  * is a header; lines starting with # are comments. */
 
+#define MAX_ABS_TIME 253402300799LL /* 9999-12-31T23:59:59Z: times beyond are refused (ages never overflow) */
+
 static int parse_time(const char *text, int64_t *out) {
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
     if (end != text && *end == 0 && !errno) {
+        if (v < -MAX_ABS_TIME || v > MAX_ABS_TIME) return -1;
         *out = v;
         return 0;
     }
@@ -314,7 +322,9 @@ static int parse_time(const char *text, int64_t *out) {
     }
     if (*rest == 'Z') rest++;
     if (*rest) return -1;
-    *out = (int64_t)timegm(&tm);
+    time_t t = timegm(&tm);
+    if (t < -MAX_ABS_TIME || t > MAX_ABS_TIME) return -1;
+    *out = (int64_t)t;
     return 0;
 }
 
@@ -333,7 +343,7 @@ static int apply_meta(const char *path, int images, item_set *set) {
         int64_t t;
         if (!tab || parse_time(tab + 1, &t) != 0) {
             if (i == 0) continue; /* header */
-            cc_set_error("%s:%lld: expected KEY<TAB>TIME (unix seconds or YYYY-MM-DD[THH:MM:SS[Z]]), got '%.80s'", path,
+            cc_set_error("%s:%lld: expected KEY<TAB>TIME (unix seconds within years 0..9999, or YYYY-MM-DD[THH:MM:SS[Z]]), got '%.80s'", path,
                          (long long)i + 1, line);
             rc = -1;
             break;
@@ -404,13 +414,20 @@ static void default_cache_path(const char *index_path, const char *given, char *
     else snprintf(buf, size, "%s%s", index_path, CACHE_SUFFIX);
 }
 
-/* Opens the cache when it exists and matches the stamp; otherwise leaves it empty (with a note). */
-static int cache_open(emb_cache *c, const char *path, const cache_stamp *want) {
+/* Opens the cache when it exists and matches the stamp and the model's dimension; otherwise leaves
+ * it empty (with a note). */
+static int cache_open(emb_cache *c, const char *path, const cache_stamp *want, int dim) {
     memset(c, 0, sizeof *c);
     if (!cc_file_exists(path)) return 0;
     cc_index *idx = cc_index_load(path);
     if (!idx) {
         fprintf(stderr, "note: ignoring the embedding cache: %s\n", cc_last_error());
+        return 0;
+    }
+    if (cc_index_dim(idx) != dim) {
+        fprintf(stderr, "note: ignoring the embedding cache %s: its vectors have %d dimensions, the model's %d\n", path,
+                cc_index_dim(idx), dim);
+        cc_index_free(idx);
         return 0;
     }
     for (int i = 0; i < (int)(sizeof cache_meta_keys / sizeof *cache_meta_keys); i++) {
@@ -514,6 +531,11 @@ static int make_stamp(cache_stamp *s, const char *model_dir, const char *kind, c
     if (!strcmp(kind, "images") && scales_text && *scales_text) {
         int scales[APP_MAX_SCALES], n = 0;
         if (app_parse_scales(scales_text, scales, &n) != 0) return -1;
+        for (int i = 0; i < n; i++)
+            if (scales[i] != cfg.vision.image_size && cc_clip_check_image_size(&cfg, scales[i]) != 0) {
+                cc_prefix_error("--multiscale %s", scales_text);
+                return -1;
+            }
         if (!(n == 1 && scales[0] == cfg.vision.image_size))
             for (int i = 0; i < n; i++)
                 snprintf(s->scales + strlen(s->scales), sizeof s->scales - strlen(s->scales), "%s%d", i ? "," : "",
@@ -706,7 +728,7 @@ static int build_with_model(const cc_command *cmd, const model_args *a, const bu
         goto fail;
     }
     default_cache_path(b->out, a->cache, cache_path, sizeof cache_path);
-    if (!a->no_cache && cache_open(&cache, cache_path, &stamp) != 0) goto fail;
+    if (!a->no_cache && cache_open(&cache, cache_path, &stamp, dim) != 0) goto fail;
     vectors = cc_malloc((size_t)(set.n * dim) * sizeof(float), "embeddings");
     ok = cc_calloc((size_t)set.n, 1, "item flags");
     if (!vectors || !ok) goto fail;
@@ -793,7 +815,7 @@ static int add_with_model(const cc_command *cmd, const model_args *a, const char
     }
     if (collect_items(a, kind, &set) != 0) goto fail;
     default_cache_path(out, a->cache, cache_path, sizeof cache_path);
-    if (!a->no_cache && cache_open(&cache, cache_path, &stamp) != 0) goto fail;
+    if (!a->no_cache && cache_open(&cache, cache_path, &stamp, dim) != 0) goto fail;
     /* drop what the index already holds; an image whose file changed since is replaced */
     if (!(existing = index_items_by_text(idx, &n_existing))) goto fail;
     changed_ids = cc_malloc((size_t)(set.n ? set.n : 1) * sizeof(int64_t), "changed items");
@@ -1118,8 +1140,12 @@ static int run_search(int argc, char **argv) {
         fprintf(stderr, "clipc index search: --index, --queries and --out are required\n");
         return 2;
     }
-    if (k < 1 || k > MAX_K || nprobe < 0 || ef < 0 || rerank < 0 || repeat < 1) {
-        fprintf(stderr, "clipc index search: --k, --nprobe, --ef, --rerank and --repeat must be positive\n");
+    if (k < 1 || k > MAX_K) {
+        fprintf(stderr, "clipc index search: --k must be between 1 and %d, got %lld\n", MAX_K, (long long)k);
+        return 2;
+    }
+    if (nprobe < 0 || ef < 0 || rerank < 0 || repeat < 1) {
+        fprintf(stderr, "clipc index search: --nprobe, --ef and --rerank must be >= 0, --repeat >= 1\n");
         return 2;
     }
     cc_npy q = {0}, gt = {0};
@@ -1215,8 +1241,13 @@ static int run_tune(int argc, char **argv) {
     };
     int rc = cc_parse_options(&cmd_index_tune, options, argc, argv, NULL);
     if (rc) return rc > 0 ? 0 : 2;
-    if (!index_path || !queries || !(target > 0 && target <= 1) || k < 1 || k > MAX_K || sample < 1) {
+    if (!index_path || !queries || !(target > 0 && target <= 1)) {
         fprintf(stderr, "clipc index tune: --index, --queries and --target-recall in (0, 1] are required\n");
+        return 2;
+    }
+    if (k < 1 || k > MAX_K || sample < 1) {
+        fprintf(stderr, "clipc index tune: --k must be between 1 and %d (got %lld), --sample at least 1\n", MAX_K,
+                (long long)k);
         return 2;
     }
     cc_npy q = {0}, x = {0};

@@ -84,7 +84,10 @@ static int search(const search_args *a) {
         if (cc_image_load(a->image, &img) != 0) goto done;
         rc = app_embed_image(&am, &img, query);
         cc_image_free(&img);
-        if (rc != 0) goto done;
+        if (rc != 0) {
+            cc_prefix_error("%s", a->image);
+            goto done;
+        }
         rc = -1;
     }
     app_search_options o = {.k = (int)a->k, .decay = a->decay, .now = a->now ? a->now : (int64_t)time(NULL)};

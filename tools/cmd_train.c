@@ -5,6 +5,7 @@
  * OUT/ layout: checkpoints/step_NNNNNNN.safetensors + checkpoints/latest, model/ (HF), tokenizer/,
  * val.tsv (held-out pairs), train_log.jsonl (one JSON object per evaluation), curves.png. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -148,18 +149,22 @@ static int evaluate_and_log(run *r, const char *when) {
         return -1;
     double train_loss = r->train_loss_count ? r->train_loss_sum / (double)r->train_loss_count : NAN;
     double elapsed = cc_now() - r->start_time;
-    char train_text[32];
+    /* JSON has no NaN: a loss that could not be computed (no batch of two readable pairs) is null */
+    char train_text[32], val_text[32];
     snprintf(train_text, sizeof train_text, isfinite(train_loss) ? "%.5f" : "null", train_loss);
+    snprintf(val_text, sizeof val_text, isfinite(val_loss) ? "%.5f" : "null", val_loss);
     float scale = 0;
     if (cc_tensor_download(r->model->logit_scale, &scale) != 0) return -1;
     char *recall_json = cc_recall_json(&recall);
     char line[2048];
     snprintf(line, sizeof line,
-             "{\"step\": %lld, \"epoch\": %lld, \"when\": \"%s\", \"train_loss\": %s, \"val_loss\": %.5f, \"val\": %s, "
-             "\"lr\": %.3g, \"logit_scale\": %.4f, \"images_per_s\": %.1f, \"elapsed_s\": %.1f, \"skipped_images\": %lld}\n",
-             (long long)r->state.step, (long long)r->state.epoch, when, train_text, val_loss, recall_json ? recall_json : "{}",
+             "{\"step\": %lld, \"epoch\": %lld, \"when\": \"%s\", \"train_loss\": %s, \"val_loss\": %s, \"val\": %s, "
+             "\"lr\": %.3g, \"logit_scale\": %.4f, \"images_per_s\": %.1f, \"elapsed_s\": %.1f, \"skipped_images\": %lld, "
+             "\"val_skipped_images\": %lld}\n",
+             (long long)r->state.step, (long long)r->state.epoch, when, train_text, val_text, recall_json ? recall_json : "{}",
              (double)cc_adamw_lr_at(&r->tr.opt.config, r->state.step), (double)scale,
-             elapsed > 0 ? (double)r->images_seen / elapsed : 0.0, elapsed, (long long)r->state.skipped_images);
+             elapsed > 0 ? (double)r->images_seen / elapsed : 0.0, elapsed, (long long)r->state.skipped_images,
+             (long long)skipped);
     free(recall_json);
     char path[4200];
     snprintf(path, sizeof path, "%s/train_log.jsonl", r->out);
@@ -168,9 +173,10 @@ static int evaluate_and_log(run *r, const char *when) {
         cc_set_error("%s: cannot append: %s", path, strerror(errno));
         return -1;
     }
-    printf("[%s] step %lld  train loss %s  val loss %.4f  text->image R@1/5/10 %.3f/%.3f/%.3f  image->text %.3f/%.3f/%.3f\n",
-           when, (long long)r->state.step, train_text, val_loss, recall.text_to_image[0], recall.text_to_image[1],
+    printf("[%s] step %lld  train loss %s  val loss %s  text->image R@1/5/10 %.3f/%.3f/%.3f  image->text %.3f/%.3f/%.3f\n",
+           when, (long long)r->state.step, train_text, val_text, recall.text_to_image[0], recall.text_to_image[1],
            recall.text_to_image[2], recall.image_to_text[0], recall.image_to_text[1], recall.image_to_text[2]);
+    if (skipped) fprintf(stderr, "clipc train: %lld unreadable validation images skipped\n", (long long)skipped);
     fflush(stdout);
     curve_log *c = r->curves;
     if (c->n < MAX_LOG_POINTS / 100) {
@@ -254,8 +260,14 @@ static int make_model(run *r) {
     train_args *a = r->a;
     char tok_dir[4200];
     snprintf(tok_dir, sizeof tok_dir, "%s/tokenizer", r->out);
-    snprintf(r->state.tokenizer_dir, sizeof r->state.tokenizer_dir, "%s", tok_dir);
     if (cc_mkdir_p(tok_dir) != 0) return -1;
+    /* absolute, so that --resume and export work from any working directory */
+    char abs_dir[PATH_MAX];
+    if (!realpath(tok_dir, abs_dir) || strlen(abs_dir) >= sizeof r->state.tokenizer_dir) {
+        cc_set_error("%s: cannot resolve the tokenizer directory (or its path is too long)", tok_dir);
+        return -1;
+    }
+    snprintf(r->state.tokenizer_dir, sizeof r->state.tokenizer_dir, "%s", abs_dir);
     if (a->model_dir) {
         r->model = cc_clip_load(a->model_dir, r->backend);
         if (!r->model) return -1;
@@ -355,6 +367,36 @@ static int append_loss(const char *path, int64_t step, double loss) {
         return -1;
     }
     return 0;
+}
+
+/* On resume: drops the --loss-log lines of steps after the checkpoint's (a run that went on past
+ * its last checkpoint logged them; they are trained again), so that each step appears once. */
+static int trim_loss_log(const char *path, int64_t step) {
+    if (!cc_file_exists(path)) return 0;
+    char *text;
+    size_t size;
+    if (cc_read_file(path, &text, &size) != 0) return -1;
+    char *kept = cc_malloc(size + 1, "loss log");
+    if (!kept) {
+        free(text);
+        return -1;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < size;) {
+        size_t end = i;
+        while (end < size && text[end] != '\n') end++;
+        long long line_step = strtoll(text + i, NULL, 10);
+        if (line_step <= step) {
+            memcpy(kept + w, text + i, end - i);
+            w += end - i;
+            kept[w++] = '\n';
+        }
+        i = end + 1;
+    }
+    int status = w == size ? 0 : cc_write_file_atomic(path, kept, w);
+    free(text);
+    free(kept);
+    return status;
 }
 
 static int train_loop(run *r) {
@@ -563,6 +605,7 @@ static int run_train(int argc, char **argv) {
     }
     if (status == 0 && resuming) {
         status = cc_checkpoint_restore_trainer(resume_path, &r.tr);
+        if (status == 0 && a.loss_log) status = trim_loss_log(a.loss_log, r.state.step);
         if (status == 0 && !cc_quiet)
             printf("resuming from %s (step %lld, epoch %lld, batch %lld)\n", resume_path, (long long)r.state.step,
                    (long long)r.state.epoch, (long long)r.state.batch_in_epoch);

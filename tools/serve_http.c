@@ -128,6 +128,7 @@ static int parse_decay(const char *text, double *decay) {
     char *end;
     errno = 0;
     double v = strtod(text, &end);
+    if (text[strspn(text, "0123456789.eE+-")]) return -1; /* decimal only: strtod takes hex (0x10) */
     if (errno || *end || !isfinite(v) || v < 0 || v > MAX_DECAY) return -1;
     *decay = v;
     return 0;

@@ -266,7 +266,7 @@ int app_search(const cc_index *idx, const float *query, const app_search_options
         float s = cand_scores[i];
         int64_t ts;
         if (o->decay > 0 && cc_index_item_timestamp(idx, cand_ids[i], &ts) == 1) {
-            double age_days = (double)(o->now - ts) / SECONDS_PER_DAY;
+            double age_days = ((double)o->now - (double)ts) / SECONDS_PER_DAY; /* in double: no overflow */
             if (age_days < 0) age_days = 0; /* items from the future count as new */
             s = (float)(s * exp(-o->decay * age_days));
         }

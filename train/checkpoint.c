@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/safetensors.h"
 #include "engine/util.h"
@@ -102,9 +103,23 @@ int cc_checkpoint_save(const char *path, cc_trainer *tr, const cc_train_state *s
     return status;
 }
 
-static int64_t meta_int(const cc_safetensors *st, const char *key) {
+#define CHECKPOINT_MAX_COUNT (1LL << 48) /* steps, epochs, batches, images: counters beyond are corrupt */
+
+/* A counter of the metadata (absent: 0) in 0..CHECKPOINT_MAX_COUNT, decimal digits only; else -1 with
+ * an error naming the key (a step near INT64_MAX overflowed the optimizer's step count). */
+static int meta_count(const cc_safetensors *st, const char *key, const char *path, int64_t *out) {
     const char *value = cc_st_metadata(st, key);
-    return value ? strtoll(value, NULL, 10) : 0;
+    *out = 0;
+    if (!value) return 0;
+    size_t len = strlen(value);
+    long long v = len && len <= 15 && strspn(value, "0123456789") == len ? strtoll(value, NULL, 10) : -1;
+    if (v < 0 || v > CHECKPOINT_MAX_COUNT) {
+        cc_set_error("%s: checkpoint metadata %s = '%.40s' is not a count in 0..%lld", path, key, value,
+                     (long long)CHECKPOINT_MAX_COUNT);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 static float *read_host(const cc_safetensors *st, const char *name, int64_t count, const char *path) {
@@ -135,6 +150,24 @@ static int fill_tensor(cc_tensor *t, cc_backend *backend, float *host) {
     return status;
 }
 
+/* Checkpoints of older runs stored the tokenizer directory as given, maybe relative to the working
+ * directory of the run: when it is relative and not found from here, OUT/tokenizer next to
+ * OUT/checkpoints/step_N.safetensors is used (where training always puts it). */
+static void resolve_old_tokenizer_dir(const char *checkpoint_path, char *dir, size_t size) {
+    struct stat st;
+    if (!dir[0] || dir[0] == '/' || (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) return;
+    char guess[4400];
+    snprintf(guess, sizeof guess, "%s", checkpoint_path);
+    for (int up = 0; up < 2; up++) { /* drop the file name, then "checkpoints" */
+        char *slash = strrchr(guess, '/');
+        if (slash) *slash = 0;
+        else snprintf(guess, sizeof guess, ".");
+    }
+    size_t len = strlen(guess);
+    snprintf(guess + len, sizeof guess - len, "/tokenizer");
+    if (stat(guess, &st) == 0 && S_ISDIR(st.st_mode) && strlen(guess) < size) snprintf(dir, size, "%s", guess);
+}
+
 cc_clip_model *cc_checkpoint_load_model(const char *path, cc_backend *backend, cc_train_state *state,
                                         float **image_adapter, float **text_adapter) {
     if (!backend) backend = cc_backend_cpu();
@@ -156,14 +189,15 @@ cc_clip_model *cc_checkpoint_load_model(const char *path, cc_backend *backend, c
     }
     if (status == 0 && state) {
         memset(state, 0, sizeof *state);
-        state->step = meta_int(&st, "step");
-        state->epoch = meta_int(&st, "epoch");
-        state->batch_in_epoch = meta_int(&st, "batch_in_epoch");
-        state->skipped_images = meta_int(&st, "skipped_images");
+        if (meta_count(&st, "step", path, &state->step) || meta_count(&st, "epoch", path, &state->epoch) ||
+            meta_count(&st, "batch_in_epoch", path, &state->batch_in_epoch) ||
+            meta_count(&st, "skipped_images", path, &state->skipped_images))
+            status = -1;
         const char *seed = cc_st_metadata(&st, "seed");
         state->seed = seed ? strtoull(seed, NULL, 10) : 0;
         const char *tok = cc_st_metadata(&st, "tokenizer_dir"), *train = cc_st_metadata(&st, "train_config");
         snprintf(state->tokenizer_dir, sizeof state->tokenizer_dir, "%s", tok ? tok : "");
+        resolve_old_tokenizer_dir(path, state->tokenizer_dir, sizeof state->tokenizer_dir);
         snprintf(state->train_config, sizeof state->train_config, "%s", train ? train : "");
     }
     int64_t dim = cfg.projection_dim;
@@ -208,7 +242,7 @@ int cc_checkpoint_restore_trainer(const char *path, cc_trainer *tr) {
         status = host ? cc_tensor_upload(adapters[i], host) : -1;
         cc_free_aligned(host);
     }
-    if (status == 0) tr->opt.step = meta_int(&st, "optimizer_step");
+    if (status == 0) status = meta_count(&st, "optimizer_step", path, &tr->opt.step);
     cc_st_close(&st);
     return status;
 }

@@ -1,10 +1,13 @@
 /* export.c — Hugging Face model directories (see export.h). */
 #include "train/export.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/util.h"
 
@@ -56,15 +59,98 @@ int cc_copy_tokenizer_files(const char *src, const char *dst_dir) {
     return 0;
 }
 
+/* Writes the model files into dir (which exists). */
+static int write_model_files(const cc_clip_model *m, const cc_preprocess_config *pre, const char *tokenizer_dir,
+                             const char *dir, cc_dtype dtype) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (cc_clip_save_weights(m, path, dtype) != 0) return -1;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (cc_clip_config_save(&m->config, path) != 0) return -1;
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    if (cc_preprocess_config_save(pre, path) != 0) return -1;
+    return tokenizer_dir && tokenizer_dir[0] ? cc_copy_tokenizer_files(tokenizer_dir, dir) : 0;
+}
+
+/* Removes the files of a flat directory we made, then the directory. */
+static void remove_flat_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char path[4400];
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                unlink(path);
+            }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* Moves every file of the finished temporary directory into out_dir (each rename atomic; files of
+ * out_dir that the export does not write are kept). */
+static int move_files_into(const char *tmp, const char *out_dir) {
+    DIR *d = opendir(tmp);
+    if (!d) {
+        cc_set_error("%s: cannot list: %s", tmp, strerror(errno));
+        return -1;
+    }
+    int status = 0;
+    struct dirent *e;
+    char from[4400], to[4400];
+    while (status == 0 && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(from, sizeof from, "%s/%s", tmp, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", out_dir, e->d_name);
+        if (rename(from, to) != 0) {
+            cc_set_error("%s: cannot move into place: %s", to, strerror(errno));
+            status = -1;
+        }
+    }
+    closedir(d);
+    return status;
+}
+
 int cc_export_model_dir(const cc_clip_model *m, const cc_preprocess_config *pre, const char *tokenizer_dir,
                         const char *out_dir, cc_dtype dtype) {
-    char path[4200];
-    if (cc_mkdir_p(out_dir) != 0) return -1;
-    snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
-    if (cc_clip_save_weights(m, path, dtype) != 0) return -1;
-    snprintf(path, sizeof path, "%s/config.json", out_dir);
-    if (cc_clip_config_save(&m->config, path) != 0) return -1;
-    snprintf(path, sizeof path, "%s/preprocessor_config.json", out_dir);
-    if (cc_preprocess_config_save(pre, path) != 0) return -1;
-    return tokenizer_dir && tokenizer_dir[0] ? cc_copy_tokenizer_files(tokenizer_dir, out_dir) : 0;
+    /* everything is written to OUT.tmp.PID first: a failure leaves OUT as it was */
+    char tmp[4200];
+    size_t len = strlen(out_dir);
+    while (len > 1 && out_dir[len - 1] == '/') len--;
+    if (len == 0 || len + 32 > sizeof tmp) {
+        cc_set_error("export: bad output directory '%s'", out_dir);
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%.*s.tmp.%ld", (int)len, out_dir, (long)getpid());
+    char parent[4200];
+    snprintf(parent, sizeof parent, "%.*s", (int)len, out_dir);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = 0;
+        if (cc_mkdir_p(parent) != 0) return -1;
+    }
+    remove_flat_dir(tmp); /* a leftover of an earlier run with this pid */
+    if (mkdir(tmp, 0777) != 0) {
+        cc_set_error("%s: cannot create: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (write_model_files(m, pre, tokenizer_dir, tmp, dtype) != 0) {
+        cc_prefix_error("export to %s", out_dir);
+        remove_flat_dir(tmp);
+        return -1;
+    }
+    struct stat st;
+    int status;
+    if (stat(out_dir, &st) != 0) {
+        status = rename(tmp, out_dir) == 0 ? 0 : -1;
+        if (status) cc_set_error("%s: cannot move %s into place: %s", out_dir, tmp, strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        cc_set_error("%s: exists and is not a directory", out_dir);
+        status = -1;
+    } else {
+        status = move_files_into(tmp, out_dir);
+    }
+    remove_flat_dir(tmp);
+    return status;
 }

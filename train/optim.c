@@ -77,10 +77,11 @@ int cc_adamw_zero_grad(cc_adamw *opt) {
 }
 
 float cc_adamw_lr_at(const cc_adamw_config *cfg, int64_t step) {
-    if (step < cfg->warmup_steps) return cfg->lr * (float)(step + 1) / (float)cfg->warmup_steps;
-    int64_t decay_steps = cfg->total_steps - cfg->warmup_steps;
+    /* step arithmetic in double: no signed overflow for any step */
+    if (step < cfg->warmup_steps) return cfg->lr * (float)((double)step + 1) / (float)cfg->warmup_steps;
+    double decay_steps = (double)cfg->total_steps - (double)cfg->warmup_steps;
     if (decay_steps <= 0) return cfg->lr;
-    double progress = (double)(step - cfg->warmup_steps) / (double)decay_steps;
+    double progress = ((double)step - (double)cfg->warmup_steps) / decay_steps;
     if (progress > 1) progress = 1;
     return (float)(0.5 * (1.0 + cos(M_PI * progress)) * cfg->lr);
 }
@@ -110,6 +111,10 @@ int cc_adamw_step(cc_adamw *opt, float grad_scale, double *norm_out) {
     if (opt->config.max_grad_norm > 0) {
         double factor = opt->config.max_grad_norm / (norm + 1e-6);
         if (factor < 1.0) scale = (float)(scale * factor);
+    }
+    if (opt->step == INT64_MAX) {
+        cc_set_error("optimizer step count %lld cannot grow", (long long)opt->step);
+        return -1;
     }
     opt->step++;
     float lr = cc_adamw_lr_at(&opt->config, opt->step - 1);
