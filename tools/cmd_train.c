@@ -301,7 +301,8 @@ static int read_data(run *r) {
         return -1;
     }
     if (!a->every_caption && cc_dataset_sample_captions(&r->val, caption_seed(r, -1), &r->val_loss_pairs) != 0) return -1;
-    if (a->zeroshot_data && cc_zeroshot_read(a->zeroshot_data, a->images_root, &r->zeroshot) != 0) return -1;
+    /* --images-root belongs to --data: zero-shot paths are relative to their own file */
+    if (a->zeroshot_data && cc_zeroshot_read(a->zeroshot_data, NULL, &r->zeroshot) != 0) return -1;
     if (a->templates && cc_zeroshot_read_templates(a->templates, &r->templates, &r->n_templates) != 0) return -1;
     if (r->val.n_pairs < 2) {
         cc_set_error("the validation set has %lld pairs; give --val-data or a larger --val-split", (long long)r->val.n_pairs);
@@ -563,7 +564,7 @@ static int run_train(int argc, char **argv) {
         {"--every-caption", CC_OPT_FLAG, &a.every_caption, NULL,
          "train on every caption each epoch (default: one caption per image, drawn per epoch)"},
         {"--zeroshot-data", CC_OPT_STRING, &a.zeroshot_data, "FILE",
-         "also evaluate zero-shot top-1/top-5 on lines \"image<TAB>label\" (paths relative to --images-root or FILE's dir)"},
+         "also evaluate zero-shot top-1/top-5 on lines \"image<TAB>label\" (paths relative to FILE's directory)"},
         {"--templates", CC_OPT_STRING, &a.templates, "FILE", "zero-shot prompt templates with {} (default: clipc's 22)"},
         {"--modal-reg", CC_OPT_FLOAT, &a.modal_reg, "L", "modal-alignment regulariser weight (default 0)"},
         {"--lock-image", CC_OPT_FLAG, &a.lock_image, NULL, "freeze the image tower (LiT)"},
