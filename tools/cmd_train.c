@@ -607,7 +607,12 @@ static int run_train(int argc, char **argv) {
     if (status == 0 && resuming) {
         r.model = cc_checkpoint_load_model(resume_path, r.backend, &r.state, NULL, NULL);
         r.tok = r.model ? cc_tokenizer_load_dir(r.state.tokenizer_dir) : NULL;
-        if (r.model && !a.loss) a.loss = strstr(r.state.train_config, "\"loss\": \"siglip\"") ? "siglip" : "clip";
+        const char *saved_loss = strstr(r.state.train_config, "\"loss\": \"siglip\"") ? "siglip" : "clip";
+        if (r.model && !a.loss) a.loss = saved_loss;
+        if (r.model && strcmp(a.loss, saved_loss) != 0) {
+            cc_set_error("%s was trained with --loss %s; resume it with the same loss", resume_path, saved_loss);
+            status = -1;
+        }
         if (!r.model || !r.tok) status = -1;
         else cc_preprocess_config_default(&r.pre, r.model->config.vision.image_size);
         char path[4200];

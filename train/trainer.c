@@ -71,6 +71,10 @@ int cc_trainer_init(cc_trainer *tr, cc_clip_model *model, const cc_trainer_confi
     }
     tr->cache = cc_calloc(1, sizeof *tr->cache, "trainer graphs");
     if (!tr->cache) return -1;
+    if (cfg->loss == CC_LOSS_SIGLIP && !model->backend->host_memory) {
+        cc_set_error("the SigLIP loss runs on the CPU backend only for now (not on %s)", model->backend->name);
+        return -1;
+    }
     if (cfg->loss == CC_LOSS_SIGLIP && !model->logit_bias) {
         float scale = CC_SIGLIP_LOGIT_SCALE_INIT;
         if (!cc_clip_add_logit_bias(model, CC_SIGLIP_LOGIT_BIAS_INIT) || cc_tensor_upload(model->logit_scale, &scale) != 0)

@@ -120,4 +120,6 @@ if "$CLIPC" eval --model sig/model --zeroshot-data bad_zs.tsv 2> err.txt; then f
 grep -q "bad_zs.tsv:1" err.txt || fail "$(cat err.txt)"
 if "$CLIPC" train $common --data data/pairs.tsv --out bad --loss cosine 2> err.txt; then fail "--loss cosine accepted"; fi
 grep -q "clip or siglip" err.txt || fail "$(cat err.txt)"
+if run --out sig2 --loss clip --resume 2> err.txt; then fail "resuming SigLIP with --loss clip accepted"; fi
+grep -q "trained with --loss siglip" err.txt || fail "$(cat err.txt)"
 echo "train features ok"
