@@ -1,4 +1,4 @@
-/* test_train.c — training against the PyTorch reference (loss, every gradient, 10 AdamW steps),
+/* test_train.c — training against the PyTorch reference (loss, every gradient, 10 AdamW steps; InfoNCE and SigLIP),
  * open_clip-style accumulation equal to the full batch, locked towers and adapters. */
 #include <float.h>
 #include <math.h>

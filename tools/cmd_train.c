@@ -199,9 +199,11 @@ static int evaluate_and_log(run *r, const char *when) {
         cc_set_error("%s: cannot append: %s", path, strerror(errno));
         return -1;
     }
-    printf("[%s] step %lld  train loss %s  val loss %.4f  text->image R@1/5/10 %.3f/%.3f/%.3f  image->text %.3f/%.3f/%.3f\n",
+    printf("[%s] step %lld  train loss %s  val loss %.4f  text->image R@1/5/10 %.3f/%.3f/%.3f  image->text %.3f/%.3f/%.3f"
+           "  (all %lld captions of %lld images)\n",
            when, (long long)r->state.step, train_text, val_loss, recall.text_to_image[0], recall.text_to_image[1],
-           recall.text_to_image[2], recall.image_to_text[0], recall.image_to_text[1], recall.image_to_text[2]);
+           recall.text_to_image[2], recall.image_to_text[0], recall.image_to_text[1], recall.image_to_text[2],
+           (long long)recall.n_texts, (long long)recall.n_images);
     if (r->a->zeroshot_data)
         printf("[%s] step %lld  zero-shot top-1 %.3f  top-5 %.3f  (%lld images, %lld classes)\n", when,
                (long long)r->state.step, zs.top1, zs.top5, (long long)zs.n_images, (long long)zs.n_classes);
