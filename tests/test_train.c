@@ -467,3 +467,50 @@ TEST(train_siglip_blocked_kernel_equals_whole_matrix) {
     CHECK(fabs(dparams[1] - d_bias) <= 1e-5 * fabs(d_bias), "d logit_bias %.8g vs %.8g", dparams[1], d_bias);
     free(img), free(txt), free(dimg), free(dtxt), free(ref_dimg), free(ref_dtxt), free(ref_dimg_f), free(ref_dtxt_f);
 }
+
+/* The SigLIP graph never holds a B × B matrix, forward or backward (InfoNCE's holds several): planned
+ * activations for B = 1024 are a few [B, D] tensors; the kernels' own scratch is 64 rows of logits. */
+static cc_tensor *host_param(int ndim, const int64_t *shape, const char *name, cc_rng *rng) {
+    cc_tensor *t = cc_tensor_new(CC_F32, ndim, shape, name);
+    if (!t || cc_tensor_alloc(t, NULL) != 0) return NULL;
+    for (int64_t i = 0; i < cc_nelements(t); i++) ((float *)t->data)[i] = cc_rng_normal(rng);
+    t->flags |= CC_FLAG_PARAM;
+    return t;
+}
+
+TEST(train_siglip_graph_memory_below_one_logit_matrix) {
+    enum { B = 1024, D = 16 };
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    cc_tensor *img = host_param(2, (int64_t[]){B, D}, "img", &rng), *txt = host_param(2, (int64_t[]){B, D}, "txt", &rng);
+    cc_tensor *scale = host_param(1, (int64_t[]){1}, "logit_scale", &rng), *bias = host_param(1, (int64_t[]){1}, "logit_bias", &rng);
+    REQUIRE(img && txt && scale && bias);
+    size_t peak[2];
+    float loss[2];
+    for (int siglip = 0; siglip < 2; siglip++) {
+        cc_graph *g = cc_graph_new();
+        cc_tensor *labels = siglip ? NULL : cc_input(g, CC_I32, 1, (int64_t[]){B}, "labels");
+        cc_tensor *out = siglip ? cc_siglip_loss_graph(g, img, txt, scale, bias, 0) : cc_infonce_loss(g, img, txt, scale, labels, 0);
+        REQUIRE(out && cc_graph_build(g, &out, 1) == 0 && cc_graph_backward(g, out) == 0 &&
+                    cc_graph_plan(g, cc_backend_cpu()) == 0,
+                "%s", cc_graph_error(g) ? cc_graph_error(g) : cc_last_error());
+        if (labels) {
+            int32_t *ids = malloc(sizeof(int32_t) * B);
+            for (int i = 0; i < B; i++) ids[i] = i;
+            REQUIRE(cc_tensor_upload(labels, ids) == 0);
+            free(ids);
+        }
+        REQUIRE(cc_graph_compute(g) == 0, "%s", cc_last_error());
+        REQUIRE(cc_tensor_download(out, &loss[siglip]) == 0);
+        peak[siglip] = cc_graph_peak_bytes(g);
+        CHECK(img->grad && txt->grad && scale->grad && (!siglip || bias->grad), "gradients of every input");
+        cc_graph_free(g);
+    }
+    size_t matrix = (size_t)B * B * sizeof(float);
+    CHECK(isfinite(loss[0]) && isfinite(loss[1]), "losses %g, %g", loss[0], loss[1]);
+    /* a few [B, D] tensors (normalised features and their gradients): linear in B */
+    CHECK(peak[1] <= 8 * (size_t)B * D * sizeof(float), "SigLIP: %zu planned bytes for %d x %d features (InfoNCE %zu)",
+          peak[1], B, D, peak[0]);
+    CHECK(peak[0] >= matrix, "InfoNCE: %zu planned bytes (expected at least one logit matrix, %zu)", peak[0], matrix);
+    cc_tensor_free(img), cc_tensor_free(txt), cc_tensor_free(scale), cc_tensor_free(bias);
+}
