@@ -656,3 +656,7 @@ int cc_dataset_split(const cc_dataset *ds, double val_fraction, uint64_t seed, c
     }
     return rc;
 }
+
+/* ---------------------------------------------------------------------------------------------- */
+
+int cc_dataset_init_empty(cc_dataset *ds, const char *root) { return dataset_init(ds, root); }

@@ -61,6 +61,13 @@ const char *cc_dataset_image_path(const cc_dataset *ds, int64_t i, char *buf, si
 /* Adds a pair (strings are copied). */
 int cc_dataset_add(cc_dataset *ds, const char *image, const char *caption);
 
+/* An empty dataset whose image paths are relative to root (NULL or "" = the current directory). */
+int cc_dataset_init_empty(cc_dataset *ds, const char *root);
+/* One pair per distinct image (data/dataset_views.c): for each image one of its captions, drawn
+ * uniformly with a cc_rng seeded with seed (the same seed gives the same choice); pairs keep the
+ * order of the chosen ones in ds, so a dataset with one caption per image comes back unchanged. */
+int cc_dataset_sample_captions(const cc_dataset *ds, uint64_t seed, cc_dataset *out);
+
 /* Deterministic Fisher-Yates shuffle of the pairs (cc_rng seeded with seed). */
 void cc_dataset_shuffle(cc_dataset *ds, uint64_t seed);
 /* Splits by image: a seeded random val_fraction of the distinct images (at least one when

@@ -172,6 +172,15 @@ static void node_backward(cc_graph *g, cc_tensor *node) {
         if (wants_grad(x)) add_grad(g, x, cc_cont(g, cc_slice(g, dy, 0, 0, x->shape[0])));
         if (wants_grad(y)) add_grad(g, y, cc_cont(g, cc_slice(g, dy, 0, x->shape[0], y->shape[0])));
         break;
+    case CC_OP_SIGLIP_LOSS: {
+        cc_tensor *params = node->src[2];
+        int64_t bd = cc_nelements(x), total = 2 * bd + 2, two = 2;
+        cc_tensor *all = backward_node(g, node, CC_OP_SIGLIP_LOSS_BACK, 1, &total, dy, x, y, params);
+        if (wants_grad(x)) add_grad(g, x, cc_reshape(g, cc_slice(g, all, 0, 0, bd), x->ndim, x->shape));
+        if (wants_grad(y)) add_grad(g, y, cc_reshape(g, cc_slice(g, all, 0, bd, bd), y->ndim, y->shape));
+        if (wants_grad(params)) add_grad(g, params, cc_reshape(g, cc_slice(g, all, 0, 2 * bd, 2), params->ndim, &two));
+        break;
+    }
     default:
         cc_graph_fail(g, "backward: no gradient rule for op %s", cc_op_name(node->op));
         break;

@@ -169,6 +169,18 @@ static int cpu_compute_node(cc_backend *be, cc_tensor *node) {
                               x->shape[node->iparams[1]]);
         return 0;
     case CC_OP_ACCUMULATE: cc_cpu_accumulate(F(node), F(y), n); return 0;
+    case CC_OP_SIGLIP_LOSS: {
+        double loss;
+        if (cc_cpu_siglip_forward(F(x), F(y), x->shape[0], x->shape[1], F(z)[0], F(z)[1], &loss) != 0) return -1;
+        F(node)[0] = (float)loss;
+        return 0;
+    }
+    case CC_OP_SIGLIP_LOSS_BACK: {
+        const cc_tensor *img = y, *params = node->src[3];
+        int64_t bd = cc_nelements(img);
+        return cc_cpu_siglip_backward(F(x)[0], F(img), F(z), img->shape[0], img->shape[1], F(params)[0], F(params)[1],
+                                      F(node), F(node) + bd, F(node) + 2 * bd);
+    }
     case CC_OP_COUNT: break;
     }
     cc_set_error("CPU backend: op %s is not implemented", cc_op_name(node->op));

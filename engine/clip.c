@@ -397,6 +397,20 @@ cc_clip_model *cc_clip_new(const cc_clip_config *cfg, cc_backend *backend) {
     return m;
 }
 
+cc_tensor *cc_clip_add_logit_bias(cc_clip_model *m, float value) {
+    if (!m->logit_bias) {
+        m->logit_bias = declare(m, TOWER_SHARED, 0, 0, NULL, "logit_bias");
+        if (!m->logit_bias) return NULL;
+        if (m->logit_scale->flags & CC_FLAG_PARAM) m->logit_bias->flags |= CC_FLAG_PARAM;
+    }
+    if (!isfinite(value)) return m->logit_bias;
+    cc_tensor *b = m->logit_bias;
+    if (!b->data && cc_tensor_alloc(b, m->backend->host_memory ? NULL : m->backend) != 0) return NULL;
+    if (cc_tensor_upload(b, &value) != 0) return NULL;
+    cc_clip_clear_cache(m);
+    return b;
+}
+
 void cc_clip_free(cc_clip_model *m) {
     if (!m) return;
     cc_clip_clear_cache(m);
@@ -505,6 +519,10 @@ cc_clip_model *cc_clip_load(const char *model_dir, cc_backend *backend) {
         return NULL;
     }
     m->weights_file = st;
+    if (cc_st_find(&st, "logit_bias") && !cc_clip_add_logit_bias(m, NAN)) {
+        cc_clip_free(m);
+        return NULL;
+    }
     char missing[1024] = "", mismatched[2048] = "", unexpected[1024] = "";
     int n_missing = 0, n_mismatched = 0, n_unexpected = 0;
     for (int i = 0; i < m->n_params; i++) {

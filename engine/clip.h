@@ -73,6 +73,7 @@ typedef struct cc_clip_model {
     cc_tensor *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b, *visual_projection;
     cc_clip_layer *vision_layers;
     cc_tensor *logit_scale;
+    cc_tensor *logit_bias;          /* SigLIP's learnable bias (HF SiglipModel's name); NULL for plain CLIP */
     /* every parameter above, in registry order; tensor->name is the Hugging Face name */
     cc_tensor **params;
     int n_params;
@@ -90,6 +91,10 @@ void cc_clip_free(cc_clip_model *m);
 /* Loads config.json + weights from a model directory (model.safetensors or a sharded index).
  * Missing, unexpected or mis-shaped tensors are reported together in one error. */
 cc_clip_model *cc_clip_load(const char *model_dir, cc_backend *backend);
+/* Declares the optional "logit_bias" parameter (shared, no weight decay) when the model lacks it;
+ * with value finite, also allocates it on the model's backend and sets it. cc_clip_load and
+ * checkpoints declare it when the file holds it. Returns it, or NULL. */
+cc_tensor *cc_clip_add_logit_bias(cc_clip_model *m, float value);
 /* Fills every parameter with Hugging Face CLIP's initialisation (allocating memory). */
 int cc_clip_init_random(cc_clip_model *m, uint64_t seed);
 /* CPU inference: packs a tower's matrix weights (0 = vision, 1 = text) once into the GEMM's panel

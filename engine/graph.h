@@ -67,6 +67,8 @@ cc_tensor *cc_sum(cc_graph *g, cc_tensor *x);
 cc_tensor *cc_sum_to(cc_graph *g, cc_tensor *x, int ndim, const int64_t *shape); /* trailing shape */
 cc_tensor *cc_repeat(cc_graph *g, cc_tensor *x, const cc_tensor *like);
 cc_tensor *cc_dot(cc_graph *g, cc_tensor *a, cc_tensor *b);
+/* SigLIP loss of L2-normalised img, txt [B, D] with params [2] = (t', b): see train/loss.h. */
+cc_tensor *cc_siglip_loss(cc_graph *g, cc_tensor *img, cc_tensor *txt, cc_tensor *params);
 /* [a; b] along dim 0; the other dims must match. */
 cc_tensor *cc_concat(cc_graph *g, cc_tensor *a, cc_tensor *b);
 

@@ -367,6 +367,19 @@ cc_tensor *cc_cross_entropy(cc_graph *g, cc_tensor *logits, cc_tensor *labels) {
     return logits ? make_node(g, CC_OP_CROSS_ENTROPY, 1, &one, logits, labels, NULL, NULL) : NULL;
 }
 
+cc_tensor *cc_siglip_loss(cc_graph *g, cc_tensor *img, cc_tensor *txt, cc_tensor *params) {
+    SHAPE_BUFFERS;
+    if (!img || !txt || !params) return NULL;
+    if (img->ndim != 2 || !cc_same_shape(img, txt) || cc_nelements(params) != 2)
+        return cc_graph_fail(g, "siglip_loss: need [B, D] image and text features and 2 parameters, got %s and %s",
+                             SHAPE(img), SHAPE2(txt));
+    img = cc_cont(g, img);
+    txt = cc_cont(g, txt);
+    params = cc_cont(g, params);
+    int64_t one = 1;
+    return img && txt && params ? make_node(g, CC_OP_SIGLIP_LOSS, 1, &one, img, txt, params, NULL) : NULL;
+}
+
 /* ---- reductions and broadcasts ---- */
 
 cc_tensor *cc_sum(cc_graph *g, cc_tensor *x) {

@@ -45,7 +45,8 @@ const char *cc_op_name(cc_op op) {
         [CC_OP_ACT_BACK] = "act_back", [CC_OP_GET_ROWS_BACK] = "get_rows_back",
         [CC_OP_PATCHIFY_BACK] = "patchify_back", [CC_OP_L2NORM_BACK] = "l2norm_back",
         [CC_OP_CROSS_ENTROPY_BACK] = "cross_entropy_back", [CC_OP_VIEW_BACK] = "view_back",
-        [CC_OP_ACCUMULATE] = "accumulate",
+        [CC_OP_ACCUMULATE] = "accumulate", [CC_OP_SIGLIP_LOSS] = "siglip_loss",
+        [CC_OP_SIGLIP_LOSS_BACK] = "siglip_loss_back",
     };
     return (op >= 0 && op < CC_OP_COUNT && names[op]) ? names[op] : "?";
 }

@@ -59,6 +59,9 @@ typedef enum cc_op {
     CC_OP_CROSS_ENTROPY_BACK,    /* (dloss[1], logits, labels) -> dlogits */
     CC_OP_VIEW_BACK,             /* (dy) -> zeros(src shape) with dy added into the view's region */
     CC_OP_ACCUMULATE,            /* dst += src, in place into src[0]'s memory (grad accumulation) */
+    CC_OP_SIGLIP_LOSS,           /* (img [B,D], txt [B,D], params [2] = (t', b)) -> [1]: SigLIP's pairwise
+                                    sigmoid loss, computed in blocks of rows (train/loss.h) */
+    CC_OP_SIGLIP_LOSS_BACK,      /* (dloss[1], img, txt, params) -> [2*B*D + 2]: dimg, dtxt, dt', db */
     CC_OP_COUNT
 } cc_op;
 

@@ -19,6 +19,7 @@
 #include "engine/util.h"
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_ops_ref.h"
+#include "kernels/gemm.h"
 
 #define CC_VEC __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define PARALLEL_MIN_ELEMENTS 32768 /* simple loops below this many elements stay on one thread */
@@ -492,4 +493,66 @@ void cc_cpu_slice_backward(const float *dy, float *dst, const int64_t *dst_shape
     memset(dst, 0, (size_t)(outer * full * inner) * sizeof(float));
     for (int64_t o = 0; o < outer; o++)
         memcpy(dst + (o * full + start) * inner, dy + o * length * inner, (size_t)(length * inner) * sizeof(float));
+}
+
+/* ---------------------------------------------------------------- SigLIP loss */
+
+#define SIGLIP_BLOCK_ROWS 64 /* rows of the n × n logits formed at a time */
+
+/* -log sigmoid(x) = softplus(-x), without overflow */
+static inline double neg_log_sigmoid(double x) { return x >= 0 ? log1p(exp(-x)) : -x + log1p(exp(x)); }
+static inline double sigmoid(double x) {
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+int cc_cpu_siglip_forward(const float *img, const float *txt, int64_t n, int64_t dim, float log_scale, float bias,
+                          double *loss) {
+    int64_t block = n < SIGLIP_BLOCK_ROWS ? n : SIGLIP_BLOCK_ROWS;
+    float *cosines = cc_malloc((size_t)(block * n) * sizeof(float), "siglip logits block");
+    if (!cosines) return -1;
+    double t = exp((double)log_scale), total = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += block) {
+        int64_t rows = n - i0 < block ? n - i0 : block;
+        cc_sgemm(0, 1, rows, n, dim, 1.0f, img + i0 * dim, dim, txt, dim, 0.0f, cosines, n);
+#pragma omp parallel for reduction(+ : total) if (rows * n > PARALLEL_MIN_ELEMENTS / 8)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < n; j++) {
+                double logit = t * cosines[r * n + j] + bias;
+                total += neg_log_sigmoid(i0 + r == j ? logit : -logit);
+            }
+    }
+    free(cosines);
+    *loss = total / (double)n;
+    return 0;
+}
+
+/* d loss / d logit_ij = -(z/n) sigmoid(-z·logit); logit = t·cos + b, so dimg_i = t Σ_j G_ij txt_j,
+ * dtxt_j = t Σ_i G_ij img_i, d log_scale = t Σ G_ij cos_ij, d bias = Σ G_ij. */
+int cc_cpu_siglip_backward(float dloss, const float *img, const float *txt, int64_t n, int64_t dim, float log_scale,
+                           float bias, float *dimg, float *dtxt, float *dparams) {
+    int64_t block = n < SIGLIP_BLOCK_ROWS ? n : SIGLIP_BLOCK_ROWS;
+    float *grad = cc_malloc((size_t)(block * n) * sizeof(float), "siglip gradient block");
+    if (!grad) return -1;
+    double t = exp((double)log_scale), per_pair = (double)dloss / (double)n, d_scale = 0, d_bias = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += block) {
+        int64_t rows = n - i0 < block ? n - i0 : block;
+        cc_sgemm(0, 1, rows, n, dim, 1.0f, img + i0 * dim, dim, txt, dim, 0.0f, grad, n);
+#pragma omp parallel for reduction(+ : d_scale, d_bias) if (rows * n > PARALLEL_MIN_ELEMENTS / 8)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < n; j++) {
+                double cosine = grad[r * n + j], logit = t * cosine + bias;
+                double z = i0 + r == j ? 1.0 : -1.0, g = -z * per_pair * sigmoid(-z * logit);
+                d_scale += g * cosine;
+                d_bias += g;
+                grad[r * n + j] = (float)g;
+            }
+        cc_sgemm(0, 0, rows, dim, n, (float)t, grad, n, txt, dim, 0.0f, dimg + i0 * dim, dim);
+        cc_sgemm(1, 0, n, dim, rows, (float)t, grad, n, img + i0 * dim, dim, i0 == 0 ? 0.0f : 1.0f, dtxt, dim);
+    }
+    free(grad);
+    dparams[0] = (float)(t * d_scale);
+    dparams[1] = (float)d_bias;
+    return 0;
 }

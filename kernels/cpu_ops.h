@@ -89,4 +89,13 @@ void cc_cpu_copy_strided(const float *src, const int64_t *shape, const int64_t *
 void cc_cpu_slice_backward(const float *dy, float *dst, const int64_t *dst_shape, int ndim, int dim, int64_t start,
                            int64_t length);
 
+/* SigLIP loss (train/loss.h) of L2-normalised img, txt [n, dim] with t = exp(log_scale):
+ * (1/n) Σ_ij softplus(-z_ij (t·img_i·txt_j + bias)), z = +1 on the diagonal, -1 off it. The n × n
+ * logits are formed SIGLIP_BLOCK_ROWS rows at a time (never whole). Backward writes dimg, dtxt
+ * [n, dim] and dparams[2] = (d log_scale, d bias), scaled by dloss. -1 when out of memory. */
+int cc_cpu_siglip_forward(const float *img, const float *txt, int64_t n, int64_t dim, float log_scale, float bias,
+                          double *loss);
+int cc_cpu_siglip_backward(float dloss, const float *img, const float *txt, int64_t n, int64_t dim, float log_scale,
+                           float bias, float *dimg, float *dtxt, float *dparams);
+
 #endif

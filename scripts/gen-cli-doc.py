@@ -14,8 +14,12 @@ clipc embed --model clip-vit-base-patch32 --texts long_captions.txt --long-text 
     --val-data captions_val2017.json --epochs 2 --batch 64 --lr 1e-5 --warmup 500 --out runs/coco
 clipc train --arch tiny --data synth/pairs.tsv --out runs/tiny --steps 1000 --eval-every 250
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --lock-image --out runs/lit    # LiT
-clipc train --model clip-vit-base-patch32 --data pairs.tsv --out runs/coco --resume      # continue""",
- "eval": """clipc eval --model runs/coco/model --data dataset_coco.json --split test --images-root coco""",
+clipc train --model clip-vit-base-patch32 --data pairs.tsv --out runs/coco --resume      # continue
+clipc train --model clip-vit-base-patch32 --data pairs.tsv --loss siglip --out runs/siglip   # sigmoid loss
+clipc train --model clip-vit-base-patch32 --data pairs.tsv --zeroshot-data val_labels.tsv --templates templates.txt \\
+    --out runs/zs                                     # + zero-shot top-1/top-5 at each evaluation""",
+ "eval": """clipc eval --model runs/coco/model --data dataset_coco.json --split test --images-root coco
+clipc eval --model runs/coco/model --zeroshot-data imagenet_val.tsv --templates templates.txt""",
  "export": """clipc export --checkpoint runs/coco/checkpoints/step_0002000.safetensors --out coco-clip --dtype bf16""",
  "info": """clipc info --model clip-vit-base-patch32""",
  "search": """clipc search --index photos.idx --text "a dog on a beach" --k 5

@@ -1,4 +1,5 @@
 /* test_eval.c — recall@K (COCO protocol) against a sort-based brute force, and checkpoint round trips. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,42 @@ TEST(recall_matches_brute_force) {
     free(map);
     free(img);
     free(txt);
+}
+
+/* The CLIP_benchmark convention on a hand-made case: 4 images (the unit vectors, so that a caption's
+ * vector is its column of the similarity matrix), 7 captions: image 0 has t0, t1; image 1 t2, t3, t4;
+ * image 2 t5; image 3 t6. Ties count for the true match (exact in float: the scores are the entries).
+ *
+ *        t0   t1   t2   t3   t4   t5   t6
+ *   i0   .9   .2   .1   .3   0    .4   0
+ *   i1   .8   .1   .5   .2   .7   0    .1
+ *   i2   .1   .6   .3   .1   .2   .3   .2
+ *   i3   .3   .2   .6   .1   .1   .9   .05
+ *
+ * text→image, per caption, images strictly above its own: t0 0, t1 1 (i2; i3 ties), t2 1, t3 1, t4 0,
+ * t5 2, t6 2: R@1 = 2/7, R@5 = R@10 = 1.
+ * image→text, captions strictly above the image's best own caption: i0 0 (t0), i1 1 (t4 .7 < t0 .8),
+ * i2 1 (t5 .3: t1 above, t2 ties), i3 6 (t6 .05): R@1 = 1/4, R@5 = 3/4, R@10 = 1. */
+TEST(recall_clip_benchmark_convention_hand_computed) {
+    static const float sim[4][7] = {{.9f, .2f, .1f, .3f, 0, .4f, 0},
+                                    {.8f, .1f, .5f, .2f, .7f, 0, .1f},
+                                    {.1f, .6f, .3f, .1f, .2f, .3f, .2f},
+                                    {.3f, .2f, .6f, .1f, .1f, .9f, .05f}};
+    float img[4 * 4] = {0}, txt[7 * 4];
+    for (int i = 0; i < 4; i++) img[i * 4 + i] = 1;
+    for (int t = 0; t < 7; t++)
+        for (int i = 0; i < 4; i++) txt[t * 4 + i] = sim[i][t];
+    const int64_t image_of[7] = {0, 0, 1, 1, 1, 2, 3};
+    cc_recall r;
+    REQUIRE(cc_retrieval_recall(img, 4, txt, 7, 4, image_of, &r) == 0, "%s", cc_last_error());
+    const double t2i[3] = {2.0 / 7, 1, 1}, i2t[3] = {0.25, 0.75, 1};
+    for (int k = 0; k < 3; k++) {
+        CHECK(fabs(r.text_to_image[k] - t2i[k]) < 1e-12, "t2i R@%d: %g, expected %g", (int[]){1, 5, 10}[k],
+              r.text_to_image[k], t2i[k]);
+        CHECK(fabs(r.image_to_text[k] - i2t[k]) < 1e-12, "i2t R@%d: %g, expected %g", (int[]){1, 5, 10}[k],
+              r.image_to_text[k], i2t[k]);
+    }
+    CHECK(r.n_images == 4 && r.n_texts == 7);
 }
 
 static cc_clip_model *tiny_model(uint64_t seed) {

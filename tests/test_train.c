@@ -1,12 +1,14 @@
-/* test_train.c — training against the PyTorch reference (loss, every gradient, 10 AdamW steps),
+/* test_train.c — training against the PyTorch reference (loss, every gradient, 10 AdamW steps; InfoNCE and SigLIP),
  * open_clip-style accumulation equal to the full batch, locked towers and adapters. */
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/npy.h"
 #include "engine/clip.h"
 #include "engine/util.h"
+#include "kernels/cpu_ops.h"
 #include "kernels/gemm.h"
 #include "tests/test.h"
 #include "train/loss.h"
@@ -115,6 +117,77 @@ TEST_SLOW(train_matches_pytorch_loss_gradients_and_ten_adamw_steps) { check_trai
 
 TEST_SLOW(train_with_modal_regulariser_matches_pytorch) { check_training_against_reference(0.5f); }
 
+/* |loss - ref| within rel·|ref|, or a few float ulps of the largest logit (t = exp(logit_scale))
+ * when the loss is near zero and the relative bound would ask for more than float can give. */
+static float siglip_loss_tolerance(float ref, float rel, const cc_clip_model *m) {
+    float t = expf(((float *)m->logit_scale->data)[0]);
+    return fmaxf(rel * fabsf(ref), 8.0f * FLT_EPSILON * t);
+}
+
+/* --loss siglip: the loss, every gradient (logit_bias included) and a 10-step AdamW trajectory
+ * equal clip_ref.py's float64 PyTorch SigLIP. The model starts without logit_bias; both sides then
+ * use the paper's t' = log 10, b = -10 (loss about 10 over the 10 steps at lr 1e-3: no cancellation). */
+static void check_siglip_against_reference(float modal_reg) {
+    const int steps = 10;
+    char seed[32], steps_text[16], reg_text[32], model_dir[1024];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)test_seed());
+    snprintf(steps_text, sizeof steps_text, "%d", steps);
+    snprintf(reg_text, sizeof reg_text, "%g", modal_reg);
+    REQUIRE(test_python("clip_ref.py", "make", test_tmpdir(), seed, "--dtypes", "f32", "--n-images", "6", "--n-texts",
+                        "6", NULL) == 0);
+    snprintf(model_dir, sizeof model_dir, "%s/model_f32", test_tmpdir());
+    REQUIRE(test_python("clip_ref.py", "train", model_dir, test_path("pixels.npy"), test_path("ids.npy"),
+                        test_path("eot.npy"), test_tmpdir(), steps_text, reg_text, "--loss", "siglip", NULL) == 0);
+    cc_clip_model *m = cc_clip_load(model_dir, NULL);
+    REQUIRE(m, "%s", cc_last_error());
+    CHECK(m->logit_bias == NULL, "a CLIP model directory has no logit_bias");
+    ref_batch rb;
+    REQUIRE(load_batch(&rb) == 0, "%s", cc_last_error());
+    cc_trainer_config cfg;
+    reference_trainer_config(&cfg, steps, modal_reg);
+    cfg.loss = CC_LOSS_SIGLIP;
+    cc_trainer tr;
+    REQUIRE(cc_trainer_init(&tr, m, &cfg) == 0, "%s", cc_last_error());
+    REQUIRE(m->logit_bias && m->logit_bias->grad_acc, "SigLIP adds a trainable logit_bias");
+    CHECK(((float *)m->logit_bias->data)[0] == -10.0f && fabsf(((float *)m->logit_scale->data)[0] - logf(10.0f)) < 1e-6f);
+    cc_npy ref_losses;
+    REQUIRE(cc_npy_read_f32(test_path("losses.npy"), &ref_losses) == 0);
+    cc_train_batch batch = {rb.pixels.data, rb.ids, rb.eot, rb.n};
+    for (int step = 0; step < steps; step++) {
+        float loss;
+        REQUIRE(cc_trainer_accumulate(&tr, &batch, &loss) == 0, "%s", cc_last_error());
+        float ref = ((float *)ref_losses.data)[step];
+        CHECK(fabsf(loss - ref) <= siglip_loss_tolerance(ref, step == 0 ? 1e-5f : 1e-4f, m),
+              "step %d: SigLIP loss %.7f, reference %.7f", step, loss, ref);
+        CHECK(ref > 0.1f, "step %d: reference loss %g left O(1): pick another learning rate", step, ref);
+        if (step == 0) {
+            for (int i = 0; i < m->n_params; i++) {
+                cc_tensor *p = m->params[i];
+                char name[256];
+                snprintf(name, sizeof name, "grad_%s.npy", p->name);
+                cc_npy ref_grad;
+                REQUIRE(cc_npy_read_f32(test_path(name), &ref_grad) == 0, "%s", cc_last_error());
+                REQUIRE(ref_grad.count == cc_nelements(p));
+                if (strstr(p->name, "k_proj.bias")) {
+                    double max_abs = 0;
+                    for (int64_t j = 0; j < ref_grad.count; j++) max_abs = fmax(max_abs, fabs(((float *)p->grad_acc->data)[j]));
+                    CHECK(max_abs < 1e-5, "%s: gradient %g should vanish", p->name, max_abs);
+                } else {
+                    CHECK_REL((float *)p->grad_acc->data, (float *)ref_grad.data, ref_grad.count, 1e-4, p->name);
+                }
+                cc_npy_free(&ref_grad);
+            }
+        }
+        REQUIRE(cc_trainer_apply(&tr, 1.0f, NULL) == 0, "%s", cc_last_error());
+    }
+    cc_npy_free(&ref_losses);
+    cc_trainer_free(&tr);
+    free_batch(&rb);
+    cc_clip_free(m);
+}
+
+TEST_SLOW(train_siglip_matches_pytorch_loss_gradients_and_ten_adamw_steps) { check_siglip_against_reference(0.0f); }
+
 /* a small random model and batch, no Python */
 static cc_clip_model *small_model_sized(uint64_t seed, int n_layers, int wide) {
     cc_clip_config cfg = {
@@ -164,6 +237,7 @@ static float *copy_grads(const cc_clip_model *m, int64_t *total) {
     return all;
 }
 
+/* both losses: K micro-batches give the full batch's loss and gradients */
 TEST(train_accum_freq_equals_full_batch) {
     cc_rng rng;
     cc_rng_seed(&rng, test_seed());
@@ -173,6 +247,7 @@ TEST(train_accum_freq_equals_full_batch) {
     int32_t *ids, *eot;
     random_batch(&rng, m, 8, &pixels, &ids, &eot);
     cc_train_batch batch = {pixels, ids, eot, 8};
+    for (int kind = CC_LOSS_CLIP; kind <= CC_LOSS_SIGLIP; kind++) {
     float losses[3];
     float *grads[3];
     int64_t n_grads = 0;
@@ -182,6 +257,7 @@ TEST(train_accum_freq_equals_full_batch) {
         cc_trainer_config_default(&cfg);
         cfg.accum_freq = freqs[run];
         cfg.modal_reg = 0.3f;
+        cfg.loss = (cc_loss_kind)kind;
         cc_trainer tr;
         REQUIRE(cc_trainer_init(&tr, m, &cfg) == 0, "%s", cc_last_error());
         REQUIRE(cc_trainer_accumulate(&tr, &batch, &losses[run]) == 0, "%s", cc_last_error());
@@ -192,9 +268,11 @@ TEST(train_accum_freq_equals_full_batch) {
         CHECK(fabsf(losses[run] - losses[0]) <= 1e-5f * fabsf(losses[0]), "accum-freq %d: loss %.7f vs %.7f", freqs[run],
               losses[run], losses[0]);
         /* norm-wise over all parameters: the key biases' vanishing gradients are rounding noise */
-        CHECK_REL(grads[run], grads[0], n_grads, 1e-4, "accumulated gradients vs full batch");
+        CHECK_REL(grads[run], grads[0], n_grads, 1e-4, kind ? "SigLIP: accumulated gradients vs full batch"
+                                                             : "accumulated gradients vs full batch");
     }
     for (int run = 0; run < 3; run++) free(grads[run]);
+    }
     free(pixels);
     free(ids);
     free(eot);
@@ -421,4 +499,101 @@ TEST(train_bf16_products_close_to_f32) {
     free(ids);
     free(eot);
     cc_clip_free(m);
+}
+
+/* The blocked SigLIP kernels (64 rows of logits at a time) on 150 pairs, three blocks with a
+ * ragged last one, against the whole-matrix formula in double precision. */
+TEST(train_siglip_blocked_kernel_equals_whole_matrix) {
+    enum { N = 150, DIM = 12 };
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    float *img = malloc(sizeof(float) * N * DIM), *txt = malloc(sizeof(float) * N * DIM);
+    float *dimg = malloc(sizeof(float) * N * DIM), *dtxt = malloc(sizeof(float) * N * DIM);
+    double *ref_dimg = calloc(N * DIM, sizeof(double)), *ref_dtxt = calloc(N * DIM, sizeof(double));
+    float *ref_dimg_f = malloc(sizeof(float) * N * DIM), *ref_dtxt_f = malloc(sizeof(float) * N * DIM);
+    for (int rows = 0; rows < 2; rows++) {
+        float *x = rows ? txt : img;
+        for (int i = 0; i < N; i++) {
+            double norm = 0;
+            for (int d = 0; d < DIM; d++) {
+                x[i * DIM + d] = cc_rng_normal(&rng);
+                norm += (double)x[i * DIM + d] * x[i * DIM + d];
+            }
+            for (int d = 0; d < DIM; d++) x[i * DIM + d] /= (float)sqrt(norm);
+        }
+    }
+    float log_scale = 1.0f + (float)cc_rng_uniform(&rng), bias = -3.0f - (float)cc_rng_uniform(&rng), dloss = 0.7f;
+    double t = exp((double)log_scale), loss = 0, d_scale = 0, d_bias = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double cosine = 0;
+            for (int d = 0; d < DIM; d++) cosine += (double)img[i * DIM + d] * txt[j * DIM + d];
+            double z = i == j ? 1 : -1, zl = z * (t * cosine + bias);
+            loss += log1p(exp(-zl)) / N;
+            double g = dloss * -z / (1 + exp(zl)) / N; /* d/dlogit of -log σ(z·logit) */
+            d_scale += g * t * cosine;
+            d_bias += g;
+            for (int d = 0; d < DIM; d++) {
+                ref_dimg[i * DIM + d] += g * t * txt[j * DIM + d];
+                ref_dtxt[j * DIM + d] += g * t * img[i * DIM + d];
+            }
+        }
+    for (int k = 0; k < N * DIM; k++) ref_dimg_f[k] = (float)ref_dimg[k], ref_dtxt_f[k] = (float)ref_dtxt[k];
+    double got;
+    float dparams[2];
+    REQUIRE(cc_cpu_siglip_forward(img, txt, N, DIM, log_scale, bias, &got) == 0, "%s", cc_last_error());
+    REQUIRE(cc_cpu_siglip_backward(dloss, img, txt, N, DIM, log_scale, bias, dimg, dtxt, dparams) == 0, "%s", cc_last_error());
+    CHECK(fabs(got - loss) <= 1e-5 * fabs(loss), "loss %.8f, whole matrix %.8f", got, loss);
+    CHECK_REL(dimg, ref_dimg_f, N * DIM, 1e-5, "d image features");
+    CHECK_REL(dtxt, ref_dtxt_f, N * DIM, 1e-5, "d text features");
+    CHECK(fabs(dparams[0] - d_scale) <= 1e-5 * fabs(d_scale), "d logit_scale %.8g vs %.8g", dparams[0], d_scale);
+    CHECK(fabs(dparams[1] - d_bias) <= 1e-5 * fabs(d_bias), "d logit_bias %.8g vs %.8g", dparams[1], d_bias);
+    free(img), free(txt), free(dimg), free(dtxt), free(ref_dimg), free(ref_dtxt), free(ref_dimg_f), free(ref_dtxt_f);
+}
+
+/* The SigLIP graph never holds a B × B matrix, forward or backward (InfoNCE's holds several): planned
+ * activations for B = 1024 are a few [B, D] tensors; the kernels' own scratch is 64 rows of logits. */
+static cc_tensor *host_param(int ndim, const int64_t *shape, const char *name, cc_rng *rng) {
+    cc_tensor *t = cc_tensor_new(CC_F32, ndim, shape, name);
+    if (!t || cc_tensor_alloc(t, NULL) != 0) return NULL;
+    for (int64_t i = 0; i < cc_nelements(t); i++) ((float *)t->data)[i] = cc_rng_normal(rng);
+    t->flags |= CC_FLAG_PARAM;
+    return t;
+}
+
+TEST(train_siglip_graph_memory_below_one_logit_matrix) {
+    enum { B = 1024, D = 16 };
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    cc_tensor *img = host_param(2, (int64_t[]){B, D}, "img", &rng), *txt = host_param(2, (int64_t[]){B, D}, "txt", &rng);
+    cc_tensor *scale = host_param(1, (int64_t[]){1}, "logit_scale", &rng), *bias = host_param(1, (int64_t[]){1}, "logit_bias", &rng);
+    REQUIRE(img && txt && scale && bias);
+    size_t peak[2];
+    float loss[2];
+    for (int siglip = 0; siglip < 2; siglip++) {
+        cc_graph *g = cc_graph_new();
+        cc_tensor *labels = siglip ? NULL : cc_input(g, CC_I32, 1, (int64_t[]){B}, "labels");
+        cc_tensor *out = siglip ? cc_siglip_loss_graph(g, img, txt, scale, bias, 0) : cc_infonce_loss(g, img, txt, scale, labels, 0);
+        REQUIRE(out && cc_graph_build(g, &out, 1) == 0 && cc_graph_backward(g, out) == 0 &&
+                    cc_graph_plan(g, cc_backend_cpu()) == 0,
+                "%s", cc_graph_error(g) ? cc_graph_error(g) : cc_last_error());
+        if (labels) {
+            int32_t *ids = malloc(sizeof(int32_t) * B);
+            for (int i = 0; i < B; i++) ids[i] = i;
+            REQUIRE(cc_tensor_upload(labels, ids) == 0);
+            free(ids);
+        }
+        REQUIRE(cc_graph_compute(g) == 0, "%s", cc_last_error());
+        REQUIRE(cc_tensor_download(out, &loss[siglip]) == 0);
+        peak[siglip] = cc_graph_peak_bytes(g);
+        CHECK(img->grad && txt->grad && scale->grad && (!siglip || bias->grad), "gradients of every input");
+        cc_graph_free(g);
+    }
+    size_t matrix = (size_t)B * B * sizeof(float);
+    CHECK(isfinite(loss[0]) && isfinite(loss[1]), "losses %g, %g", loss[0], loss[1]);
+    /* a few [B, D] tensors (normalised features and their gradients): linear in B */
+    CHECK(peak[1] <= 8 * (size_t)B * D * sizeof(float), "SigLIP: %zu planned bytes for %d x %d features (InfoNCE %zu)",
+          peak[1], B, D, peak[0]);
+    CHECK(peak[0] >= matrix, "InfoNCE: %zu planned bytes (expected at least one logit matrix, %zu)", peak[0], matrix);
+    cc_tensor_free(img), cc_tensor_free(txt), cc_tensor_free(scale), cc_tensor_free(bias);
 }

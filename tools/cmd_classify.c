@@ -17,37 +17,11 @@
 #include "tools/commands.h"
 #include "tools/lines.h"
 #include "tools/serve_query.h"
+#include "train/zeroshot.h"
 
 #define MAX_LABELS 100000  /* labels in one run (each is a row of the logits) */
-#define MAX_TEMPLATES 1000
-
-/* clipc's default ensemble: varied photo qualities, sizes and depictions, so that the average
- * feature describes the class rather than one phrasing. */
-static const char *const default_templates[] = {
-    "a photo of a {}.",
-    "a picture of a {}.",
-    "an image showing a {}.",
-    "a snapshot of a {}.",
-    "a close-up photo of a {}.",
-    "a photo of a {} seen from far away.",
-    "a blurry photo of a {}.",
-    "a grainy photo of a {}.",
-    "a low-resolution photo of a {}.",
-    "a bright photo of a {}.",
-    "a dark photo of a {}.",
-    "a black and white photo of a {}.",
-    "a cropped photo of a {}.",
-    "a photo of a small {}.",
-    "a photo of a big {}.",
-    "a photo of the {} outdoors.",
-    "a drawing of a {}.",
-    "a painting of a {}.",
-    "a cartoon of a {}.",
-    "a 3d render of a {}.",
-    "an origami {}.",
-    "a toy {}.",
-};
-#define N_DEFAULT_TEMPLATES (sizeof default_templates / sizeof default_templates[0])
+/* The default templates, the templates file and the class features are train/zeroshot.c's, shared
+ * with `clipc eval --zeroshot-data` and `clipc train --zeroshot-data`. */
 
 static int run_classify(int argc, char **argv);
 const cc_command cmd_classify = {
@@ -63,32 +37,25 @@ typedef struct classify_args {
     int json;
 } classify_args;
 
-/* [n_labels, dim] class features from the template ensemble. */
+typedef struct {
+    app_model *am;
+    cc_progress *progress;
+} prompt_embedder;
+
+static int embed_prompts(void *ctx, const char *const *texts, int64_t n, float *out) {
+    prompt_embedder *pe = ctx;
+    return app_embed_texts(pe->am, texts, n, NULL, pe->progress, out, NULL);
+}
+
+/* [n_labels, dim] class features from the template ensemble (train/zeroshot.c). */
 static int label_features(app_model *am, char *const *labels, int64_t n_labels, const char *const *templates,
                           int64_t n_templates, float *out) {
-    int64_t n = n_labels * n_templates, dim = am->dim;
-    char **texts = cc_calloc((size_t)n, sizeof *texts, "label prompts");
-    float *feats = cc_malloc((size_t)(n * dim) * sizeof(float), "label features");
-    int rc = texts && feats ? 0 : -1;
-    for (int64_t l = 0; l < n_labels && rc == 0; l++)
-        for (int64_t t = 0; t < n_templates && rc == 0; t++)
-            if (!(texts[l * n_templates + t] = app_fill_template(templates[t], labels[l]))) rc = -1;
     cc_progress progress;
-    cc_progress_start(&progress, "labels", n, "txt");
-    if (rc == 0) rc = app_embed_texts(am, (const char *const *)texts, n, NULL, &progress, feats, NULL);
+    cc_progress_start(&progress, "labels", n_labels * n_templates, "txt");
+    prompt_embedder pe = {am, &progress};
+    int rc = cc_zeroshot_class_features(embed_prompts, &pe, am->dim, (const char *const *)labels, n_labels, templates,
+                                        n_templates, out);
     cc_progress_finish(&progress);
-    for (int64_t l = 0; l < n_labels && rc == 0; l++) {
-        float *dst = out + l * dim;
-        memset(dst, 0, (size_t)dim * sizeof(float));
-        for (int64_t t = 0; t < n_templates; t++)
-            for (int64_t d = 0; d < dim; d++) dst[d] += feats[(l * n_templates + t) * dim + d];
-        double norm = 0;
-        for (int64_t d = 0; d < dim; d++) norm += (double)dst[d] * dst[d];
-        float inv = norm > 0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
-        for (int64_t d = 0; d < dim; d++) dst[d] *= inv;
-    }
-    app_free_strings(texts, texts ? n : 0);
-    free(feats);
     return rc;
 }
 
@@ -141,7 +108,7 @@ static int write_pseudo_labels(const classify_args *a, const char *const *paths,
 
 /* Labels and templates: non-empty lines; templates skip # comments and need "{}"; tabs and newlines
  * are not allowed in labels (they go into TSV output). */
-static int read_inputs(const classify_args *a, cc_lines *labels, cc_lines *templates) {
+static int read_inputs(const classify_args *a, cc_lines *labels, char ***templates, int64_t *n_templates) {
     if (cc_lines_read(a->labels, 1, labels) != 0) return -1;
     if (labels->count < 1 || labels->count > MAX_LABELS) {
         cc_set_error("%s: expected 1 to %d labels, one per line; found %lld", a->labels, MAX_LABELS,
@@ -153,28 +120,15 @@ static int read_inputs(const classify_args *a, cc_lines *labels, cc_lines *templ
             cc_set_error("%s:%lld: a label must not contain a tab", a->labels, (long long)i + 1);
             return -1;
         }
-    memset(templates, 0, sizeof *templates);
-    if (!a->templates) return 0;
-    if (cc_lines_read(a->templates, 1, templates) != 0) return -1;
-    int64_t kept = 0;
-    for (int64_t i = 0; i < templates->count; i++) {
-        if (templates->lines[i][0] == '#') continue;
-        if (!strstr(templates->lines[i], "{}")) {
-            cc_set_error("%s: template '%s' has no {} for the label", a->templates, templates->lines[i]);
-            return -1;
-        }
-        templates->lines[kept++] = templates->lines[i];
-    }
-    templates->count = kept;
-    if (kept < 1 || kept > MAX_TEMPLATES) {
-        cc_set_error("%s: expected 1 to %d templates, found %lld", a->templates, MAX_TEMPLATES, (long long)kept);
-        return -1;
-    }
-    return 0;
+    *templates = NULL;
+    *n_templates = 0;
+    return a->templates ? cc_zeroshot_read_templates(a->templates, templates, n_templates) : 0;
 }
 
 static int classify(const classify_args *a) {
-    cc_lines labels = {0}, templates = {0};
+    cc_lines labels = {0};
+    char **templates = NULL;
+    int64_t n_read_templates = 0;
     char **listed = NULL;
     int64_t n_listed = 0, n_kept = 0;
     app_model am = {0};
@@ -183,7 +137,7 @@ static int classify(const classify_args *a) {
     label_prob *ranked = NULL, *best = NULL;
     cJSON *root = NULL;
     int rc = -1;
-    if (read_inputs(a, &labels, &templates) != 0) goto done;
+    if (read_inputs(a, &labels, &templates, &n_read_templates) != 0) goto done;
     const char *const *paths = a->images.items;
     int64_t n = a->images.count;
     if (a->images_list) {
@@ -197,8 +151,8 @@ static int classify(const classify_args *a) {
     }
     if (app_model_open(&am, a->model, a->scales) != 0) goto done;
     int64_t dim = am.dim, n_labels = labels.count;
-    const char *const *tpl = templates.count ? (const char *const *)templates.lines : default_templates;
-    int64_t n_templates = templates.count ? templates.count : (int64_t)N_DEFAULT_TEMPLATES;
+    const char *const *tpl = templates ? (const char *const *)templates : cc_zeroshot_default_templates;
+    int64_t n_templates = templates ? n_read_templates : cc_zeroshot_n_default_templates;
     classes = cc_malloc((size_t)(n_labels * dim) * sizeof(float), "label features");
     images = cc_malloc((size_t)(n * dim) * sizeof(float), "image features");
     kept = cc_malloc((size_t)n * sizeof(int64_t), "kept images");
@@ -264,7 +218,7 @@ static int classify(const classify_args *a) {
 done:
     cJSON_Delete(root);
     cc_lines_free(&labels);
-    if (templates.data) cc_lines_free(&templates);
+    cc_zeroshot_free_strings(templates, n_read_templates);
     app_free_strings(listed, n_listed);
     app_model_close(&am);
     free(classes);

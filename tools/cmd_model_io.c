@@ -1,5 +1,6 @@
-/* cmd_model_io.c — `clipc eval` (retrieval recall of a model on a dataset, COCO protocol, JSON) and
- * `clipc export` (a training checkpoint to a Hugging Face model directory). */
+/* cmd_model_io.c — `clipc eval` (retrieval recall of a model on a dataset, CLIP_benchmark / COCO
+ * protocol, and zero-shot top-1/top-5 on labelled images, as JSON) and `clipc export` (a training
+ * checkpoint to a Hugging Face model directory). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/export.h"
+#include "train/zeroshot.h"
 #include "kernels/gemm.h"
 
 static int model_images(void *ctx, const float *pixels, int64_t n, float *out) {
@@ -22,12 +24,34 @@ static int model_texts(void *ctx, const int32_t *ids, const int32_t *eot, int64_
 }
 
 static int run_eval(int argc, char **argv);
-const cc_command cmd_eval = {"eval", "--model DIR --data FILE [--images-root DIR] [--split test]",
-                             "Retrieval recall R@1/5/10 both ways (COCO protocol), printed as JSON.", run_eval};
+const cc_command cmd_eval = {"eval", "--model DIR (--data FILE | --zeroshot-data FILE) [--images-root DIR] [options]",
+                             "Retrieval recall R@1/5/10 both ways over all captions, and/or zero-shot top-1/top-5; JSON.",
+                             run_eval};
+
+/* Zero-shot top-1/top-5 on --zeroshot-data as the JSON object of key "zeroshot" (malloc'd). */
+static char *zeroshot_json(cc_session *s, const cc_embedder *e, const cc_evaluate_options *o, const char *data,
+                           const char *root, const char *templates_path) {
+    cc_zeroshot_set z;
+    char **templates = NULL;
+    int64_t n_templates = 0;
+    char *json = NULL;
+    if (cc_zeroshot_read(data, root, &z) != 0) return NULL;
+    if (!templates_path || cc_zeroshot_read_templates(templates_path, &templates, &n_templates) == 0) {
+        cc_zeroshot_result result;
+        if (cc_zeroshot_evaluate(&z, s->tokenizer, e, o, (const char *const *)templates, n_templates, &result) == 0) {
+            json = cc_zeroshot_json(&result, templates ? n_templates : cc_zeroshot_n_default_templates);
+            if (result.n_skipped)
+                fprintf(stderr, "clipc eval: %lld unreadable zero-shot images skipped\n", (long long)result.n_skipped);
+        }
+    }
+    cc_zeroshot_free_strings(templates, n_templates);
+    cc_zeroshot_free(&z);
+    return json;
+}
 
 static int run_eval(int argc, char **argv) {
     const char *model_dir = NULL, *data = NULL, *root = NULL, *split = NULL, *device = NULL, *img_key = NULL,
-               *caption_key = NULL;
+               *caption_key = NULL, *zeroshot_data = NULL, *templates = NULL;
     int64_t batch = 32;
     cc_option options[] = {
         {"--model", CC_OPT_STRING, &model_dir, "DIR", "Hugging Face CLIP model directory"},
@@ -36,16 +60,21 @@ static int run_eval(int argc, char **argv) {
         {"--split", CC_OPT_STRING, &split, "NAMES", "Karpathy JSON: splits to evaluate (e.g. test)"},
         {"--csv-img-key", CC_OPT_STRING, &img_key, "NAME", "TSV/CSV image column"},
         {"--csv-caption-key", CC_OPT_STRING, &caption_key, "NAME", "TSV/CSV caption column"},
+        {"--zeroshot-data", CC_OPT_STRING, &zeroshot_data, "FILE",
+         "zero-shot top-1/top-5 on lines \"image<TAB>label\" (paths relative to --images-root or FILE's dir)"},
+        {"--templates", CC_OPT_STRING, &templates, "FILE", "zero-shot prompt templates with {} (default: classify's 22)"},
         {"--batch", CC_OPT_INT, &batch, "N", "items per forward pass (default 32)"},
         {"--device", CC_OPT_STRING, &device, "DEV", "cpu (default) or cuda"},
         {0},
     };
     int parsed = cc_parse_options(&cmd_eval, options, argc, argv, NULL);
     if (parsed != 0) return parsed > 0 ? 0 : 2;
-    if (!model_dir || !data) return cc_command_error(&cmd_eval, "--model and --data are required") + 1;
-    cc_dataset ds;
+    if (!model_dir || (!data && !zeroshot_data))
+        return cc_command_error(&cmd_eval, "--model and --data or --zeroshot-data are required") + 1;
+    if (templates && !zeroshot_data) return cc_command_error(&cmd_eval, "--templates needs --zeroshot-data") + 1;
+    cc_dataset ds = {0};
     cc_dataset_options dopt = {.image_root = root, .split = split, .img_key = img_key, .caption_key = caption_key};
-    if (cc_dataset_read(data, &dopt, &ds) != 0) return cc_command_error(&cmd_eval, cc_last_error());
+    if (data && cc_dataset_read(data, &dopt, &ds) != 0) return cc_command_error(&cmd_eval, cc_last_error());
     cc_session s;
     if (cc_session_open(&s, model_dir, device) != 0) {
         cc_dataset_free(&ds);
@@ -56,13 +85,24 @@ static int run_eval(int argc, char **argv) {
     cc_evaluate_options o = {.batch = (int)batch, .preprocess = s.preprocess, .label = "eval"};
     cc_recall recall;
     int64_t skipped = 0;
-    int status = cc_evaluate_retrieval(&ds, s.tokenizer, &e, &o, &recall, &skipped);
+    int status = data ? cc_evaluate_retrieval(&ds, s.tokenizer, &e, &o, &recall, &skipped) : 0;
+    char *retrieval = status == 0 && data ? cc_recall_json(&recall) : NULL;
+    char *zeroshot = NULL;
+    if (status == 0 && zeroshot_data) {
+        o.label = "zero-shot";
+        zeroshot = zeroshot_json(&s, &e, &o, zeroshot_data, root, templates);
+        if (!zeroshot) status = -1;
+    }
+    if (status == 0 && data && !retrieval) status = -1;
     if (status == 0) {
-        char *json = cc_recall_json(&recall);
-        printf("%s\n", json);
-        free(json);
+        /* one object: the retrieval keys, then "zeroshot" */
+        if (retrieval) retrieval[strlen(retrieval) - 1] = 0; /* drop the closing brace */
+        printf("%s%s%s%s%s\n", retrieval ? retrieval : "{", zeroshot ? (retrieval ? ", " : "") : "",
+               zeroshot ? "\"zeroshot\": " : "", zeroshot ? zeroshot : "", "}");
         if (skipped) fprintf(stderr, "clipc eval: %lld unreadable images skipped with their captions\n", (long long)skipped);
     }
+    free(retrieval);
+    free(zeroshot);
     cc_session_close(&s);
     cc_dataset_free(&ds);
     return status == 0 ? 0 : cc_command_error(&cmd_eval, cc_last_error());

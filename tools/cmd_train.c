@@ -3,7 +3,11 @@
  * model in Hugging Face layout in OUT/model.
  *
  * OUT/ layout: checkpoints/step_NNNNNNN.safetensors + checkpoints/latest, model/ (HF), tokenizer/,
- * val.tsv (held-out pairs), train_log.jsonl (one JSON object per evaluation), curves.png. */
+ * val.tsv (held-out pairs), train_log.jsonl (one JSON object per evaluation), curves.png.
+ *
+ * Several captions per image (COCO has 5): each epoch trains on one caption per image, drawn with a
+ * seed of (--seed, epoch) so that --resume draws the same ones (--every-caption: every caption is a
+ * pair, as before); validation recall ranks all captions (CLIP_benchmark, train/eval.h). */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -25,6 +29,7 @@
 #include "train/export.h"
 #include "train/plot.h"
 #include "train/trainer.h"
+#include "train/zeroshot.h"
 
 #define MAX_BAD_BATCHES 3      /* consecutive NaN/Inf batches before training stops */
 #define KEEP_CHECKPOINTS 2     /* older step checkpoints are deleted */
@@ -38,10 +43,10 @@ static void on_sigint(int sig) {
 
 typedef struct train_args {
     const char *model_dir, *arch, *data, *images_root, *out, *val_data, *vocab, *device, *split, *val_split_name;
-    const char *img_key, *caption_key, *loss_log;
+    const char *img_key, *caption_key, *loss_log, *loss, *zeroshot_data, *templates;
     double val_split, lr, wd, modal_reg, max_grad_norm;
     int64_t epochs, steps, batch, warmup, seed, save_every, eval_every, accum_freq, grad_accum, merges, workers;
-    int resume, lock_image, lock_text, adapter, checkpoint_activations;
+    int resume, lock_image, lock_text, adapter, checkpoint_activations, every_caption;
     const char *precision; /* f32 or bf16 products */
 } train_args;
 
@@ -50,12 +55,20 @@ typedef struct curve_log {
     int n;
     double step[MAX_LOG_POINTS / 100], train_loss[MAX_LOG_POINTS / 100], val_loss[MAX_LOG_POINTS / 100];
     double r1[MAX_LOG_POINTS / 100], r5[MAX_LOG_POINTS / 100], i2t1[MAX_LOG_POINTS / 100];
+    double zs1[MAX_LOG_POINTS / 100], zs5[MAX_LOG_POINTS / 100]; /* zero-shot top-1 / top-5 */
 } curve_log;
 
 typedef struct run {
     train_args *a;
     char out[4096];
     cc_dataset train, val;
+    cc_dataset val_loss_pairs;  /* one caption per validation image (a contrastive batch with two captions of one
+                                   image would count one as a negative); unless --every-caption */
+    cc_dataset epoch_pairs;     /* this epoch's pairs: one sampled caption per image (unless --every-caption) */
+    int64_t epoch_pairs_of;     /* the epoch epoch_pairs was drawn for (-1: none yet) */
+    cc_zeroshot_set zeroshot;   /* --zeroshot-data */
+    char **templates;           /* --templates (NULL: the defaults) */
+    int64_t n_templates;
     cc_tokenizer *tok;
     cc_clip_model *model;
     cc_backend *backend;
@@ -86,7 +99,8 @@ static int trainer_texts(void *ctx, const int32_t *ids, const int32_t *eot, int6
     return cc_trainer_text_features(ctx, ids, eot, n, out);
 }
 
-/* Mean InfoNCE over the validation pairs in batches (same batch size as training). */
+/* Mean training loss (InfoNCE or SigLIP) over the validation pairs in batches (same batch size as
+ * training): one caption per image unless --every-caption. */
 static int validation_loss(run *r, double *loss_out) {
     cc_loader_config cfg;
     cc_loader_config_default(&cfg, (int)r->a->batch);
@@ -94,7 +108,7 @@ static int validation_loss(run *r, double *loss_out) {
     cfg.context = r->model->config.text.max_positions;
     cfg.skip_unreadable = 1;
     cfg.n_workers = (int)r->a->workers;
-    cc_loader *loader = cc_loader_create(&r->val, r->tok, &cfg);
+    cc_loader *loader = cc_loader_create(r->a->every_caption ? &r->val : &r->val_loss_pairs, r->tok, &cfg);
     if (!loader) return -1;
     double sum = 0;
     int64_t count = 0;
@@ -128,8 +142,12 @@ static int write_curves(run *r) {
                     {"t2i R@5", c->step, c->r5, c->n, {148, 103, 189}},
                     {"i2t R@1", c->step, c->i2t1, c->n, {255, 127, 14}}}},
     };
+    cc_plot_panel zeroshot_panel = {.title = "zero-shot accuracy", .x_label = "step", .n_series = 2,
+                                    .series = {{"top-1", c->step, c->zs1, c->n, {44, 160, 44}},
+                                               {"top-5", c->step, c->zs5, c->n, {148, 103, 189}}}};
+    cc_plot_panel all[3] = {panels[0], panels[1], zeroshot_panel};
     int width, height;
-    uint8_t *rgb = cc_plot_render(panels, 2, 480, 320, &width, &height);
+    uint8_t *rgb = cc_plot_render(all, r->a->zeroshot_data ? 3 : 2, 480, 320, &width, &height);
     if (!rgb) return -1;
     char path[4200];
     snprintf(path, sizeof path, "%s/curves.png", r->out);
@@ -147,24 +165,39 @@ static int evaluate_and_log(run *r, const char *when) {
     int64_t skipped = 0;
     if (cc_evaluate_retrieval(&r->val, r->tok, &e, &o, &recall, &skipped) != 0 || validation_loss(r, &val_loss) != 0)
         return -1;
+    cc_zeroshot_result zs = {0};
+    char zs_json[320] = "";
+    if (r->a->zeroshot_data) {
+        cc_evaluate_options zo = o;
+        zo.label = "zero-shot";
+        if (cc_zeroshot_evaluate(&r->zeroshot, r->tok, &e, &zo, (const char *const *)r->templates, r->n_templates, &zs) != 0)
+            return -1;
+        char *json = cc_zeroshot_json(&zs, r->templates ? r->n_templates : cc_zeroshot_n_default_templates);
+        if (!json) return -1;
+        snprintf(zs_json, sizeof zs_json, ", \"zeroshot\": %s", json);
+        free(json);
+    }
     double train_loss = r->train_loss_count ? r->train_loss_sum / (double)r->train_loss_count : NAN;
     double elapsed = cc_now() - r->start_time;
     /* JSON has no NaN: a loss that could not be computed (no batch of two readable pairs) is null */
     char train_text[32], val_text[32];
     snprintf(train_text, sizeof train_text, isfinite(train_loss) ? "%.5f" : "null", train_loss);
     snprintf(val_text, sizeof val_text, isfinite(val_loss) ? "%.5f" : "null", val_loss);
-    float scale = 0;
+    float scale = 0, bias = 0;
     if (cc_tensor_download(r->model->logit_scale, &scale) != 0) return -1;
+    if (r->model->logit_bias && cc_tensor_download(r->model->logit_bias, &bias) != 0) return -1;
+    char bias_json[64] = "";
+    if (r->model->logit_bias) snprintf(bias_json, sizeof bias_json, ", \"logit_bias\": %.4f", (double)bias);
     char *recall_json = cc_recall_json(&recall);
-    char line[2048];
+    char line[4096];
     snprintf(line, sizeof line,
              "{\"step\": %lld, \"epoch\": %lld, \"when\": \"%s\", \"train_loss\": %s, \"val_loss\": %s, \"val\": %s, "
-             "\"lr\": %.3g, \"logit_scale\": %.4f, \"images_per_s\": %.1f, \"elapsed_s\": %.1f, \"skipped_images\": %lld, "
-             "\"val_skipped_images\": %lld}\n",
+             "\"lr\": %.3g, \"logit_scale\": %.4f%s, \"images_per_s\": %.1f, \"elapsed_s\": %.1f, \"skipped_images\": %lld, "
+             "\"val_skipped_images\": %lld%s}\n",
              (long long)r->state.step, (long long)r->state.epoch, when, train_text, val_text, recall_json ? recall_json : "{}",
-             (double)cc_adamw_lr_at(&r->tr.opt.config, r->state.step), (double)scale,
+             (double)cc_adamw_lr_at(&r->tr.opt.config, r->state.step), (double)scale, bias_json,
              elapsed > 0 ? (double)r->images_seen / elapsed : 0.0, elapsed, (long long)r->state.skipped_images,
-             (long long)skipped);
+             (long long)skipped, zs_json);
     free(recall_json);
     char path[4200];
     snprintf(path, sizeof path, "%s/train_log.jsonl", r->out);
@@ -173,9 +206,14 @@ static int evaluate_and_log(run *r, const char *when) {
         cc_set_error("%s: cannot append: %s", path, strerror(errno));
         return -1;
     }
-    printf("[%s] step %lld  train loss %s  val loss %s  text->image R@1/5/10 %.3f/%.3f/%.3f  image->text %.3f/%.3f/%.3f\n",
+    printf("[%s] step %lld  train loss %s  val loss %s  text->image R@1/5/10 %.3f/%.3f/%.3f  image->text %.3f/%.3f/%.3f"
+           "  (all %lld captions of %lld images)\n",
            when, (long long)r->state.step, train_text, val_text, recall.text_to_image[0], recall.text_to_image[1],
-           recall.text_to_image[2], recall.image_to_text[0], recall.image_to_text[1], recall.image_to_text[2]);
+           recall.text_to_image[2], recall.image_to_text[0], recall.image_to_text[1], recall.image_to_text[2],
+           (long long)recall.n_texts, (long long)recall.n_images);
+    if (r->a->zeroshot_data)
+        printf("[%s] step %lld  zero-shot top-1 %.3f  top-5 %.3f  (%lld images, %lld classes)\n", when,
+               (long long)r->state.step, zs.top1, zs.top5, (long long)zs.n_images, (long long)zs.n_classes);
     if (skipped) fprintf(stderr, "clipc train: %lld unreadable validation images skipped\n", (long long)skipped);
     fflush(stdout);
     curve_log *c = r->curves;
@@ -186,6 +224,8 @@ static int evaluate_and_log(run *r, const char *when) {
         c->r1[c->n] = recall.text_to_image[0];
         c->r5[c->n] = recall.text_to_image[1];
         c->i2t1[c->n] = recall.image_to_text[0];
+        c->zs1[c->n] = zs.top1;
+        c->zs5[c->n] = zs.top5;
         c->n++;
     }
     r->train_loss_sum = 0;
@@ -228,6 +268,27 @@ static int latest_checkpoint(const char *out, char *path, size_t size) {
 
 /* ---- setup ---- */
 
+/* Training pairs per epoch: one per image, or every caption with --every-caption. */
+static int64_t pairs_per_epoch(const run *r) { return r->a->every_caption ? r->train.n_pairs : r->train.n_images; }
+
+/* Seed of the caption drawn per image in an epoch (epoch -1: the validation loss's fixed draw). */
+static uint64_t caption_seed(const run *r, int64_t epoch) {
+    return ((uint64_t)r->a->seed * 1000003u + (uint64_t)(epoch + 1)) ^ 0x9e3779b97f4a7c15ull;
+}
+
+/* The pairs of the current epoch: the dataset itself with --every-caption, else one caption per
+ * image drawn for (seed, epoch), the same on resume. */
+static const cc_dataset *epoch_dataset(run *r) {
+    if (r->a->every_caption) return &r->train;
+    if (r->epoch_pairs_of != r->state.epoch || !r->epoch_pairs.pairs) {
+        cc_dataset_free(&r->epoch_pairs);
+        r->epoch_pairs_of = -1;
+        if (cc_dataset_sample_captions(&r->train, caption_seed(r, r->state.epoch), &r->epoch_pairs) != 0) return NULL;
+        r->epoch_pairs_of = r->state.epoch;
+    }
+    return &r->epoch_pairs;
+}
+
 static int read_data(run *r) {
     train_args *a = r->a;
     cc_dataset_options opt = {.image_root = a->images_root, .split = a->split, .img_key = a->img_key,
@@ -244,11 +305,15 @@ static int read_data(run *r) {
         cc_dataset_free(&all);
         if (status != 0) return -1;
     }
-    if (r->train.n_pairs < a->batch) {
-        cc_set_error("%s: %lld training pairs, fewer than one batch of %lld", a->data, (long long)r->train.n_pairs,
-                     (long long)a->batch);
+    if (pairs_per_epoch(r) < a->batch) {
+        cc_set_error("%s: %lld training %s, fewer than one batch of %lld", a->data, (long long)pairs_per_epoch(r),
+                     a->every_caption ? "pairs" : "images", (long long)a->batch);
         return -1;
     }
+    if (!a->every_caption && cc_dataset_sample_captions(&r->val, caption_seed(r, -1), &r->val_loss_pairs) != 0) return -1;
+    /* --images-root belongs to --data: zero-shot paths are relative to their own file */
+    if (a->zeroshot_data && cc_zeroshot_read(a->zeroshot_data, NULL, &r->zeroshot) != 0) return -1;
+    if (a->templates && cc_zeroshot_read_templates(a->templates, &r->templates, &r->n_templates) != 0) return -1;
     if (r->val.n_pairs < 2) {
         cc_set_error("the validation set has %lld pairs; give --val-data or a larger --val-split", (long long)r->val.n_pairs);
         return -1;
@@ -330,10 +395,10 @@ static void describe_config(run *r, char *buf, size_t size) {
     snprintf(buf, size,
              "{\"data\": \"%s\", \"batch\": %lld, \"lr\": %g, \"wd\": %g, \"warmup\": %lld, \"total_steps\": %lld, "
              "\"accum_freq\": %lld, \"grad_accum\": %lld, \"modal_reg\": %g, \"lock_image\": %d, \"lock_text\": %d, "
-             "\"adapter\": %d, \"seed\": %lld}",
+             "\"adapter\": %d, \"seed\": %lld, \"loss\": \"%s\", \"every_caption\": %d}",
              a->data, (long long)a->batch, a->lr, a->wd, (long long)a->warmup, (long long)r->total_steps,
              (long long)a->accum_freq, (long long)a->grad_accum, a->modal_reg, a->lock_image, a->lock_text, a->adapter,
-             (long long)a->seed);
+             (long long)a->seed, a->loss, a->every_caption);
 }
 
 static int start_trainer(run *r) {
@@ -352,6 +417,7 @@ static int start_trainer(run *r) {
     tc.adapter = a->adapter;
     tc.checkpoint_activations = a->checkpoint_activations;
     tc.bf16_matmul = a->precision && !strcmp(a->precision, "bf16") && cc_gemm_has_bf16();
+    tc.loss = !strcmp(a->loss, "siglip") ? CC_LOSS_SIGLIP : CC_LOSS_CLIP;
     if (cc_trainer_init(&r->tr, r->model, &tc) != 0) return -1;
     r->trainer_ready = 1;
     describe_config(r, r->state.train_config, sizeof r->state.train_config);
@@ -418,7 +484,8 @@ static int train_loop(run *r) {
         cfg.seed = (uint64_t)a->seed * 1000003u + (uint64_t)r->state.epoch;
         cfg.n_workers = (int)a->workers;
         cfg.start_batch = r->state.batch_in_epoch;
-        cc_loader *loader = cc_loader_create(&r->train, r->tok, &cfg);
+        const cc_dataset *pairs = epoch_dataset(r);
+        cc_loader *loader = pairs ? cc_loader_create(pairs, r->tok, &cfg) : NULL;
         if (!loader) return -1;
         cc_batch *b;
         int got = 0;
@@ -539,6 +606,13 @@ static int run_train(int argc, char **argv) {
         {"--max-grad-norm", CC_OPT_FLOAT, &a.max_grad_norm, "X", "clip the global gradient norm (default 1; 0 = off)"},
         {"--accum-freq", CC_OPT_INT, &a.accum_freq, "K", "split each batch into K micro-batches (open_clip; same loss)"},
         {"--grad-accum", CC_OPT_INT, &a.grad_accum, "N", "batches whose gradients are summed per optimizer step"},
+        {"--loss", CC_OPT_STRING, &a.loss, "clip|siglip",
+         "CLIP's InfoNCE (default) or SigLIP's pairwise sigmoid loss (adds a learnable logit_bias)"},
+        {"--every-caption", CC_OPT_FLAG, &a.every_caption, NULL,
+         "train on every caption each epoch (default: one caption per image, drawn per epoch)"},
+        {"--zeroshot-data", CC_OPT_STRING, &a.zeroshot_data, "FILE",
+         "also evaluate zero-shot top-1/top-5 on lines \"image<TAB>label\" (paths relative to FILE's directory)"},
+        {"--templates", CC_OPT_STRING, &a.templates, "FILE", "zero-shot prompt templates with {} (default: clipc's 22)"},
         {"--modal-reg", CC_OPT_FLOAT, &a.modal_reg, "L", "modal-alignment regulariser weight (default 0)"},
         {"--lock-image", CC_OPT_FLAG, &a.lock_image, NULL, "freeze the image tower (LiT)"},
         {"--lock-text", CC_OPT_FLAG, &a.lock_text, NULL, "freeze the text tower"},
@@ -570,7 +644,10 @@ static int run_train(int argc, char **argv) {
         return fail("--batch must be >= 2 and a multiple of --accum-freq; --grad-accum >= 1"), 2;
     if (a.epochs > 0 && a.steps > 0) return fail("give --epochs or --steps, not both"), 2;
     if (a.epochs <= 0 && a.steps <= 0) a.epochs = 1;
-    run r = {.a = &a};
+    if (a.loss && strcmp(a.loss, "clip") != 0 && strcmp(a.loss, "siglip") != 0)
+        return fail("--loss must be clip or siglip"), 2;
+    if (a.templates && !a.zeroshot_data) return fail("--templates needs --zeroshot-data"), 2;
+    run r = {.a = &a, .epoch_pairs_of = -1};
     snprintf(r.out, sizeof r.out, "%s", a.out);
     r.curves = cc_calloc(1, sizeof *r.curves, "curves");
     int status = r.curves && cc_mkdir_p(a.out) == 0 ? 0 : -1;
@@ -583,6 +660,12 @@ static int run_train(int argc, char **argv) {
     if (status == 0 && resuming) {
         r.model = cc_checkpoint_load_model(resume_path, r.backend, &r.state, NULL, NULL);
         r.tok = r.model ? cc_tokenizer_load_dir(r.state.tokenizer_dir) : NULL;
+        const char *saved_loss = strstr(r.state.train_config, "\"loss\": \"siglip\"") ? "siglip" : "clip";
+        if (r.model && !a.loss) a.loss = saved_loss;
+        if (r.model && strcmp(a.loss, saved_loss) != 0) {
+            cc_set_error("%s was trained with --loss %s; resume it with the same loss", resume_path, saved_loss);
+            status = -1;
+        }
         if (!r.model || !r.tok) status = -1;
         else cc_preprocess_config_default(&r.pre, r.model->config.vision.image_size);
         char path[4200];
@@ -595,8 +678,9 @@ static int run_train(int argc, char **argv) {
         status = make_model(&r);
         r.state.seed = (uint64_t)a.seed;
     }
+    if (!a.loss) a.loss = "clip";
     if (status == 0) {
-        r.steps_per_epoch = r.train.n_pairs / a.batch / a.grad_accum;
+        r.steps_per_epoch = pairs_per_epoch(&r) / a.batch / a.grad_accum;
         if (r.steps_per_epoch < 1) r.steps_per_epoch = 1;
         r.total_steps = a.steps > 0 ? a.steps : a.epochs * r.steps_per_epoch;
         if (a.warmup < 0) a.warmup = r.total_steps / 20;
@@ -612,10 +696,11 @@ static int run_train(int argc, char **argv) {
     }
     if (status == 0) status = write_val_tsv(&r);
     if (status == 0 && !cc_quiet)
-        printf("training %s: %lld train pairs (%lld images), %lld val pairs (%lld images); %lld steps of %lld "
+        printf("training %s (%s loss): %lld train pairs (%lld images%s), %lld val pairs (%lld images); %lld steps of %lld "
                "(%lld per epoch); %.2f M trainable parameters; %d threads\n",
-               a.model_dir ? a.model_dir : (a.arch ? a.arch : "tiny"), (long long)r.train.n_pairs,
-               (long long)r.train.n_images, (long long)r.val.n_pairs, (long long)r.val.n_images, (long long)r.total_steps,
+               a.model_dir ? a.model_dir : (a.arch ? a.arch : "tiny"), a.loss, (long long)r.train.n_pairs,
+               (long long)r.train.n_images,
+               !a.every_caption && r.train.n_pairs > r.train.n_images ? ", one caption per image per epoch" : "", (long long)r.val.n_pairs, (long long)r.val.n_images, (long long)r.total_steps,
                (long long)a.batch, (long long)r.steps_per_epoch, (double)r.tr.n_trainable / 1e6, cc_get_threads());
     r.start_time = cc_now();
     if (status == 0 && !resuming) status = evaluate_and_log(&r, "start");
@@ -644,6 +729,10 @@ static int run_train(int argc, char **argv) {
     cc_tokenizer_free(r.tok);
     cc_dataset_free(&r.train);
     cc_dataset_free(&r.val);
+    cc_dataset_free(&r.val_loss_pairs);
+    cc_dataset_free(&r.epoch_pairs);
+    cc_zeroshot_free(&r.zeroshot);
+    cc_zeroshot_free_strings(r.templates, r.n_templates);
     free(r.curves);
     return exit_code;
 }

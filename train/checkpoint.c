@@ -2,6 +2,7 @@
 #include "train/checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,7 @@ cc_clip_model *cc_checkpoint_load_model(const char *path, cc_backend *backend, c
     cc_clip_model *m = NULL;
     if (cc_clip_config_parse(config_text, strlen(config_text), path, &cfg) == 0) m = cc_clip_new(&cfg, backend);
     int status = m ? 0 : -1;
+    if (m && cc_st_find(&st, "logit_bias") && !cc_clip_add_logit_bias(m, NAN)) status = -1;
     for (int i = 0; m && i < m->n_params && status == 0; i++) {
         float *host = read_host(&st, m->params[i]->name, cc_nelements(m->params[i]), path);
         status = host ? fill_tensor(m->params[i], backend, host) : -1;

@@ -1,9 +1,15 @@
-/* eval.h — retrieval recall with the COCO protocol: an image can have several captions; image→text
- * is a hit at K if any of its captions ranks in the top K, text→image if the caption's image does. */
+/* eval.h — retrieval recall with the COCO / CLIP_benchmark protocol: an image can have several
+ * captions (COCO: 5), and every caption is a query. text→image: each caption is a hit at K if its
+ * image ranks in the top K of all images (averaged over all captions); image→text: each image is a
+ * hit at K if any of its captions ranks in the top K of all captions (averaged over images). */
 #ifndef CLIPC_EVAL_H
 #define CLIPC_EVAL_H
 
 #include <stdint.h>
+
+/* The convention, as written into the JSON of `clipc eval` and train_log.jsonl. */
+#define CC_RECALL_PROTOCOL                                                                            \
+    "CLIP_benchmark: text_to_image over every caption; image_to_text hit if any of the image's captions is in the top K"
 
 typedef struct cc_recall {
     double image_to_text[3]; /* R@1, R@5, R@10 */

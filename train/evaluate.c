@@ -95,11 +95,12 @@ int cc_evaluate_retrieval(const cc_dataset *ds, cc_tokenizer *tok, const cc_embe
 }
 
 char *cc_recall_json(const cc_recall *r) {
-    char *text = cc_malloc(512, "recall json");
+    char *text = cc_malloc(768, "recall json");
     if (!text) return NULL;
-    snprintf(text, 512,
+    snprintf(text, 768,
              "{\"image_to_text\": {\"R@1\": %.4f, \"R@5\": %.4f, \"R@10\": %.4f}, "
-             "\"text_to_image\": {\"R@1\": %.4f, \"R@5\": %.4f, \"R@10\": %.4f}, \"n_images\": %lld, \"n_texts\": %lld}",
+             "\"text_to_image\": {\"R@1\": %.4f, \"R@5\": %.4f, \"R@10\": %.4f}, \"n_images\": %lld, \"n_texts\": %lld, "
+             "\"protocol\": \"" CC_RECALL_PROTOCOL "\"}",
              r->image_to_text[0], r->image_to_text[1], r->image_to_text[2], r->text_to_image[0], r->text_to_image[1],
              r->text_to_image[2], (long long)r->n_images, (long long)r->n_texts);
     return text;

@@ -1,4 +1,4 @@
-/* trainer.c — CLIP training step: graphs per batch shape, InfoNCE, accumulation, AdamW. */
+/* trainer.c — CLIP training step: graphs per batch shape, InfoNCE or SigLIP, accumulation, AdamW. */
 #include "train/trainer.h"
 
 #include <math.h>
@@ -20,7 +20,7 @@ typedef struct trainer_graph {
     int64_t batch, seq_len, n_others;
     int scale_is_input; /* GRAPH_ACCUM after the first micro-batch: logit_scale enters as a constant */
     cc_graph *graph;
-    cc_tensor *pixels, *ids, *pool, *labels, *img_others, *txt_others, *scale, *output;
+    cc_tensor *pixels, *ids, *pool, *labels, *img_others, *txt_others, *scale, *bias, *output;
     uint64_t last_used;
 } trainer_graph;
 
@@ -71,6 +71,15 @@ int cc_trainer_init(cc_trainer *tr, cc_clip_model *model, const cc_trainer_confi
     }
     tr->cache = cc_calloc(1, sizeof *tr->cache, "trainer graphs");
     if (!tr->cache) return -1;
+    if (cfg->loss == CC_LOSS_SIGLIP && !model->backend->host_memory) {
+        cc_set_error("the SigLIP loss runs on the CPU backend only for now (not on %s)", model->backend->name);
+        return -1;
+    }
+    if (cfg->loss == CC_LOSS_SIGLIP && !model->logit_bias) {
+        float scale = CC_SIGLIP_LOGIT_SCALE_INIT;
+        if (!cc_clip_add_logit_bias(model, CC_SIGLIP_LOGIT_BIAS_INIT) || cc_tensor_upload(model->logit_scale, &scale) != 0)
+            return -1;
+    }
     if (cfg->adapter) {
         cc_clip_set_trainable(model, 0, 0);
         tr->image_adapter = new_adapter(model, "image_adapter.weight");
@@ -145,8 +154,10 @@ static int build_graph(cc_trainer *tr, trainer_graph *e) {
     cc_tensor *img = needs_pixels ? image_branch(tr, g, e->pixels) : NULL;
     cc_tensor *txt = needs_text ? text_branch(tr, g, e->ids, b, e->seq_len, e->pool) : NULL;
     int backward = 0;
-    cc_tensor *logit_scale = tr->model->logit_scale;
+    cc_tensor *logit_scale = tr->model->logit_scale, *logit_bias = tr->model->logit_bias;
+    int siglip = tr->config.loss == CC_LOSS_SIGLIP;
     if (e->scale_is_input) logit_scale = e->scale = cc_input(g, CC_F32, logit_scale->ndim, logit_scale->shape, "logit_scale");
+    if (e->scale_is_input && siglip) logit_bias = e->bias = cc_input(g, CC_F32, logit_bias->ndim, logit_bias->shape, "logit_bias");
     switch (e->kind) {
     case GRAPH_IMAGE_FEATURES: e->output = cc_l2norm(g, img, 1e-12f); break;
     case GRAPH_TEXT_FEATURES: e->output = cc_l2norm(g, txt, 1e-12f); break;
@@ -159,8 +170,12 @@ static int build_graph(cc_trainer *tr, trainer_graph *e) {
         /* fall through */
     case GRAPH_TRAIN:
     case GRAPH_LOSS:
-        e->labels = cc_input(g, CC_I32, 1, (int64_t[]){b + e->n_others}, "labels");
-        e->output = cc_infonce_loss(g, img, txt, logit_scale, e->labels, tr->config.modal_reg);
+        if (siglip) {
+            e->output = cc_siglip_loss_graph(g, img, txt, logit_scale, logit_bias, tr->config.modal_reg);
+        } else {
+            e->labels = cc_input(g, CC_I32, 1, (int64_t[]){b + e->n_others}, "labels");
+            e->output = cc_infonce_loss(g, img, txt, logit_scale, e->labels, tr->config.modal_reg);
+        }
         backward |= e->kind == GRAPH_TRAIN;
         break;
     }
@@ -247,6 +262,7 @@ static int upload_text(cc_trainer *tr, trainer_graph *e, const int32_t *ids, con
 }
 
 static int upload_labels(trainer_graph *e) {
+    if (!e->labels) return 0; /* SigLIP: pairs are aligned by row */
     int64_t n = e->batch + e->n_others;
     int32_t *labels = cc_malloc((size_t)n * sizeof(int32_t), "labels");
     if (!labels) return -1;
@@ -283,8 +299,9 @@ int cc_trainer_text_features(cc_trainer *tr, const int32_t *ids, const int32_t *
 
 /* open_clip accumulation: features of every micro-batch without gradients, then one pass per
  * micro-batch with the others' features as constants. Rows are ordered (this micro-batch, then the
- * others): InfoNCE does not depend on the order of the pairs. Every pass sees the whole loss, so
- * logit_scale takes its gradient from the first pass only (open_clip adds it K times). */
+ * others): neither loss depends on the order of the pairs. Every pass sees the whole loss, so
+ * logit_scale (and SigLIP's logit_bias) takes its gradient from the first pass only (open_clip adds
+ * it K times). */
 static int accumulate_micro_batches(cc_trainer *tr, const cc_train_batch *batch, float *loss) {
     const cc_clip_config *c = &tr->model->config;
     int64_t K = tr->config.accum_freq, B = batch->size, b = B / K, dim = c->projection_dim;
@@ -315,9 +332,10 @@ static int accumulate_micro_batches(cc_trainer *tr, const cc_train_batch *batch,
         }
         int64_t T = text_length(tr, batch->eot + k * b, b);
         trainer_graph *e = get_graph(tr, GRAPH_ACCUM, b, T, B - b, k > 0);
-        float pass_loss, scale_value;
-        if (e && e->scale &&
-            (cc_tensor_download(tr->model->logit_scale, &scale_value) != 0 || cc_tensor_upload(e->scale, &scale_value) != 0))
+        float pass_loss, value;
+        if (e && e->scale && (cc_tensor_download(tr->model->logit_scale, &value) != 0 || cc_tensor_upload(e->scale, &value) != 0))
+            e = NULL;
+        if (e && e->bias && (cc_tensor_download(tr->model->logit_bias, &value) != 0 || cc_tensor_upload(e->bias, &value) != 0))
             e = NULL;
         if (!e || cc_tensor_upload(e->pixels, batch->pixels + k * b * pixel_count) != 0 ||
             upload_text(tr, e, batch->ids + k * b * context, batch->eot + k * b) != 0 || upload_labels(e) != 0 ||

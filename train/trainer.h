@@ -16,8 +16,11 @@
 #include "engine/clip.h"
 #include "train/optim.h"
 
+typedef enum { CC_LOSS_CLIP = 0, CC_LOSS_SIGLIP } cc_loss_kind;
+
 typedef struct cc_trainer_config {
     cc_adamw_config adamw;
+    cc_loss_kind loss;   /* CLIP's InfoNCE (default) or SigLIP's pairwise sigmoid (train/loss.h) */
     int accum_freq;      /* micro-batches per batch (1 = plain) */
     float modal_reg;     /* λ of the modal-alignment regulariser; 0 = off */
     int lock_image;      /* freeze the vision tower (LiT) */
@@ -38,6 +41,8 @@ typedef struct cc_trainer {
     int64_t n_trainable;                     /* trainable parameter elements */
 } cc_trainer;
 
+/* With loss SigLIP on a model without logit_bias, the bias is created (-10) and logit_scale set to
+ * log 10 (the SigLIP paper's initialisation); a model that has the bias keeps both values. */
 int cc_trainer_init(cc_trainer *tr, cc_clip_model *model, const cc_trainer_config *cfg);
 void cc_trainer_free(cc_trainer *tr);
 

@@ -8,11 +8,13 @@ usage:
       dtype OUT_DIR/<dtype>_image_embeds.npy, <dtype>_text_embeds.npy (L2-normalised) and
       <dtype>_logits.npy (exp(logit_scale) * image · textᵀ), computed in float64 from the weights
       as stored (so the bf16 reference uses the bf16-rounded weights).
-  clip_ref.py train MODEL_DIR PIXELS.npy IDS.npy EOT.npy OUT_DIR STEPS MODAL_REG
+  clip_ref.py train MODEL_DIR PIXELS.npy IDS.npy EOT.npy OUT_DIR STEPS MODAL_REG [--loss clip|siglip]
       AdamW (lr 1e-3, betas (0.9, 0.98), eps 1e-6, weight decay 0.2 on matrices except embeddings,
       3 warmup steps then cosine to STEPS, gradient-norm clipping at 1.0, logit_scale clamped to
       ln 100) on the one batch, in float64; writes OUT_DIR/losses.npy and OUT_DIR/grad_<name>.npy
-      (gradients of the first step).
+      (gradients of the first step). --loss siglip: the SigLIP loss (sigmoid over all pairs) with
+      logit_scale reset to log 10 and a new logit_bias = -10 (the paper's initialisation), both
+      trained without weight decay.
   clip_ref.py embed MODEL_DIR PIXELS.npy IDS.npy EOT.npy OUT_PREFIX
   clip_ref.py embed-files MODEL_DIR VOCAB_GZ IMAGES_LIST TEXTS_FILE OUT_PREFIX
       end to end: images preprocessed as openai's _transform does with PIL (tests/reference/
@@ -248,15 +250,30 @@ def infonce(img, txt, logit_scale, modal_reg):
     return loss
 
 
+def siglip(img, txt, logit_scale, logit_bias, modal_reg):
+    img = img / img.norm(dim=-1, keepdim=True)
+    txt = txt / txt.norm(dim=-1, keepdim=True)
+    logits = logit_scale.exp() * img @ txt.T + logit_bias
+    signs = 2 * torch.eye(img.shape[0], dtype=logits.dtype) - 1
+    loss = -torch.nn.functional.logsigmoid(signs * logits).sum() / img.shape[0]
+    if modal_reg > 0:
+        gap = img.mean(0) - txt.mean(0)
+        loss = loss + modal_reg * (gap * gap).sum()
+    return loss
+
+
 def decays(name, shape):
     return len(shape) >= 2 and "position_embedding" not in name and "token_embedding" not in name
 
 
-def train(model_dir, pixels, ids, eot, out_dir, steps, modal_reg):
+def train(model_dir, pixels, ids, eot, out_dir, steps, modal_reg, loss_kind="clip"):
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
     w = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
          for k, v in read_safetensors(os.path.join(model_dir, "model.safetensors")).items()}
+    if loss_kind == "siglip" and "logit_bias" not in w:
+        w["logit_scale"] = torch.tensor(math.log(10), dtype=torch.float64, requires_grad=True)
+        w["logit_bias"] = torch.tensor(-10.0, dtype=torch.float64, requires_grad=True)
     groups = [{"params": [t for k, t in w.items() if decays(k, t.shape)], "weight_decay": 0.2},
               {"params": [t for k, t in w.items() if not decays(k, t.shape)], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.98), eps=1e-6, foreach=False)
@@ -273,7 +290,11 @@ def train(model_dir, pixels, ids, eot, out_dir, steps, modal_reg):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad()
-        loss = infonce(image_features(w, cfg, pixels), text_features(w, cfg, ids, eot), w["logit_scale"], modal_reg)
+        img, txt = image_features(w, cfg, pixels), text_features(w, cfg, ids, eot)
+        if loss_kind == "siglip":
+            loss = siglip(img, txt, w["logit_scale"], w["logit_bias"], modal_reg)
+        else:
+            loss = infonce(img, txt, w["logit_scale"], modal_reg)
         loss.backward()
         losses.append(loss.item())
         if step == 0:
@@ -319,7 +340,9 @@ def main():
             run(stored, cfg, pixels, ids, eot, os.path.join(out, dtype))
     elif sys.argv[1] == "train":
         model_dir, pixels, ids, eot, out_dir, steps, modal_reg = sys.argv[2:9]
-        train(model_dir, np.load(pixels), np.load(ids), np.load(eot), out_dir, int(steps), float(modal_reg))
+        opts = dict(zip(sys.argv[9::2], sys.argv[10::2]))
+        train(model_dir, np.load(pixels), np.load(ids), np.load(eot), out_dir, int(steps), float(modal_reg),
+              opts.get("--loss", "clip"))
     elif sys.argv[1] == "embed-files":
         model_dir, vocab, images_list, texts_file, prefix = sys.argv[2:7]
         here = os.path.dirname(os.path.abspath(__file__))
