@@ -702,7 +702,7 @@ static int build_with_model(const cc_command *cmd, const model_args *a, const bu
     if (collect_items(a, kind, &set) != 0) goto fail;
     if (set.n == 0) {
         cc_set_error("%s: no %s to index", a->images ? a->images : a->texts,
-                     a->images ? "images (*.jpg, *.jpeg, *.png)" : "captions");
+                     a->images ? "images (*.jpg, *.jpeg, *.png, *.webp, *.gif, *.bmp, *.tif, *.tiff)" : "captions");
         goto fail;
     }
     default_cache_path(b->out, a->cache, cache_path, sizeof cache_path);
@@ -876,7 +876,7 @@ static int run_build(int argc, char **argv) {
         {"--vectors", CC_OPT_STRING, &vectors, "X.npy", "float32 vectors, rows x dimension"},
         {"--ids", CC_OPT_STRING, &ids_path, "IDS.npy", "int64 id per vector (default 0, 1, 2, ...)"},
         {"--texts", CC_OPT_STRING, &texts_path, "FILE", "captions to embed and index, one per line (with --vectors: the text of each vector)"},
-        {"--images", CC_OPT_STRING, &ma.images, "DIR|LIST", "images to embed and index: a folder (recursive; jpg/jpeg/png) or a list file"},
+        {"--images", CC_OPT_STRING, &ma.images, "DIR|LIST", "images to embed and index: a folder (recursive; jpg/jpeg/png/webp/gif/bmp/tif/tiff) or a list file"},
         {"--model", CC_OPT_STRING, &model, "DIR", "model directory that embeds --images/--texts (with --vectors: a name for the metadata)"},
         {"--meta", CC_OPT_STRING, &ma.meta, "FILE.tsv", "timestamps: PATH-or-CAPTION<TAB>unix seconds or YYYY-MM-DD[THH:MM:SS]"},
         {"--multiscale", CC_OPT_STRING, &ma.scales, "S1,S2", "images: average the features at these image sizes (e.g. 224,336)"},

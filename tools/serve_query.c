@@ -323,9 +323,14 @@ static int vec_push(string_vec *v, const char *s) {
     return 0;
 }
 
+/* The names a folder scan picks up: every format data/image decodes (the decoder itself goes by the
+ * file's signature, so a misnamed file is still read right). */
 static int has_image_extension(const char *name) {
+    static const char *const extensions[] = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff", NULL};
     const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
+    for (int i = 0; dot && extensions[i]; i++)
+        if (!strcasecmp(dot, extensions[i])) return 1;
+    return 0;
 }
 
 int app_is_directory(const char *path) {
