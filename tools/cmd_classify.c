@@ -56,7 +56,7 @@ const cc_command cmd_classify = {
     run_classify};
 
 typedef struct classify_args {
-    const char *model, *labels, *templates, *images_list, *pseudo, *caption_template, *scales;
+    const char *model, *labels, *templates, *images_list, *pseudo, *caption_template, *scales, *style;
     cc_strlist images;
     int64_t top;
     double min_prob;
@@ -195,7 +195,10 @@ static int classify(const classify_args *a) {
         cc_set_error("%s: no images", a->images_list ? a->images_list : "--image");
         goto done;
     }
+    cc_preprocess_style style = CC_PREPROCESS_OPENAI;
+    if (a->style && cc_preprocess_style_parse(a->style, &style) != 0) goto done;
     if (app_model_open(&am, a->model, a->scales) != 0) goto done;
+    am.session.preprocess.style = style;
     int64_t dim = am.dim, n_labels = labels.count;
     const char *const *tpl = templates.count ? (const char *const *)templates.lines : default_templates;
     int64_t n_templates = templates.count ? templates.count : (int64_t)N_DEFAULT_TEMPLATES;
@@ -289,6 +292,7 @@ static int run_classify(int argc, char **argv) {
         {"--min-prob", CC_OPT_FLOAT, &a.min_prob, "P", "pseudo-label only images whose top probability is >= P"},
         {"--caption-template", CC_OPT_STRING, &a.caption_template, "\"...{}...\"", "pseudo-label caption (default \"a photo of a {}.\")"},
         {"--multiscale", CC_OPT_STRING, &a.scales, "S1,S2", "average image features at these sizes"},
+        {"--style", CC_OPT_STRING, &a.style, "NAME", CC_STYLE_HELP},
         {0},
     };
     int rc = cc_parse_options(&cmd_classify, options, argc, argv, NULL);

@@ -36,7 +36,7 @@ static void on_sigint(int sig) {
 
 typedef struct train_args {
     const char *model_dir, *arch, *data, *images_root, *out, *val_data, *vocab, *device, *split, *val_split_name;
-    const char *img_key, *caption_key, *loss_log;
+    const char *img_key, *caption_key, *loss_log, *style;
     double val_split, lr, wd, modal_reg, max_grad_norm;
     int64_t epochs, steps, batch, warmup, seed, save_every, eval_every, accum_freq, grad_accum, merges, workers;
     int resume, lock_image, lock_text, adapter, checkpoint_activations;
@@ -508,6 +508,7 @@ static int run_train(int argc, char **argv) {
         {"--resume", CC_OPT_FLAG, &a.resume, NULL, "continue from OUT/checkpoints/latest"},
         {"--loss-log", CC_OPT_STRING, &a.loss_log, "FILE", "append \"step loss\" per optimizer step to FILE"},
         {"--workers", CC_OPT_INT, &a.workers, "N", "image decoding threads (default: cores)"},
+        {"--style", CC_OPT_STRING, &a.style, "NAME", CC_STYLE_HELP},
         {"--device", CC_OPT_STRING, &a.device, "DEV", "cpu (default) or cuda"},
         {0},
     };
@@ -519,6 +520,8 @@ static int run_train(int argc, char **argv) {
         return fail("--batch must be >= 2 and a multiple of --accum-freq; --grad-accum >= 1"), 2;
     if (a.epochs > 0 && a.steps > 0) return fail("give --epochs or --steps, not both"), 2;
     if (a.epochs <= 0 && a.steps <= 0) a.epochs = 1;
+    cc_preprocess_style style = CC_PREPROCESS_OPENAI;
+    if (a.style && cc_preprocess_style_parse(a.style, &style) != 0) return fail(cc_last_error()), 2;
     run r = {.a = &a};
     snprintf(r.out, sizeof r.out, "%s", a.out);
     r.curves = cc_calloc(1, sizeof *r.curves, "curves");
@@ -544,6 +547,7 @@ static int run_train(int argc, char **argv) {
         status = make_model(&r);
         r.state.seed = (uint64_t)a.seed;
     }
+    if (status == 0) r.pre.style = style;
     if (status == 0) {
         r.steps_per_epoch = r.train.n_pairs / a.batch / a.grad_accum;
         if (r.steps_per_epoch < 1) r.steps_per_epoch = 1;
