@@ -150,7 +150,7 @@ static inline uint8_t muldiv255(unsigned a, unsigned b) {
     return (uint8_t)(((tmp >> 8) + tmp) >> 8);
 }
 
-static void cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, size_t n_pixels) {
+void cc_image_cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, size_t n_pixels) {
     for (size_t i = 0; i < n_pixels; i++) {
         unsigned nk = 255u - cmyk[4 * i + 3];
         for (int c = 0; c < 3; c++) rgb[3 * i + c] = (uint8_t)(nk - muldiv255(cmyk[4 * i + c], nk));
@@ -221,7 +221,7 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name, const
     } else if (channels == 4) {
         /* TurboJPEG returns Adobe-inverted samples; PIL reads them as "CMYK;I", i.e. inverts them */
         for (size_t i = 0; i < n_pixels * 4; i++) target[i] = (uint8_t)(255 - target[i]);
-        cmyk_to_rgb(target, out->rgb, n_pixels);
+        cc_image_cmyk_to_rgb(target, out->rgb, n_pixels);
         if (target != out->cmyk) free(target);
     }
     return 0;

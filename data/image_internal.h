@@ -20,6 +20,8 @@ int cc_image_check_budget(const char *name, const char *format, int width, int h
 /* Allocates the RGB plane (and the extra planes of the mode unless options->rgb_only). */
 int cc_image_alloc(cc_image *img, int width, int height, cc_image_mode mode, const cc_image_options *options,
                    const char *name);
+/* PIL's CMYK -> RGB on non-inverted CMYK samples (4 bytes per pixel in, 3 out). */
+void cc_image_cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, size_t n_pixels);
 /* Bytes of the planes cc_image_alloc would allocate. */
 size_t cc_image_plane_bytes(int width, int height, cc_image_mode mode, const cc_image_options *options);
 

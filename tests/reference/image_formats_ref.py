@@ -253,6 +253,50 @@ def write_webp_kind(path, kind, rng, w, h):
         raise ValueError(kind)
 
 
+def write_tiff_by_hand(path, samples, photometric, tiled=False, planar=1, extra=None, tile=16):
+    """An uncompressed little-endian TIFF of 8-bit samples [H, W, C] in strips or 16x16 tiles."""
+    h, w, c = samples.shape
+    planes = [samples[:, :, i:i + 1] for i in range(c)] if planar == 2 else [samples]
+    chunks = []
+    for plane in planes:
+        if tiled:
+            padded = np.zeros((-(-h // tile) * tile, -(-w // tile) * tile, plane.shape[2]), np.uint8)
+            padded[:h, :w] = plane
+            for ty in range(0, h, tile):
+                for tx in range(0, w, tile):
+                    chunks.append(padded[ty:ty + tile, tx:tx + tile].tobytes())
+        else:
+            chunks += [plane[y].tobytes() for y in range(h)]  # one row per strip
+    data, offsets = b"", []
+    for chunk in chunks:
+        offsets.append(8 + len(data))
+        data += chunk
+    entries = [(256, 4, [w]), (257, 4, [h]), (258, 3, [8] * c), (259, 3, [1]), (262, 3, [photometric]),
+               (277, 3, [c]), (284, 3, [planar])]
+    if tiled:
+        entries += [(322, 3, [tile]), (323, 3, [tile]), (324, 4, offsets), (325, 4, [len(x) for x in chunks])]
+    else:
+        entries += [(273, 4, offsets), (278, 3, [1]), (279, 4, [len(x) for x in chunks])]
+    if extra is not None:
+        entries.append((338, 3, [extra]))
+    entries.sort()
+    ifd_at = 8 + len(data)
+    ifd_at += ifd_at % 2
+    external_at = ifd_at + 2 + 12 * len(entries) + 4
+    ifd, external = b"", b""
+    for tag, typ, values in entries:
+        raw = struct.pack(f"<{len(values)}{'H' if typ == 3 else 'I'}", *values)
+        if len(raw) <= 4:
+            ifd += struct.pack("<HHI", tag, typ, len(values)) + raw.ljust(4, b"\0")
+        else:
+            ifd += struct.pack("<HHII", tag, typ, len(values), external_at + len(external))
+            external += raw
+    blob = b"II*\0" + struct.pack("<I", ifd_at) + data + b"\0" * (ifd_at - 8 - len(data))
+    blob += struct.pack("<H", len(entries)) + ifd + b"\0\0\0\0" + external
+    with open(path, "wb") as f:
+        f.write(blob)
+
+
 def write_tiff_kind(path, kind, rng, w, h):
     rgb = base.smooth_noise(rng, h, w, 3).astype(np.uint8)
     compression = [None, "tiff_lzw", "tiff_adobe_deflate", "packbits"][int(rng.integers(0, 4))]
@@ -270,6 +314,16 @@ def write_tiff_kind(path, kind, rng, w, h):
     elif kind == "tiff_i16":
         v = base.smooth_noise(rng, h, w, 1, 600)[:, :, 0].astype(np.uint16)
         Image.fromarray(v, "I;16").save(path, **extra)
+    elif kind == "tiff_la":
+        random_rgba(rng, w, h).convert("LA").save(path, **extra)
+    elif kind == "tiff_cmyk":
+        Image.fromarray(rgb).convert("CMYK").save(path, **extra)
+    elif kind == "tiff_rgb_oriented":  # PIL applies the Orientation tag of a TIFF
+        Image.fromarray(rgb).save(path, tiffinfo={0x0112: int(rng.integers(1, 9))}, **extra)
+    elif kind == "tiff_rgba_tiled":  # PIL does not write tiles: by hand, PIL reads it
+        write_tiff_by_hand(path, np.asarray(random_rgba(rng, w, h)), 2, tiled=True, extra=2)
+    elif kind == "tiff_rgb_planar":  # one plane per sample (PlanarConfiguration 2)
+        write_tiff_by_hand(path, rgb, 2, planar=2, tiled=bool(rng.integers(0, 2)))
     else:
         raise ValueError(kind)
 
@@ -282,7 +336,8 @@ KINDS = {
     "bmp": ["bmp_pil_1", "bmp_pil_L", "bmp_pil_P", "bmp_pil_RGB", "bmp_pil_RGBA", "bmp4_p", "bmp1_p",
             "bmp8_short_palette", "bmp8_gray_ramp", "bmp24_topdown", "bmp16_555", "bmp16_565_bitfields",
             "bmp32_v5_bgra", "bmp32_v4_bgrx", "bmp32_v5_abgr", "bmp_rle8", "bmp_rle4", "bmp_os2_8"],
-    "tiff": ["tiff_rgb", "tiff_rgba", "tiff_l", "tiff_1", "tiff_p", "tiff_i16"],
+    "tiff": ["tiff_rgb", "tiff_rgba", "tiff_l", "tiff_1", "tiff_p", "tiff_i16", "tiff_la", "tiff_cmyk",
+             "tiff_rgb_oriented", "tiff_rgba_tiled", "tiff_rgb_planar"],
 }
 
 
@@ -328,6 +383,10 @@ def main():
                     im = Image.open(path)
                     im.load()
                     np.save(os.path.join(outdir, name + ".rgb.npy"), np.ascontiguousarray(np.asarray(im.convert("RGB"))))
+                    if im.mode == "I;16":
+                        # PIL cannot resize I;16 with bicubic (openai's transform raises); clipc reads it as
+                        # mode I (the same values) and resizes it as PIL resizes I
+                        im = im.convert("I")
                     for size in (224, int(rng.integers(16, 80))):
                         crop = size - int(rng.integers(0, 3))
                         o8, h8 = base.openai_u8(im, size, crop), base.hf_u8(im, size, crop)
