@@ -45,13 +45,13 @@ open(f"{out}/images.txt", "w").write("\n".join(paths) + "\n")
 for style in ("openai", "hf"):
     u8 = base.openai_u8 if style == "openai" else base.hf_u8
     flt = base.openai_float if style == "openai" else base.hf_float
-    np.save(f"{out}/pixels_{style}.npy", np.stack([flt(u8(Image.open(p), size, size)) for p in paths]).astype(np.float32))
+    np.save(f"{out}/pixels_{style}.npy", np.stack([flt(u8(fmt.as_clipc_reads(Image.open(p)), size, size)) for p in paths]).astype(np.float32))
 np.save(f"{out}/ids.npy", np.zeros((1, 77), np.int64))
 np.save(f"{out}/eot.npy", np.zeros(1, np.int64))
 PY
 for style in openai hf; do
     $PY "$ref/clip_ref.py" embed "$model" "pixels_$style.npy" ids.npy eot.npy "ref_$style" >/dev/null
-    $CLIPC embed --model "$model" --images images.txt --style "$style" --out "ours_$style.npy" --quiet
+    $CLIPC embed --model "$model" --images images.txt --style "$style" --out "ours_$style.npy" --quiet >/dev/null
 done
 $PY - <<'PY' || fail "embeddings differ from the reference"
 import numpy as np
@@ -68,7 +68,7 @@ assert (diff > 1e-6).sum() >= 3, diff
 print("styles ok", diff)
 PY
 # the content decides the format, not the name
-$CLIPC embed --model "$model" --image misnamed.jpg --out mis.npy --quiet
+$CLIPC embed --model "$model" --image misnamed.jpg --out mis.npy --quiet >/dev/null
 $PY -c "import numpy as np; a=np.load('mis.npy'); b=np.load('ours_openai.npy')[:1]; assert np.abs(a-b).max() < 1e-6" ||
     fail "a GIF named .jpg embeds differently"
 if $CLIPC embed --model "$model" --image imgs/p.gif --style pil --out x.npy 2>err.txt; then fail "--style pil accepted"; fi

@@ -328,6 +328,12 @@ def write_tiff_kind(path, kind, rng, w, h):
         raise ValueError(kind)
 
 
+def as_clipc_reads(im):
+    """PIL cannot resize I;16 with bicubic (openai's transform raises on it); clipc reads it as mode I
+    (the same values, the same convert("RGB")) and resizes it as PIL resizes I."""
+    return im.convert("I") if im.mode == "I;16" else im
+
+
 KINDS = {
     "webp": ["webp_rgb_lossy", "webp_rgb_lossless", "webp_rgba_lossy", "webp_rgba_lossless", "webp_animated",
              "webp_animated_rgb"],
@@ -383,10 +389,7 @@ def main():
                     im = Image.open(path)
                     im.load()
                     np.save(os.path.join(outdir, name + ".rgb.npy"), np.ascontiguousarray(np.asarray(im.convert("RGB"))))
-                    if im.mode == "I;16":
-                        # PIL cannot resize I;16 with bicubic (openai's transform raises); clipc reads it as
-                        # mode I (the same values) and resizes it as PIL resizes I
-                        im = im.convert("I")
+                    im = as_clipc_reads(im)
                     for size in (224, int(rng.integers(16, 80))):
                         crop = size - int(rng.integers(0, 3))
                         o8, h8 = base.openai_u8(im, size, crop), base.hf_u8(im, size, crop)
