@@ -20,6 +20,7 @@
 #include "engine/util.h"
 
 typedef struct tiff_source {
+    const char *name;
     const uint8_t *data;
     size_t size, pos;
     char message[256];
@@ -48,7 +49,12 @@ static void source_unmap(thandle_t h, void *base, toff_t size) {}
 
 static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) {
     tiff_source *s = user;
-    if (!s->message[0]) vsnprintf(s->message, sizeof s->message, fmt, ap); /* the first error is the cause */
+    if (s->message[0]) return 1; /* the first error is the cause */
+    vsnprintf(s->message, sizeof s->message, fmt, ap);
+    /* libtiff starts some messages with the file name, which our message gives already */
+    size_t n = s->name ? strlen(s->name) : 0;
+    if (n && !strncmp(s->message, s->name, n) && s->message[n] == ':')
+        memmove(s->message, s->message + n + (s->message[n + 1] == ' ' ? 2 : 1), strlen(s->message + n) + 1);
     return 1;
 }
 static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) { return 1; }
@@ -56,6 +62,7 @@ static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt
 static TIFF *open_tiff(const uint8_t *data, size_t size, const char *name, const cc_image_options *options,
                        tiff_source *src) {
     memset(src, 0, sizeof *src);
+    src->name = name;
     src->data = data;
     src->size = size;
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
