@@ -88,4 +88,52 @@ $PY -c "import sys; a, b = float('$other'), float('$(echo "$line" | cut -f2)'); 
     fail "--style openai on an hf index changed nothing ($other)"
 if $CLIPC index add --index hf.idx --images imgs --style openai 2>err.txt >/dev/null; then fail "mixed styles accepted"; fi
 grep -q "built with --style hf" err.txt || fail "mixed styles: $(cat err.txt)"
+
+# ---- the server: uses the index's style, shows every format (non-JPEG/PNG items as PNG of the decoded
+# pixels, thumbnails from the same decoder), takes uploads of any image type
+: >serve.out
+$CLIPC serve --index hf.idx --port 0 --workers 2 --quiet >serve.out 2>serve.err &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+port=""
+for _ in $(seq 1 200); do
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' serve.out)
+    [ -n "$port" ] && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "server did not start:"; cat serve.out serve.err; exit 1; }
+$PY - "$port" "$(pwd -P)" <<'EOF' || fail "server"
+import http.client, io, json, sys
+import numpy as np
+from PIL import Image
+port, root = int(sys.argv[1]), sys.argv[2]
+def req(method, path, body=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    return r.status, r.getheader("Content-Type"), r.read()
+st, ct, data = req("GET", "/api/search?q=x&k=10")
+items = {r["path"]: r["id"] for r in json.loads(data)["results"]}
+assert len(items) == 5, items
+for name in ("rgba.webp", "p.gif", "bit1.bmp", "rgba.tif", "i16.tiff"):
+    path = f"{root}/imgs/{name}"
+    st, ct, data = req("GET", "/api/item/%d" % items[path])
+    assert st == 200 and ct == "image/png", (name, st, ct)
+    got = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    want = np.asarray(Image.open(path).convert("RGB"))
+    assert got.shape == want.shape and (got == want).all(), (name, "served pixels differ from PIL's")
+    st, ct, data = req("GET", "/api/item/%d?thumb=1" % items[path])
+    assert st == 200 and ct == "image/jpeg" and Image.open(io.BytesIO(data)).size == Image.open(path).size, (name, st)
+    raw = open(path, "rb").read()
+    st, ct, data = req("POST", "/api/search?k=1", raw, {"Content-Type": "image/" + name.split(".")[1]})
+    top = json.loads(data)["results"][0] if st == 200 else None
+    assert top and top["path"] == path and top["score"] >= 0.99999, (name, st, data[:200])
+print("serve ok")
+EOF
+kill -TERM $pid
+status=0
+wait $pid || status=$?
+trap - EXIT
+[ $status -eq 0 ] || { echo "server exit status $status"; cat serve.err; exit 1; }
 echo "image formats ok"
