@@ -3,10 +3,10 @@
 #   - `clipc embed --style openai|hf` of palette, transparency, 1-bit, RGBA and 16-bit files (written by
 #     PIL) equals the PyTorch reference model fed PIL + openai's transform / HF's processor order
 #     (cosine >= 0.99999), and the two styles differ on those files;
-#   - the format comes from the content (a GIF named .jpg reads as a GIF);
+#   - the format comes from the content (a GIF named .jpg reads as a GIF); clipc_set_style in the C API;
 #   - `index build --images DIR` picks up .webp/.gif/.bmp/.tif, records --style; search defaults to the
 #     index's style (an indexed image finds itself at score ~1), `index add --style` of the other style
-#     is refused.
+#     is refused; the server shows every format and uses the index's style for uploads of any type.
 set -eu
 shared="${CLIPC_SHARED:-$CLIPC_SRC/../shared}"
 PY=/usr/bin/python3
@@ -73,6 +73,33 @@ $PY -c "import numpy as np; a=np.load('mis.npy'); b=np.load('ours_openai.npy')[:
     fail "a GIF named .jpg embeds differently"
 if $CLIPC embed --model "$model" --image imgs/p.gif --style pil --out x.npy 2>err.txt; then fail "--style pil accepted"; fi
 grep -q "openai" err.txt || fail "bad --style not explained: $(cat err.txt)"
+
+# ---- the C API: clipc_set_style, and an image file of a new format
+cat >capi.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include "include/clipc.h"
+int main(int argc, char **argv) {
+    clipc_model *m = clipc_open(argv[1], NULL);
+    if (!m || clipc_set_style(m, "pil") == 0 || clipc_set_style(m, argv[2]) != 0) return 1;
+    float *v = malloc((size_t)clipc_dim(m) * sizeof(float));
+    if (clipc_embed_image_file(m, argv[3], v) != 0) {
+        fprintf(stderr, "%s\n", clipc_last_error());
+        return 1;
+    }
+    for (int i = 0; i < clipc_dim(m); i++) printf("%.9g\n", v[i]);
+    clipc_close(m);
+    return 0;
+}
+EOF
+libs=$(sed -n 's/^Libs: .*-lclipc //p' "$CLIPC_SRC/scripts/clipc.pc.in")
+# shellcheck disable=SC2086
+cc -I"$CLIPC_SRC" capi.c "$(dirname "$CLIPC")/libclipc.a" $libs -o capi || fail "the C API example does not link"
+for style in openai hf; do
+    ./capi "$model" "$style" imgs/p.gif >"capi_$style.txt" || fail "C API with style $style"
+    $PY -c "import numpy as np; a=np.loadtxt('capi_$style.txt'); b=np.load('ours_$style.npy')[0]; assert np.abs(a-b).max() < 1e-6, np.abs(a-b).max()" ||
+        fail "clipc_set_style($style) embeds differently from clipc embed --style $style"
+done
 
 # ---- a folder of the new formats; the index remembers --style hf and search uses it
 out=$($CLIPC index build --model "$model" --images imgs --style hf --type Flat --out hf.idx --quiet)
