@@ -184,6 +184,24 @@ def offset_first_frame(data, dx, dy, grow_w, grow_h):
     return bytes(data)
 
 
+def move_palette_to_frame(data, drop=False):
+    """The global colour table becomes the first frame's local one (or, with drop, disappears: PIL then
+    opens the indices as gray levels, mode L)."""
+    data = bytearray(data)
+    flags = data[10]
+    assert flags & 0x80
+    bits = flags & 7
+    n = 3 << (bits + 1)
+    table = data[13:13 + n]
+    data[10] = flags & 0x70
+    del data[13:13 + n]
+    at = gif_blocks(bytes(data))
+    if not drop:
+        data[at + 9] = (data[at + 9] & 0x40) | 0x80 | bits
+        data[at + 10:at + 10] = table
+    return bytes(data)
+
+
 def random_palette_image(rng, w, h, n_colors):
     rgb = base.smooth_noise(rng, h, w, 1)[:, :, 0]
     index = (rgb * n_colors // 256).astype(np.uint8)
@@ -205,6 +223,14 @@ def write_gif_kind(path, kind, rng, w, h):
     elif kind == "gif_animated":
         frames = [random_palette_image(rng, w, h, int(rng.integers(2, 256))) for _ in range(3)]
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=50, loop=0, disposal=2)
+    elif kind in ("gif_local_palette", "gif_no_palette", "gif_l_local_palette"):
+        buf = io.BytesIO()
+        if kind == "gif_l_local_palette":  # a local gray ramp: PIL drops it, mode L
+            Image.fromarray(base.smooth_noise(rng, h, w, 1)[:, :, 0].astype(np.uint8), "L").save(buf, "GIF")
+        else:
+            random_palette_image(rng, w, h, n).save(buf, "GIF")
+        with open(path, "wb") as f:
+            f.write(move_palette_to_frame(buf.getvalue(), drop=kind == "gif_no_palette"))
     elif kind in ("gif_offset_frame", "gif_offset_frame_transparency"):
         buf = io.BytesIO()
         extra = {"transparency": int(rng.integers(1, n))} if kind.endswith("transparency") else {}
@@ -338,7 +364,7 @@ KINDS = {
     "webp": ["webp_rgb_lossy", "webp_rgb_lossless", "webp_rgba_lossy", "webp_rgba_lossless", "webp_animated",
              "webp_animated_rgb"],
     "gif": ["gif_p", "gif_p_transparency", "gif_l", "gif_l_transparency", "gif_animated", "gif_offset_frame",
-            "gif_offset_frame_transparency"],
+            "gif_offset_frame_transparency", "gif_local_palette", "gif_no_palette", "gif_l_local_palette"],
     "bmp": ["bmp_pil_1", "bmp_pil_L", "bmp_pil_P", "bmp_pil_RGB", "bmp_pil_RGBA", "bmp4_p", "bmp1_p",
             "bmp8_short_palette", "bmp8_gray_ramp", "bmp24_topdown", "bmp16_555", "bmp16_565_bitfields",
             "bmp32_v5_bgra", "bmp32_v4_bgrx", "bmp32_v5_abgr", "bmp_rle8", "bmp_rle4", "bmp_os2_8"],
