@@ -183,6 +183,8 @@ static int classify(const classify_args *a) {
     label_prob *ranked = NULL, *best = NULL;
     cJSON *root = NULL;
     int rc = -1;
+    cc_preprocess_style style = CC_PREPROCESS_OPENAI;
+    if (a->style && cc_preprocess_style_parse(a->style, &style) != 0) goto done;
     if (read_inputs(a, &labels, &templates) != 0) goto done;
     const char *const *paths = a->images.items;
     int64_t n = a->images.count;
@@ -195,8 +197,6 @@ static int classify(const classify_args *a) {
         cc_set_error("%s: no images", a->images_list ? a->images_list : "--image");
         goto done;
     }
-    cc_preprocess_style style = CC_PREPROCESS_OPENAI;
-    if (a->style && cc_preprocess_style_parse(a->style, &style) != 0) goto done;
     if (app_model_open(&am, a->model, a->scales) != 0) goto done;
     am.session.preprocess.style = style;
     int64_t dim = am.dim, n_labels = labels.count;
