@@ -152,10 +152,20 @@ static int read_raster(TIFF *tif, const char *name, const tiff_layout *t, tiff_s
                        size_t row_bytes) {
     int planes = t->planar == PLANARCONFIG_SEPARATE ? t->spp : 1;
     if (!TIFFIsTiled(tif)) {
+        /* whole strips straight into place (as PIL's libtiff decoder reads them: a strip that decodes
+         * short leaves zeros, a strip that fails is an error) */
+        uint32_t rows_per_strip = 0;
+        TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rows_per_strip);
+        if (rows_per_strip == 0 || rows_per_strip > t->height) rows_per_strip = t->height;
         for (int p = 0; p < planes; p++)
-            for (uint32_t y = 0; y < t->height; y++)
-                if (TIFFReadScanline(tif, raster + ((size_t)p * t->height + y) * row_bytes, y, (uint16_t)p) < 0)
+            for (uint32_t y = 0; y < t->height; y += rows_per_strip) {
+                uint32_t rows = t->height - y < rows_per_strip ? t->height - y : rows_per_strip;
+                uint32_t strip = TIFFComputeStrip(tif, y, (uint16_t)p);
+                if (strip >= TIFFNumberOfStrips(tif) ||
+                    TIFFReadEncodedStrip(tif, strip, raster + ((size_t)p * t->height + y) * row_bytes,
+                                         (tmsize_t)((size_t)rows * row_bytes)) < 0)
                     goto fail;
+            }
         return 0;
     }
     uint32_t tw = 0, th = 0;
@@ -208,8 +218,30 @@ static unsigned get_sample(const tiff_layout *t, const uint8_t *raster, size_t r
     }
 }
 
+/* The common case, 8-bit chunky RGB / RGBA / RGBX: whole rows without the per-sample reader. */
+static int fill_rgb8_fast(const tiff_layout *t, const uint8_t *raster, size_t row_bytes, cc_image *out) {
+    if (t->bits != 8 || t->planar == PLANARCONFIG_SEPARATE || (t->mode != CC_IMAGE_RGB && t->mode != CC_IMAGE_RGBA))
+        return 0;
+    int spp = t->spp;
+    for (uint32_t y = 0; y < t->height; y++) {
+        const uint8_t *row = raster + (size_t)y * row_bytes;
+        uint8_t *rgb = out->rgb + (size_t)y * t->width * 3;
+        uint8_t *alpha = out->alpha ? out->alpha + (size_t)y * t->width : NULL;
+        if (spp == 3) {
+            memcpy(rgb, row, (size_t)t->width * 3);
+            continue;
+        }
+        for (uint32_t x = 0; x < t->width; x++) {
+            memcpy(rgb + 3 * x, row + (size_t)spp * x, 3);
+            if (alpha && t->alpha >= 0) alpha[x] = row[(size_t)spp * x + t->alpha];
+        }
+    }
+    return 1;
+}
+
 static void fill_pixels(const tiff_layout *t, const uint8_t *raster, size_t row_bytes, const uint8_t palette[256][3],
                         cc_image *out) {
+    if (fill_rgb8_fast(t, raster, row_bytes, out)) return;
     unsigned scale = t->bits == 1 ? 255 : t->bits == 2 ? 85 : t->bits == 4 ? 17 : 1;
     for (uint32_t y = 0; y < t->height; y++)
         for (uint32_t x = 0; x < t->width; x++) {
