@@ -28,7 +28,7 @@ endif
 
 CPPFLAGS += -I. -D_GNU_SOURCE
 CFLAGS += -std=c11 $(OPTFLAGS) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -MMD -MP -Wno-format-truncation -Wno-format-zero-length
-LDLIBS += -lopenblas -lturbojpeg -ljpeg -lpng -lz -lcjson -lpcre2-8 -lutf8proc -lmicrohttpd -lm -lpthread
+LDLIBS += -lopenblas -lturbojpeg -ljpeg -lpng -lwebpdemux -lwebp -lgif -ltiff -lz -lcjson -lpcre2-8 -lutf8proc -lmicrohttpd -lm -lpthread
 LDFLAGS += -fopenmp $(LDSAN)
 
 LIB_SRCS := $(wildcard engine/*.c kernels/*.c train/*.c index/*.c data/*.c)

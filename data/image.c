@@ -46,8 +46,8 @@ void cc_image_free(cc_image *img) {
 }
 
 /* Checks the dimensions a header declares before anything is allocated for them. */
-static int check_dimensions(const char *name, const char *format, long long width, long long height,
-                            const cc_image_options *options) {
+int cc_image_check_dimensions(const char *name, const char *format, long long width, long long height,
+                              const cc_image_options *options) {
     int64_t limit = options && options->max_pixels > 0 ? options->max_pixels : CC_IMAGE_MAX_PIXELS;
     if (width <= 0 || height <= 0) {
         cc_set_error("%s: %s image has zero size (%lldx%lld)", name, format, width, height);
@@ -61,9 +61,30 @@ static int check_dimensions(const char *name, const char *format, long long widt
     return 0;
 }
 
-/* Allocates the RGB plane (and the optional planes of the mode unless options->rgb_only). */
-static int alloc_image(cc_image *img, int width, int height, cc_image_mode mode, const cc_image_options *options,
-                       const char *name) {
+size_t cc_image_plane_bytes(int width, int height, cc_image_mode mode, const cc_image_options *options) {
+    size_t n_pixels = (size_t)width * (size_t)height, per_pixel = 3;
+    if (!(options && options->rgb_only)) {
+        if (mode == CC_IMAGE_LA || mode == CC_IMAGE_RGBA) per_pixel += 1;
+        if (mode == CC_IMAGE_I) per_pixel += sizeof(uint16_t);
+        if (mode == CC_IMAGE_CMYK) per_pixel += 4;
+    }
+    return n_pixels * per_pixel;
+}
+
+int cc_image_check_budget(const char *name, const char *format, int width, int height, cc_image_mode mode,
+                          size_t scratch_bytes, const cc_image_options *options) {
+    int64_t limit = options && options->max_decoded_bytes > 0 ? options->max_decoded_bytes : CC_IMAGE_MAX_DECODED_BYTES;
+    double total = (double)cc_image_plane_bytes(width, height, mode, options) + (double)scratch_bytes;
+    if (total > (double)limit) {
+        cc_set_error("%s: decoding this %dx%d %s image needs %.0f MB, above the limit of %.0f MB", name, width, height,
+                     format, total / 1e6, (double)limit / 1e6);
+        return -1;
+    }
+    return 0;
+}
+
+int cc_image_alloc(cc_image *img, int width, int height, cc_image_mode mode, const cc_image_options *options,
+                   const char *name) {
     memset(img, 0, sizeof *img);
     size_t n_pixels = (size_t)width * (size_t)height;
     int keep_extra = !(options && options->rgb_only);
@@ -129,7 +150,7 @@ static inline uint8_t muldiv255(unsigned a, unsigned b) {
     return (uint8_t)(((tmp >> 8) + tmp) >> 8);
 }
 
-static void cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, size_t n_pixels) {
+void cc_image_cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, size_t n_pixels) {
     for (size_t i = 0; i < n_pixels; i++) {
         unsigned nk = 255u - cmyk[4 * i + 3];
         for (int c = 0; c < 3; c++) rgb[3 * i + c] = (uint8_t)(nk - muldiv255(cmyk[4 * i + c], nk));
@@ -154,7 +175,7 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name, const
         drop_thread_decompressor();
         return -1;
     }
-    if (check_dimensions(name, "JPEG", width, height, options) != 0) return -1;
+    if (cc_image_check_dimensions(name, "JPEG", width, height, options) != 0) return -1;
     int denom = 1;
     if (options && options->fast_min_side > 0) denom = fast_scale_denom(width, height, options->fast_min_side);
     int out_width = (width + denom - 1) / denom, out_height = (height + denom - 1) / denom;
@@ -170,7 +191,9 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name, const
         pixel_format = TJPF_CMYK;
         channels = 4;
     }
-    if (alloc_image(out, out_width, out_height, mode, options, name) != 0) return -1;
+    size_t cmyk_scratch = mode == CC_IMAGE_CMYK && options && options->rgb_only ? (size_t)out_width * out_height * 4 : 0;
+    if (cc_image_check_budget(name, "JPEG", out_width, out_height, mode, cmyk_scratch, options) != 0) return -1;
+    if (cc_image_alloc(out, out_width, out_height, mode, options, name) != 0) return -1;
     out->scale_denom = denom;
     size_t n_pixels = (size_t)out_width * (size_t)out_height;
     uint8_t *target = out->rgb;
@@ -198,7 +221,7 @@ static int decode_jpeg(const uint8_t *data, size_t size, const char *name, const
     } else if (channels == 4) {
         /* TurboJPEG returns Adobe-inverted samples; PIL reads them as "CMYK;I", i.e. inverts them */
         for (size_t i = 0; i < n_pixels * 4; i++) target[i] = (uint8_t)(255 - target[i]);
-        cmyk_to_rgb(target, out->rgb, n_pixels);
+        cc_image_cmyk_to_rgb(target, out->rgb, n_pixels);
         if (target != out->cmyk) free(target);
     }
     return 0;
@@ -258,7 +281,7 @@ int cc_jpeg_region_probe(const void *data, size_t size, const char *name, int *w
     *height = (int)cinfo.image_height;
     int handled = cinfo.jpeg_color_space != JCS_CMYK && cinfo.jpeg_color_space != JCS_YCCK;
     jpeg_destroy_decompress(&cinfo);
-    if (check_dimensions(name, "JPEG", *width, *height, NULL) != 0) return -1;
+    if (cc_image_check_dimensions(name, "JPEG", *width, *height, NULL) != 0) return -1;
     return handled;
 }
 
@@ -277,7 +300,7 @@ int cc_jpeg_decode_region(const void *data, size_t size, const char *name, int x
     }
     region_header(&cinfo, &err, data, size);
     int width = (int)cinfo.image_width, height = (int)cinfo.image_height;
-    if (check_dimensions(name, "JPEG", width, height, NULL) != 0 || x0 < 0 || y0 < 0 || x1 > width || y1 > height ||
+    if (cc_image_check_dimensions(name, "JPEG", width, height, NULL) != 0 || x0 < 0 || y0 < 0 || x1 > width || y1 > height ||
         x0 >= x1 || y0 >= y1) {
         if (!strstr(cc_last_error(), name)) cc_set_error("%s: bad JPEG region", name);
         jpeg_destroy_decompress(&cinfo);
@@ -450,7 +473,7 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, const 
     png_uint_32 width, height;
     int bit_depth, color_type, interlace;
     png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
-    if (check_dimensions(name, "PNG", width, height, options) != 0) goto fail;
+    if (cc_image_check_dimensions(name, "PNG", width, height, options) != 0) goto fail;
     if (bit_depth < 8) {
         png_set_packing(png);
         if (color_type == PNG_COLOR_TYPE_GRAY) png_set_expand_gray_1_2_4_to_8(png);
@@ -463,6 +486,8 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, const 
         cc_set_error("%s: PNG too large", name);
         goto fail;
     }
+    if (cc_image_check_budget(name, "PNG", (int)width, (int)height, png_mode(color_type, bit_depth), raw_size, options) != 0)
+        goto fail;
     raw = cc_malloc(raw_size, name);
     rows = cc_malloc(height * sizeof(uint8_t *), name);
     if (!raw || !rows) goto fail;
@@ -476,7 +501,7 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, const 
         cc_set_error("%s: corrupt PNG: palette image without a PLTE chunk", name);
         goto fail;
     }
-    if (alloc_image(out, (int)width, (int)height, png_mode(color_type, bit_depth), options, name) != 0)
+    if (cc_image_alloc(out, (int)width, (int)height, png_mode(color_type, bit_depth), options, name) != 0)
         goto fail;
     have_image = 1;
     png_rows_to_image(rows, color_type, bit_depth, palette, n_palette, out);
@@ -496,19 +521,64 @@ fail:
 /* Entry points                                                                                   */
 /* ---------------------------------------------------------------------------------------------- */
 
+/* One readable format: its signature test, decoder and header probe. */
+typedef struct image_format {
+    const char *name;
+    int (*matches)(const uint8_t *data, size_t size);
+    int (*decode)(const uint8_t *data, size_t size, const char *name, const cc_image_options *options, cc_image *out);
+    int (*probe)(const uint8_t *data, size_t size, const char *name, int *width, int *height);
+} image_format;
+
+static int is_webp(const uint8_t *d, size_t n) { return n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4); }
+static int is_gif(const uint8_t *d, size_t n) { return n >= 6 && (!memcmp(d, "GIF87a", 6) || !memcmp(d, "GIF89a", 6)); }
+static int is_bmp(const uint8_t *d, size_t n) { return n >= 2 && d[0] == 'B' && d[1] == 'M'; }
+static int is_tiff(const uint8_t *d, size_t n) {
+    /* classic TIFF (42) and BigTIFF (43), either byte order */
+    return n >= 4 && ((!memcmp(d, "II", 2) && (d[2] == 42 || d[2] == 43) && d[3] == 0) ||
+                      (!memcmp(d, "MM", 2) && d[2] == 0 && (d[3] == 42 || d[3] == 43)));
+}
+static int probe_png(const uint8_t *data, size_t size, const char *name, int *width, int *height);
+static int probe_jpeg(const uint8_t *data, size_t size, const char *name, int *width, int *height);
+
+static const image_format FORMATS[] = {
+    {"jpeg", is_jpeg, decode_jpeg, probe_jpeg},
+    {"png", is_png, decode_png, probe_png},
+    {"webp", is_webp, cc_decode_webp, cc_probe_webp},
+    {"gif", is_gif, cc_decode_gif, cc_probe_gif},
+    {"bmp", is_bmp, cc_decode_bmp, cc_probe_bmp},
+    {"tiff", is_tiff, cc_decode_tiff, cc_probe_tiff},
+};
+#define N_FORMATS (sizeof FORMATS / sizeof FORMATS[0])
+#define SUPPORTED_LIST "JPEG, PNG, WebP, GIF, BMP or TIFF"
+
+static const image_format *find_format(const uint8_t *data, size_t size) {
+    for (size_t i = 0; i < N_FORMATS; i++)
+        if (FORMATS[i].matches(data, size)) return &FORMATS[i];
+    return NULL;
+}
+
+const char *cc_image_format(const void *data, size_t size) {
+    const image_format *format = data ? find_format(data, size) : NULL;
+    return format ? format->name : NULL;
+}
+
 int cc_image_decode_ex(const void *data, size_t size, const char *name, const cc_image_options *options,
                        cc_image *out) {
     const uint8_t *bytes = data;
     memset(out, 0, sizeof *out);
     if (!name) name = "image";
-    if (size == 0) {
+    if (size == 0 || !data) {
         cc_set_error("%s: empty file, not an image", name);
         return -1;
     }
-    if (is_jpeg(bytes, size)) return decode_jpeg(bytes, size, name, options, out);
-    if (is_png(bytes, size)) return decode_png(bytes, size, name, options, out);
-    cc_set_error("%s: not a JPEG or PNG file (unrecognised signature)", name);
-    return -1;
+    const image_format *format = find_format(bytes, size);
+    if (!format) {
+        cc_set_error("%s: not a " SUPPORTED_LIST " file (unrecognised signature)", name);
+        return -1;
+    }
+    int rc = format->decode(bytes, size, name, options, out);
+    if (rc != 0) cc_image_free(out);
+    return rc;
 }
 
 int cc_image_decode(const void *data, size_t size, const char *name, cc_image *out) {
@@ -529,32 +599,38 @@ int cc_image_load(const char *path, cc_image *out) { return cc_image_load_ex(pat
 
 static int read_be32(const uint8_t *p) { return (int)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]); }
 
+static int probe_png(const uint8_t *bytes, size_t size, const char *name, int *width, int *height) {
+    if (size < 24 || memcmp(bytes + 12, "IHDR", 4) != 0) {
+        cc_set_error("%s: corrupt PNG: no IHDR chunk", name);
+        return -1;
+    }
+    *width = read_be32(bytes + 16);
+    *height = read_be32(bytes + 20);
+    return cc_image_check_dimensions(name, "PNG", *width, *height, NULL);
+}
+
+static int probe_jpeg(const uint8_t *bytes, size_t size, const char *name, int *width, int *height) {
+    tjhandle tj = thread_decompressor();
+    int subsamp = 0, colorspace = -1;
+    if (!tj) return -1;
+    if (tjDecompressHeader3(tj, bytes, (unsigned long)size, width, height, &subsamp, &colorspace) != 0) {
+        cc_set_error("%s: corrupt JPEG header: %s", name, tjGetErrorStr2(tj));
+        drop_thread_decompressor();
+        return -1;
+    }
+    return cc_image_check_dimensions(name, "JPEG", *width, *height, NULL);
+}
+
 int cc_image_probe(const void *data, size_t size, const char *name, int *width, int *height) {
     const uint8_t *bytes = data;
     if (!name) name = "image";
-    if (is_png(bytes, size)) {
-        if (size < 24 || memcmp(bytes + 12, "IHDR", 4) != 0) {
-            cc_set_error("%s: corrupt PNG: no IHDR chunk", name);
-            return -1;
-        }
-        *width = read_be32(bytes + 16);
-        *height = read_be32(bytes + 20);
-        return check_dimensions(name, "PNG", *width, *height, NULL);
+    *width = *height = 0;
+    const image_format *format = bytes && size ? find_format(bytes, size) : NULL;
+    if (!format) {
+        cc_set_error("%s: not a " SUPPORTED_LIST " file (unrecognised signature)", name);
+        return -1;
     }
-    if (is_jpeg(bytes, size)) {
-        tjhandle tj = thread_decompressor();
-        int subsamp = 0, colorspace = -1;
-        *width = *height = 0;
-        if (!tj) return -1;
-        if (tjDecompressHeader3(tj, bytes, (unsigned long)size, width, height, &subsamp, &colorspace) != 0) {
-            cc_set_error("%s: corrupt JPEG header: %s", name, tjGetErrorStr2(tj));
-            drop_thread_decompressor();
-            return -1;
-        }
-        return check_dimensions(name, "JPEG", *width, *height, NULL);
-    }
-    cc_set_error("%s: not a JPEG or PNG file (unrecognised signature)", name);
-    return -1;
+    return format->probe(bytes, size, name, width, height);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

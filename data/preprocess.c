@@ -390,6 +390,19 @@ static int resize_cmyk(const cc_image *img, int out_width, int out_height, int x
 /* 4. Pipeline                                                                                    */
 /* ---------------------------------------------------------------------------------------------- */
 
+int cc_preprocess_style_parse(const char *text, cc_preprocess_style *style) {
+    if (text && !strcmp(text, "openai")) *style = CC_PREPROCESS_OPENAI;
+    else if (text && !strcmp(text, "hf")) *style = CC_PREPROCESS_HF;
+    else {
+        cc_set_error("the preprocessing style must be openai (clip.load's transform) or hf (transformers' "
+                     "CLIPImageProcessor), got '%s'", text ? text : "");
+        return -1;
+    }
+    return 0;
+}
+
+const char *cc_preprocess_style_name(cc_preprocess_style style) { return style == CC_PREPROCESS_HF ? "hf" : "openai"; }
+
 void cc_preprocess_config_default(cc_preprocess_config *cfg, int size) {
     memset(cfg, 0, sizeof *cfg);
     if (size <= 0) size = CC_CLIP_IMAGE_SIZE;

@@ -37,6 +37,13 @@ typedef struct cc_preprocess_config {
     int fast_decode;              /* JPEG DCT scaling when loading files (not exact; docs/DATA.md) */
 } cc_preprocess_config;
 
+/* "openai" / "hf" <-> style; parse returns -1 (error set, naming the text) for anything else. Which one
+ * a reference uses: openai's clip.load / _transform -> openai; transformers' CLIPProcessor /
+ * CLIPImageProcessor -> hf. They differ only on palette, 1-bit, alpha, 16-bit and CMYK files (and in
+ * rare crop offsets / the last float bit), see above. */
+int cc_preprocess_style_parse(const char *text, cc_preprocess_style *style);
+const char *cc_preprocess_style_name(cc_preprocess_style style);
+
 /* CLIP's defaults: size = crop = `size` (224 when <= 0), OpenAI mean/std, openai style. */
 void cc_preprocess_config_default(cc_preprocess_config *cfg, int size);
 /* Reads a Hugging Face preprocessor_config.json (a file, or a directory holding one): `size` (int or

@@ -42,6 +42,10 @@ int clipc_embed_image_file(clipc_model *model, const char *path, float *out) {
     return cc_session_embed_image_files(&model->session, &path, 1, &options, out, NULL, &kept);
 }
 
+int clipc_set_style(clipc_model *model, const char *style) {
+    return cc_preprocess_style_parse(style, &model->session.preprocess.style);
+}
+
 float clipc_similarity(const clipc_model *model, const float *a, const float *b) {
     int dim = clipc_dim(model);
     double dot = 0, na = 0, nb = 0;

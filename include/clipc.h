@@ -28,8 +28,13 @@ int clipc_dim(const clipc_model *model);
 int clipc_embed_text(clipc_model *model, const char *text, float *out);
 /* n captions -> out[n * clipc_dim]. */
 int clipc_embed_texts(clipc_model *model, const char *const *texts, int n, float *out);
-/* An image file (JPEG or PNG) -> out[clipc_dim]. */
+/* An image file (JPEG, PNG, WebP, GIF, BMP or TIFF; the format from its content) -> out[clipc_dim]. */
 int clipc_embed_image_file(clipc_model *model, const char *path, float *out);
+/* How images are preprocessed: "openai" (the default: openai/CLIP's clip.load transform, resize in the
+ * image's own mode, then RGB) or "hf" (transformers' CLIPImageProcessor: RGB first, then resize). They
+ * differ on palette, 1-bit, alpha and 16-bit images. Sizes and mean/std come from the model's
+ * preprocessor_config.json either way. Returns -1 for another name. */
+int clipc_set_style(clipc_model *model, const char *style);
 /* Cosine similarity of two embeddings of clipc_dim floats. */
 float clipc_similarity(const clipc_model *model, const float *a, const float *b);
 const char *clipc_last_error(void);

@@ -48,6 +48,12 @@ out = ["# clipc command line", "",
 "Long jobs (embed, train, index build) draw a progress line with rate and ETA when stdout and stderr are a",
 "terminal. Exit status: 0 success, 1 runtime error (the message names the file or value at fault), 2 usage",
 "error, 130 interrupted training (a checkpoint was saved).", "",
+"Image files may be JPEG, PNG, WebP, GIF, BMP or TIFF (the format comes from the content, not the name).",
+"`--style openai|hf`, on every command that embeds images, picks the preprocessing pipeline to match: `openai`",
+"(the default) is openai/CLIP's `clip.load` transform (resize in the image's own mode, then RGB), `hf` is",
+"transformers' `CLIPProcessor` / `CLIPImageProcessor` (RGB first, then resize); they differ on palette, 1-bit,",
+"alpha and 16-bit images (docs/DATA.md). An index built with `--model` remembers its style; `search`, `serve`",
+"and `index add` use it.", "",
 "| command | what it does |", "|---|---|"]
 helps = {}
 def esc(s): return s.replace("|", "\\|")

@@ -1,10 +1,12 @@
 #!/bin/sh
 # install-deps.sh — installs the Debian packages clipc needs, only those missing (idempotent).
-# Build: compiler, OpenBLAS, libjpeg-turbo, libpng, zlib, cJSON, PCRE2, utf8proc, libmicrohttpd.
+# Build: compiler, OpenBLAS, libjpeg-turbo, libpng, libwebp, giflib, libtiff, zlib, cJSON, PCRE2, utf8proc,
+# libmicrohttpd.
 # Tests and benchmarks: the Python references (torch, numpy, PIL, faiss, hnswlib), run with
 # /usr/bin/python3. Set CLIPC_NO_PYTHON_DEPS=1 to skip those (the build alone needs none of them).
 set -e
-packages="build-essential pkg-config libopenblas-dev libturbojpeg0-dev libjpeg-dev libpng-dev zlib1g-dev
+packages="build-essential pkg-config libopenblas-dev libturbojpeg0-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev
+libtiff-dev zlib1g-dev
 libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev"
 if [ "${CLIPC_NO_PYTHON_DEPS:-0}" != 1 ]; then
     packages="$packages python3 python3-torch python3-numpy python3-pil python3-faiss python3-hnswlib python3-regex"

@@ -53,6 +53,9 @@ void cc_print_help(const cc_command *cmd, const cc_option *options);
 int cc_apply_precision(const cc_command *cmd, const char *name);
 
 /* Prints "clipc NAME: <message>" to stderr; returns 1 (the exit status for runtime errors). */
+/* The help of every command's --style option. */
+#define CC_STYLE_HELP "image preprocessing: openai (clip.load's transform, default) or hf (transformers' CLIPImageProcessor)"
+
 int cc_command_error(const cc_command *cmd, const char *message);
 
 #endif

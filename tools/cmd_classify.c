@@ -30,7 +30,7 @@ const cc_command cmd_classify = {
     run_classify};
 
 typedef struct classify_args {
-    const char *model, *labels, *templates, *images_list, *pseudo, *caption_template, *scales;
+    const char *model, *labels, *templates, *images_list, *pseudo, *caption_template, *scales, *style;
     cc_strlist images;
     int64_t top;
     double min_prob;
@@ -137,6 +137,8 @@ static int classify(const classify_args *a) {
     label_prob *ranked = NULL, *best = NULL;
     cJSON *root = NULL;
     int rc = -1;
+    cc_preprocess_style style = CC_PREPROCESS_OPENAI;
+    if (a->style && cc_preprocess_style_parse(a->style, &style) != 0) goto done;
     if (read_inputs(a, &labels, &templates, &n_read_templates) != 0) goto done;
     const char *const *paths = a->images.items;
     int64_t n = a->images.count;
@@ -150,6 +152,7 @@ static int classify(const classify_args *a) {
         goto done;
     }
     if (app_model_open(&am, a->model, a->scales) != 0) goto done;
+    am.session.preprocess.style = style;
     int64_t dim = am.dim, n_labels = labels.count;
     const char *const *tpl = templates ? (const char *const *)templates : cc_zeroshot_default_templates;
     int64_t n_templates = templates ? n_read_templates : cc_zeroshot_n_default_templates;
@@ -244,6 +247,7 @@ static int run_classify(int argc, char **argv) {
         {"--min-prob", CC_OPT_FLOAT, &a.min_prob, "P", "pseudo-label only images whose top probability is >= P"},
         {"--caption-template", CC_OPT_STRING, &a.caption_template, "\"...{}...\"", "pseudo-label caption (default \"a photo of a {}.\")"},
         {"--multiscale", CC_OPT_STRING, &a.scales, "S1,S2", "average image features at these sizes"},
+        {"--style", CC_OPT_STRING, &a.style, "NAME", CC_STYLE_HELP},
         {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };

@@ -124,11 +124,11 @@ static int run_preprocess(int argc, char **argv) {
     int64_t size = 0;
     int fast = 0, u8 = 0;
     const cc_option options[] = {
-        {"--image", CC_OPT_STRING, &image, "FILE", "JPEG or PNG file"},
+        {"--image", CC_OPT_STRING, &image, "FILE", "image file (JPEG, PNG, WebP, GIF, BMP or TIFF)"},
         {"--size", CC_OPT_INT, &size, "S", "shorter side after resize and crop size (default 224)"},
         {"--model", CC_OPT_STRING, &model, "DIR", "take size, crop and mean/std from DIR/preprocessor_config.json"},
         {"--out", CC_OPT_STRING, &out, "X.npy", "output: float32 [3, S, S]"},
-        {"--style", CC_OPT_STRING, &style, "NAME", "openai (torchvision transform, default) or hf (CLIPImageProcessor)"},
+        {"--style", CC_OPT_STRING, &style, "NAME", CC_STYLE_HELP},
         {"--fast-decode", CC_OPT_FLAG, &fast, NULL, "JPEG DCT scaling for large images (faster, not exact)"},
         {"--uint8", CC_OPT_FLAG, &u8, NULL, "write the 8-bit resized crop [S, S, 3] instead"},
         {0},
@@ -149,10 +149,8 @@ static int run_preprocess(int argc, char **argv) {
         fprintf(stderr, "clipc preprocess: --size must be 1..%d\n", CC_PREPROCESS_MAX_SIZE);
         return 2;
     }
-    if (strcmp(style, "openai") == 0) cfg.style = CC_PREPROCESS_OPENAI;
-    else if (strcmp(style, "hf") == 0) cfg.style = CC_PREPROCESS_HF;
-    else {
-        fprintf(stderr, "clipc preprocess: --style must be openai or hf, got '%s'\n", style);
+    if (cc_preprocess_style_parse(style, &cfg.style) != 0) {
+        fprintf(stderr, "clipc preprocess: --style: %s\n", cc_last_error());
         return 2;
     }
     cfg.fast_decode = fast;

@@ -16,7 +16,7 @@ const cc_command cmd_embed = {
     "Embed images or captions with a CLIP model; writes float32 [N, projection_dim], L2-normalised.", run_embed};
 
 typedef struct embed_args {
-    const char *model_dir, *images_list, *texts_file, *out, *device, *long_text;
+    const char *model_dir, *images_list, *texts_file, *out, *device, *long_text, *style;
     cc_strlist images, texts;
     int64_t batch, window_stride;
     int no_normalize, skip_bad, fast_decode;
@@ -106,6 +106,7 @@ static int run_embed(int argc, char **argv) {
         {"--no-normalize", CC_OPT_FLAG, &a.no_normalize, NULL, "write the projections without L2 normalisation"},
         {"--skip-bad", CC_OPT_FLAG, &a.skip_bad, NULL, "skip unreadable images (warns; OUT.kept.npy lists kept rows)"},
         {"--fast-decode", CC_OPT_FLAG, &a.fast_decode, NULL, "decode large JPEGs with DCT scaling (faster, not PIL-exact)"},
+        {"--style", CC_OPT_STRING, &a.style, "NAME", CC_STYLE_HELP},
         {"--long-text", CC_OPT_STRING, &a.long_text, "MODE", "captions longer than the context: truncate (default) or window"},
         {"--window-stride", CC_OPT_INT, &a.window_stride, "N", "window mode: tokens between window starts (default 75)"},
         {"--device", CC_OPT_STRING, &a.device, "DEV", "cpu (default) or cuda"},
@@ -124,12 +125,18 @@ static int run_embed(int argc, char **argv) {
         fprintf(stderr, "clipc embed: --long-text must be truncate or window\n");
         goto done;
     }
+    cc_preprocess_style style = CC_PREPROCESS_OPENAI;
+    if (a.style && cc_preprocess_style_parse(a.style, &style) != 0) {
+        fprintf(stderr, "clipc embed: %s\n", cc_last_error());
+        goto done;
+    }
     cc_session s;
     if (cc_session_open(&s, a.model_dir, a.device) != 0) {
         exit_code = cc_command_error(&cmd_embed, cc_last_error());
         goto done;
     }
     s.preprocess.fast_decode = a.fast_decode;
+    s.preprocess.style = style;
     cc_lines lines = {0};
     if (a.images_list || a.texts_file) {
         const char *file = a.images_list ? a.images_list : a.texts_file;

@@ -126,7 +126,7 @@ static void print_summary_line(const cc_index *idx, const char *path) {
 #define MAX_ITEM_ID_SCAN (1 << 26)  /* ids looked at when listing an index's items (model-built: 0..n-1) */
 
 typedef struct model_args {
-    const char *model, *images, *texts, *meta, *scales, *long_text, *cache;
+    const char *model, *images, *texts, *meta, *scales, *long_text, *cache, *style;
     int64_t window_stride;
     int no_cache;
 } model_args;
@@ -376,6 +376,7 @@ typedef struct cache_stamp {
     char kind[16];          /* images | texts */
     char scales[64];        /* "224,336" or "" */
     char long_text[32];     /* "window[:STRIDE]" or "" */
+    char style[16];         /* images: "hf", or "" for openai (caches from before the key are openai) */
 } cache_stamp;
 
 static void file_stamp(const char *dir, const char *name, char *buf, size_t size) {
@@ -387,11 +388,11 @@ static void file_stamp(const char *dir, const char *name, char *buf, size_t size
                  (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
 }
 
-static const char *const cache_meta_keys[] = {"cache.model", "cache.model_files", "cache.kind", "cache.scales",
+static const char *const cache_meta_keys[] = {"cache.model", "cache.model_files", "cache.kind", "cache.scales", "cache.style",
                                               "cache.long_text"};
 
 static const char *stamp_field(const cache_stamp *s, int i) {
-    const char *fields[] = {s->model, s->model_files, s->kind, s->scales, s->long_text};
+    const char *fields[] = {s->model, s->model_files, s->kind, s->scales, s->style, s->long_text};
     return fields[i];
 }
 
@@ -432,6 +433,7 @@ static int cache_open(emb_cache *c, const char *path, const cache_stamp *want, i
     }
     for (int i = 0; i < (int)(sizeof cache_meta_keys / sizeof *cache_meta_keys); i++) {
         const char *have = cc_index_get_meta(idx, cache_meta_keys[i]);
+        if (!have && !strcmp(cache_meta_keys[i], "cache.style")) have = ""; /* a cache from before the key */
         if (!have || strcmp(have, stamp_field(want, i))) {
             fprintf(stderr, "note: the embedding cache %s was made with another model or options (%s); embedding again\n",
                     path, cache_meta_keys[i] + 6);
@@ -512,7 +514,8 @@ static int parse_long_text(const char *text, cc_long_text_mode *mode, int64_t *s
 }
 
 static int make_stamp(cache_stamp *s, const char *model_dir, const char *kind, const char *scales_text,
-                      const char *long_text, int64_t window_stride, int *dim, int *native_size) {
+                      const char *long_text, int64_t window_stride, cc_preprocess_style style, int *dim,
+                      int *native_size) {
     memset(s, 0, sizeof *s);
     if (!realpath(model_dir, s->model) || !app_is_directory(s->model)) {
         cc_set_error("%s: no such model directory", model_dir);
@@ -541,6 +544,8 @@ static int make_stamp(cache_stamp *s, const char *model_dir, const char *kind, c
                 snprintf(s->scales + strlen(s->scales), sizeof s->scales - strlen(s->scales), "%s%d", i ? "," : "",
                          scales[i]);
     }
+    if (!strcmp(kind, "images") && style != CC_PREPROCESS_OPENAI)
+        snprintf(s->style, sizeof s->style, "%s", cc_preprocess_style_name(style));
     cc_long_text_mode mode;
     int64_t stride = window_stride;
     if (!strcmp(kind, "texts")) {
@@ -596,6 +601,7 @@ static int embed_items(const cache_stamp *stamp, int dim, item_set *set, const e
         free(todo);
         return -1;
     }
+    am.session.preprocess.style = *stamp->style ? CC_PREPROCESS_HF : CC_PREPROCESS_OPENAI;
     int64_t stride = 0;
     parse_long_text(stamp->long_text, &am.long_text, &stride);
     am.window_stride = (int)stride;
@@ -676,7 +682,9 @@ static int set_model_meta(cc_index *idx, const cache_stamp *stamp, int dim) {
     if (cc_index_set_meta(idx, APP_META_MODEL, stamp->model) || cc_index_set_meta(idx, APP_META_KIND, stamp->kind) ||
         cc_index_set_meta(idx, APP_META_DIM, dim_text) ||
         cc_index_set_meta(idx, APP_META_SCALES, *stamp->scales ? stamp->scales : NULL) ||
-        cc_index_set_meta(idx, APP_META_LONG_TEXT, *stamp->long_text ? stamp->long_text : NULL))
+        cc_index_set_meta(idx, APP_META_LONG_TEXT, *stamp->long_text ? stamp->long_text : NULL) ||
+        cc_index_set_meta(idx, APP_META_STYLE,
+                          strcmp(stamp->kind, "images") ? NULL : *stamp->style ? stamp->style : "openai"))
         return -1;
     return 0;
 }
@@ -719,12 +727,15 @@ static int build_with_model(const cc_command *cmd, const model_args *a, const bu
     char cache_path[PATH_MAX + 16];
     int dim, native, status = 1;
     cc_metric metric;
+    cc_preprocess_style style = CC_PREPROCESS_OPENAI;
     if (parse_metric(b->metric_name, &metric) != 0) goto fail;
-    if (make_stamp(&stamp, a->model, kind, a->scales, a->long_text, a->window_stride, &dim, &native) != 0) goto fail;
+    if (a->style && cc_preprocess_style_parse(a->style, &style) != 0) goto fail;
+    if (make_stamp(&stamp, a->model, kind, a->scales, a->long_text, a->window_stride, style, &dim, &native) != 0)
+        goto fail;
     if (collect_items(a, kind, &set) != 0) goto fail;
     if (set.n == 0) {
         cc_set_error("%s: no %s to index", a->images ? a->images : a->texts,
-                     a->images ? "images (*.jpg, *.jpeg, *.png)" : "captions");
+                     a->images ? "images (*.jpg, *.jpeg, *.png, *.webp, *.gif, *.bmp, *.tif, *.tiff)" : "captions");
         goto fail;
     }
     default_cache_path(b->out, a->cache, cache_path, sizeof cache_path);
@@ -805,8 +816,16 @@ static int add_with_model(const cc_command *cmd, const model_args *a, const char
     }
     const char *model_dir = app_index_model_dir(idx, a->model);
     if (!model_dir) goto fail;
+    cc_preprocess_style style, asked;
+    if (app_index_style(idx, NULL, &style) != 0) goto fail;
+    if (a->style && cc_preprocess_style_parse(a->style, &asked) != 0) goto fail;
+    if (a->style && asked != style) {
+        cc_set_error("%s was built with --style %s; its new items must be too (build a new index for %s)", index_path,
+                     cc_preprocess_style_name(style), a->style);
+        goto fail;
+    }
     if (make_stamp(&stamp, model_dir, kind, cc_index_get_meta(idx, APP_META_SCALES),
-                   cc_index_get_meta(idx, APP_META_LONG_TEXT), 0, &dim, &native) != 0)
+                   cc_index_get_meta(idx, APP_META_LONG_TEXT), 0, style, &dim, &native) != 0)
         goto fail;
     if (dim != cc_index_dim(idx)) {
         cc_set_error("the model %s gives %d-d embeddings but %s holds %d-d vectors", stamp.model, dim, index_path,
@@ -899,10 +918,11 @@ static int run_build(int argc, char **argv) {
         {"--vectors", CC_OPT_STRING, &vectors, "X.npy", "float32 vectors, rows x dimension"},
         {"--ids", CC_OPT_STRING, &ids_path, "IDS.npy", "int64 id per vector (default 0, 1, 2, ...)"},
         {"--texts", CC_OPT_STRING, &texts_path, "FILE", "captions to embed and index, one per line (with --vectors: the text of each vector)"},
-        {"--images", CC_OPT_STRING, &ma.images, "DIR|LIST", "images to embed and index: a folder (recursive; jpg/jpeg/png) or a list file"},
+        {"--images", CC_OPT_STRING, &ma.images, "DIR|LIST", "images to embed and index: a folder (recursive; jpg/jpeg/png/webp/gif/bmp/tif/tiff) or a list file"},
         {"--model", CC_OPT_STRING, &model, "DIR", "model directory that embeds --images/--texts (with --vectors: a name for the metadata)"},
         {"--meta", CC_OPT_STRING, &ma.meta, "FILE.tsv", "timestamps: PATH-or-CAPTION<TAB>unix seconds or YYYY-MM-DD[THH:MM:SS]"},
         {"--multiscale", CC_OPT_STRING, &ma.scales, "S1,S2", "images: average the features at these image sizes (e.g. 224,336)"},
+        {"--style", CC_OPT_STRING, &ma.style, "NAME", CC_STYLE_HELP " (recorded in the index)"},
         {"--long-text", CC_OPT_STRING, &ma.long_text, "MODE", "captions longer than the context: truncate (default) or window"},
         {"--window-stride", CC_OPT_INT, &ma.window_stride, "N", "window mode: tokens between window starts"},
         {"--cache", CC_OPT_STRING, &ma.cache, "FILE", "embedding cache (default OUT.cache)"},
@@ -928,8 +948,8 @@ static int run_build(int argc, char **argv) {
         build_opts b = {type ? type : "Flat", metric_name, out, ef_construction, train_size, seed};
         return build_with_model(&cmd_index_build, &ma, &b);
     }
-    if (ma.images || ma.meta || ma.scales || ma.long_text || ma.cache || ma.no_cache) {
-        fprintf(stderr, "clipc index build: --images, --meta, --multiscale, --long-text and --cache need --model (and no --vectors)\n");
+    if (ma.images || ma.meta || ma.scales || ma.long_text || ma.cache || ma.no_cache || ma.style) {
+        fprintf(stderr, "clipc index build: --images, --meta, --multiscale, --long-text, --style and --cache need --model (and no --vectors)\n");
         return 2;
     }
     if (!type || !vectors || !out) {
@@ -1003,6 +1023,7 @@ static int run_add(int argc, char **argv) {
         {"--images", CC_OPT_STRING, &ma.images, "DIR|LIST", "images to embed and add (already indexed ones are skipped)"},
         {"--model", CC_OPT_STRING, &ma.model, "DIR", "model directory (default: the one recorded in the index)"},
         {"--meta", CC_OPT_STRING, &ma.meta, "FILE.tsv", "timestamps of the new items (as index build)"},
+        {"--style", CC_OPT_STRING, &ma.style, "NAME", "image preprocessing: openai or hf (default and only choice: the index's)"},
         {"--cache", CC_OPT_STRING, &ma.cache, "FILE", "embedding cache (default INDEX.cache)"},
         {"--no-cache", CC_OPT_FLAG, &ma.no_cache, NULL, "neither read nor write the embedding cache"},
         {"--out", CC_OPT_STRING, &out, "FILE", "write the result here instead"},
@@ -1020,7 +1041,7 @@ static int run_add(int argc, char **argv) {
         if (texts_path) ma.texts = texts_path;
         return add_with_model(&cmd_index_add, &ma, index_path, out ? out : index_path);
     }
-    if (ma.images || ma.model || ma.meta || ma.cache || ma.no_cache) {
+    if (ma.images || ma.model || ma.meta || ma.cache || ma.no_cache || ma.style) {
         fprintf(stderr, "clipc index add: --images, --model, --meta and --cache are for model-built indexes (no --vectors)\n");
         return 2;
     }

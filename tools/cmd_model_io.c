@@ -51,7 +51,7 @@ static char *zeroshot_json(cc_session *s, const cc_embedder *e, const cc_evaluat
 
 static int run_eval(int argc, char **argv) {
     const char *model_dir = NULL, *data = NULL, *root = NULL, *split = NULL, *device = NULL, *img_key = NULL,
-               *caption_key = NULL, *zeroshot_data = NULL, *templates = NULL;
+               *caption_key = NULL, *zeroshot_data = NULL, *templates = NULL, *style_name = NULL;
     int64_t batch = 32;
     cc_option options[] = {
         {"--model", CC_OPT_STRING, &model_dir, "DIR", "Hugging Face CLIP model directory"},
@@ -65,6 +65,7 @@ static int run_eval(int argc, char **argv) {
         {"--templates", CC_OPT_STRING, &templates, "FILE", "zero-shot prompt templates with {} (default: classify's 22)"},
         {"--batch", CC_OPT_INT, &batch, "N", "items per forward pass (default 32)"},
         {"--device", CC_OPT_STRING, &device, "DEV", "cpu (default) or cuda"},
+        {"--style", CC_OPT_STRING, &style_name, "NAME", CC_STYLE_HELP},
         {0},
     };
     int parsed = cc_parse_options(&cmd_eval, options, argc, argv, NULL);
@@ -72,6 +73,8 @@ static int run_eval(int argc, char **argv) {
     if (!model_dir || (!data && !zeroshot_data))
         return cc_command_error(&cmd_eval, "--model and --data or --zeroshot-data are required") + 1;
     if (templates && !zeroshot_data) return cc_command_error(&cmd_eval, "--templates needs --zeroshot-data") + 1;
+    cc_preprocess_style style = CC_PREPROCESS_OPENAI;
+    if (style_name && cc_preprocess_style_parse(style_name, &style) != 0) return cc_command_error(&cmd_eval, cc_last_error()) + 1;
     cc_dataset ds = {0};
     cc_dataset_options dopt = {.image_root = root, .split = split, .img_key = img_key, .caption_key = caption_key};
     if (data && cc_dataset_read(data, &dopt, &ds) != 0) return cc_command_error(&cmd_eval, cc_last_error());
@@ -82,6 +85,7 @@ static int run_eval(int argc, char **argv) {
     }
     cc_embedder e = {s.model, s.model->config.projection_dim, s.model->config.text.max_positions, model_images,
                      model_texts};
+    s.preprocess.style = style;
     cc_evaluate_options o = {.batch = (int)batch, .preprocess = s.preprocess, .label = "eval"};
     cc_recall recall;
     int64_t skipped = 0;

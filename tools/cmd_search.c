@@ -20,7 +20,7 @@ const cc_command cmd_search = {
     "Search an index built with --model by text or image; prints rank, score and path or caption.", run_search};
 
 typedef struct search_args {
-    const char *index, *model, *text, *image, *template_text, *long_text, *scales;
+    const char *index, *model, *text, *image, *template_text, *long_text, *scales, *style;
     int64_t k, ef, nprobe, window_stride, now;
     double decay;
     int json;
@@ -63,7 +63,10 @@ static int search(const search_args *a) {
     const char *model_dir = app_index_model_dir(idx, a->model);
     if (!model_dir) goto done;
     const char *scales = a->scales ? a->scales : cc_index_get_meta(idx, APP_META_SCALES);
+    cc_preprocess_style style;
+    if (app_index_style(idx, a->style, &style) != 0) goto done;
     if (app_model_open(&am, model_dir, a->image ? scales : NULL) != 0) goto done;
+    am.session.preprocess.style = style;
     if (app_check_dims(&am, idx, a->index) != 0) goto done;
     int64_t stride = a->window_stride;
     const char *long_text = a->long_text ? a->long_text : cc_index_get_meta(idx, APP_META_LONG_TEXT);
@@ -112,7 +115,8 @@ static int run_search(int argc, char **argv) {
         {"--index", CC_OPT_STRING, &a.index, "FILE", "index built with clipc index build --model"},
         {"--model", CC_OPT_STRING, &a.model, "DIR", "model directory (default: the one recorded in the index)"},
         {"--text", CC_OPT_STRING, &a.text, "\"...\"", "text query"},
-        {"--image", CC_OPT_STRING, &a.image, "FILE", "image query (JPEG or PNG)"},
+        {"--image", CC_OPT_STRING, &a.image, "FILE", "image query (JPEG, PNG, WebP, GIF, BMP or TIFF)"},
+        {"--style", CC_OPT_STRING, &a.style, "NAME", "image query preprocessing: openai or hf (default: the index's, else openai)"},
         {"--k", CC_OPT_INT, &a.k, "K", "results (default 10, at most 1000)"},
         {"--json", CC_OPT_FLAG, &a.json, NULL, "print {\"results\": [{rank, score, id, path|caption}]} as JSON"},
         {"--template", CC_OPT_STRING, &a.template_text, "\"... {} ...\"", "text query template, e.g. \"a photo of {}\""},

@@ -23,7 +23,7 @@ const cc_command cmd_serve = {
     "HTTP search server with a web page: /api/search, /api/item/ID, /metrics, /healthz.", run_serve};
 
 typedef struct serve_args {
-    const char *index, *model, *host, *template_text;
+    const char *index, *model, *host, *template_text, *style;
     int64_t port, workers, max_upload_mb, timeout_s, reload_ms, batch, max_connections;
     int log;
 } serve_args;
@@ -55,6 +55,7 @@ static int serve(const serve_args *a) {
     memset(&s, 0, sizeof s);
     s.index_path = a->index;
     s.template_text = a->template_text;
+    s.style = a->style;
     s.request_timeout_ms = (int)(a->timeout_s * 1000);
     s.reload_ms = (int)a->reload_ms;
     s.max_batch = (int)a->batch;
@@ -137,6 +138,7 @@ static int run_serve(int argc, char **argv) {
         {"--max-connections", CC_OPT_INT, &a.max_connections, "N", "concurrent connections (default 256)"},
         {"--template", CC_OPT_STRING, &a.template_text, "\"...{}...\"", "template applied to every text query"},
         {"--log", CC_OPT_FLAG, &a.log, NULL, "log every request to stderr"},
+        {"--style", CC_OPT_STRING, &a.style, "NAME", "image query preprocessing: openai or hf (default: the index's, else openai)"},
         {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };

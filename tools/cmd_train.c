@@ -43,7 +43,7 @@ static void on_sigint(int sig) {
 
 typedef struct train_args {
     const char *model_dir, *arch, *data, *images_root, *out, *val_data, *vocab, *device, *split, *val_split_name;
-    const char *img_key, *caption_key, *loss_log, *loss, *zeroshot_data, *templates;
+    const char *img_key, *caption_key, *loss_log, *loss, *zeroshot_data, *templates, *style;
     double val_split, lr, wd, modal_reg, max_grad_norm;
     int64_t epochs, steps, batch, warmup, seed, save_every, eval_every, accum_freq, grad_accum, merges, workers;
     int resume, lock_image, lock_text, adapter, checkpoint_activations, every_caption;
@@ -627,6 +627,7 @@ static int run_train(int argc, char **argv) {
         {"--resume", CC_OPT_FLAG, &a.resume, NULL, "continue from OUT/checkpoints/latest"},
         {"--loss-log", CC_OPT_STRING, &a.loss_log, "FILE", "append \"step loss\" per optimizer step to FILE"},
         {"--workers", CC_OPT_INT, &a.workers, "N", "image decoding threads (default: cores)"},
+        {"--style", CC_OPT_STRING, &a.style, "NAME", CC_STYLE_HELP},
         {"--device", CC_OPT_STRING, &a.device, "DEV", "cpu (default) or cuda"},
         {"--precision", CC_OPT_STRING, &a.precision, "P", "products in f32 (default) or bf16 (CPUs with AVX512_BF16; float weights, AdamW and loss)"},
         {0},
@@ -647,6 +648,8 @@ static int run_train(int argc, char **argv) {
     if (a.loss && strcmp(a.loss, "clip") != 0 && strcmp(a.loss, "siglip") != 0)
         return fail("--loss must be clip or siglip"), 2;
     if (a.templates && !a.zeroshot_data) return fail("--templates needs --zeroshot-data"), 2;
+    cc_preprocess_style style = CC_PREPROCESS_OPENAI;
+    if (a.style && cc_preprocess_style_parse(a.style, &style) != 0) return fail(cc_last_error()), 2;
     run r = {.a = &a, .epoch_pairs_of = -1};
     snprintf(r.out, sizeof r.out, "%s", a.out);
     r.curves = cc_calloc(1, sizeof *r.curves, "curves");
@@ -679,6 +682,7 @@ static int run_train(int argc, char **argv) {
         r.state.seed = (uint64_t)a.seed;
     }
     if (!a.loss) a.loss = "clip";
+    if (status == 0) r.pre.style = style;
     if (status == 0) {
         r.steps_per_epoch = pairs_per_epoch(&r) / a.batch / a.grad_accum;
         if (r.steps_per_epoch < 1) r.steps_per_epoch = 1;

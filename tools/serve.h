@@ -79,6 +79,7 @@ typedef enum { ROUTE_PAGE, ROUTE_SEARCH_TEXT, ROUTE_SEARCH_IMAGE, ROUTE_ITEM, RO
 typedef struct server {
     /* settings */
     const char *index_path, *template_text;
+    const char *style;          /* --style: image preprocessing (NULL: the index's, else openai) */
     int request_timeout_ms, reload_ms, max_batch, log_requests;
     size_t max_body;
     /* model (engine thread only) */

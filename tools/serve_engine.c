@@ -299,6 +299,7 @@ int serve_start(server *s, const char *model_override) {
     if (!model_dir || app_model_open(&s->model, model_dir, cc_index_get_meta(first->idx, APP_META_SCALES)) != 0 ||
         app_check_dims(&s->model, first->idx, s->index_path) != 0)
         return -1;
+    if (app_index_style(first->idx, s->style, &s->model.session.preprocess.style) != 0) return -1;
     const char *long_text = cc_index_get_meta(first->idx, APP_META_LONG_TEXT);
     if (long_text && !strncmp(long_text, "window", 6)) s->model.long_text = CC_LONG_TEXT_WINDOW;
     if (pthread_create(&s->engine_thread, NULL, engine_main, s) != 0) {

@@ -2,8 +2,9 @@
  *
  *   GET  /                      the single-page UI (tools/web/index.html, compiled in)
  *   GET  /api/search?q=&k=      text query -> {"results": [...]}
- *   POST /api/search[?k=]       image query: multipart field "image" (or an image/jpeg|png body)
- *   GET  /api/item/ID[?thumb=1] the indexed file of item ID, or a JPEG thumbnail (256 px max side)
+ *   POST /api/search[?k=]       image query: multipart field "image" (or a body of an image type)
+ *   GET  /api/item/ID[?thumb=1] the indexed file of item ID (JPEG / PNG as stored, other formats as the
+ *                               PNG of their decoded pixels), or a JPEG thumbnail (256 px max side)
  *   GET  /metrics               Prometheus text format
  *   GET  /healthz               {"status": "ok", ...}
  *
@@ -293,12 +294,11 @@ static enum MHD_Result start_upload(request *r) {
         r->pp = MHD_create_post_processor(c, POST_BUFFER_SIZE, on_form_field, r);
         if (!r->pp) return send_error(r, 400, "malformed multipart/form-data header (boundary?)");
         r->body_kind = 1;
-    } else if (type && (!strncasecmp(type, "image/jpeg", 10) || !strncasecmp(type, "image/png", 9) ||
-                        !strncasecmp(type, "application/octet-stream", 24))) {
+    } else if (type && (!strncasecmp(type, "image/", 6) || !strncasecmp(type, "application/octet-stream", 24))) {
         r->body_kind = 2;
         r->saw_image = 1;
     } else {
-        return send_error(r, 415, "send multipart/form-data with an \"image\" field, or an image/jpeg or image/png body");
+        return send_error(r, 415, "send multipart/form-data with an \"image\" field, or an image/* body");
     }
     return MHD_YES;
 }
@@ -361,7 +361,8 @@ static void thumb_store(server *s, uint64_t generation, int64_t id, const uint8_
     pthread_mutex_unlock(&tc->lock);
 }
 
-static int make_thumbnail(const char *path, int fd, off_t file_size, uint8_t **jpeg, size_t *jpeg_size) {
+/* Decodes an item's file (any format data/image reads) as the index saw it, RGB only. */
+static int decode_item_file(const char *path, int fd, off_t file_size, int fast_min_side, cc_image *img) {
     uint8_t *data = cc_malloc((size_t)file_size + 1, "image file");
     if (!data) return -1;
     size_t got = 0;
@@ -370,11 +371,25 @@ static int make_thumbnail(const char *path, int fd, off_t file_size, uint8_t **j
         if (n <= 0) break;
         got += (size_t)n;
     }
-    cc_image img = {0};
-    cc_image_options o = {.fast_min_side = THUMB_SIDE, .rgb_only = 1};
-    int rc = cc_image_decode_ex(data, got, path, &o, &img);
+    cc_image_options o = {.fast_min_side = fast_min_side, .rgb_only = 1};
+    int rc = cc_image_decode_ex(data, got, path, &o, img);
     free(data);
-    if (rc != 0) return -1;
+    return rc;
+}
+
+/* A file the browser may not show (WebP, GIF, BMP, TIFF), as the PNG of what clipc decodes from it. */
+static int make_png(const char *path, int fd, off_t file_size, uint8_t **png, size_t *png_size) {
+    cc_image img = {0};
+    if (decode_item_file(path, fd, file_size, 0, &img) != 0) return -1;
+    int rc = cc_image_encode_png(img.rgb, img.width, img.height, 3, png, png_size);
+    cc_image_free(&img);
+    return rc;
+}
+
+static int make_thumbnail(const char *path, int fd, off_t file_size, uint8_t **jpeg, size_t *jpeg_size) {
+    cc_image img = {0};
+    if (decode_item_file(path, fd, file_size, THUMB_SIDE, &img) != 0) return -1;
+    int rc;
     int w = img.width, h = img.height, side = w > h ? w : h;
     int tw = w, th = h;
     if (side > THUMB_SIDE) {
@@ -398,12 +413,15 @@ static int make_thumbnail(const char *path, int fd, off_t file_size, uint8_t **j
     return rc;
 }
 
-static const char *image_type(int fd) {
-    unsigned char head[8] = {0};
-    if (pread(fd, head, sizeof head, 0) < 4) return NULL;
-    if (head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF) return "image/jpeg";
-    if (!memcmp(head, "\x89PNG", 4)) return "image/png";
-    return NULL;
+/* The type to send an item's file as: JPEG and PNG as they are; the other formats clipc reads are sent
+ * as the PNG of their decoded pixels (*reencode = 1). NULL: not an image clipc reads. */
+static const char *image_type(int fd, int *reencode) {
+    unsigned char head[16] = {0};
+    ssize_t n = pread(fd, head, sizeof head, 0);
+    const char *format = n > 0 ? cc_image_format(head, (size_t)n) : NULL;
+    *reencode = format && strcmp(format, "jpeg") && strcmp(format, "png");
+    if (!format) return NULL;
+    return strcmp(format, "jpeg") == 0 ? "image/jpeg" : "image/png";
 }
 
 /* "/api/item/<digits>": the id, or -1. */
@@ -444,13 +462,14 @@ static enum MHD_Result serve_item(request *r, const char *id_text) {
         ret = send_error(r, 404, "the file of item %lld is no longer readable", (long long)id);
         goto done;
     }
-    const char *type = image_type(fd);
+    int reencode = 0;
+    const char *type = image_type(fd, &reencode);
     if (!type) {
         close(fd);
-        ret = send_error(r, 415, "the file of item %lld is not a JPEG or PNG image", (long long)id);
+        ret = send_error(r, 415, "the file of item %lld is not an image clipc reads", (long long)id);
         goto done;
     }
-    if (!thumb) {
+    if (!thumb && !reencode) {
         struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd); /* closes fd */
         if (resp) MHD_add_response_header(resp, "Cache-Control", "max-age=300");
         else close(fd);
@@ -459,19 +478,19 @@ static enum MHD_Result serve_item(request *r, const char *id_text) {
     }
     if (st.st_size > MAX_THUMB_SOURCE_BYTES) {
         close(fd);
-        ret = send_error(r, 413, "the file of item %lld is too large for a thumbnail", (long long)id);
+        ret = send_error(r, 413, "the file of item %lld is too large to decode for the page", (long long)id);
         goto done;
     }
     uint8_t *jpeg = NULL;
     size_t jpeg_size = 0;
-    int rc = make_thumbnail(path, fd, st.st_size, &jpeg, &jpeg_size);
+    int rc = thumb ? make_thumbnail(path, fd, st.st_size, &jpeg, &jpeg_size) : make_png(path, fd, st.st_size, &jpeg, &jpeg_size);
     close(fd);
     if (rc != 0) {
         ret = send_error(r, 415, "item %lld: %s", (long long)id, cc_last_error());
         goto done;
     }
-    thumb_store(r->s, ix->generation, id, jpeg, jpeg_size);
-    ret = send_bytes(r, 200, "image/jpeg", jpeg, jpeg_size, MHD_RESPMEM_MUST_FREE, "max-age=300");
+    if (thumb) thumb_store(r->s, ix->generation, id, jpeg, jpeg_size);
+    ret = send_bytes(r, 200, thumb ? "image/jpeg" : "image/png", jpeg, jpeg_size, MHD_RESPMEM_MUST_FREE, "max-age=300");
 done:
     serve_index_release(r->s, ix);
     return ret;

@@ -198,6 +198,17 @@ int app_embed_image_files(app_model *am, const char *const *paths, int64_t n, cc
 
 /* ------------------------------------------------------------------ index metadata */
 
+int app_index_style(const cc_index *idx, const char *override, cc_preprocess_style *style) {
+    const char *stored = idx ? cc_index_get_meta(idx, APP_META_STYLE) : NULL;
+    *style = CC_PREPROCESS_OPENAI;
+    if (override) return cc_preprocess_style_parse(override, style);
+    if (stored && cc_preprocess_style_parse(stored, style) != 0) {
+        cc_prefix_error("the index's %s", APP_META_STYLE);
+        return -1;
+    }
+    return 0;
+}
+
 const char *app_index_model_dir(const cc_index *idx, const char *override) {
     if (override) return override;
     const char *dir = cc_index_get_meta(idx, APP_META_MODEL);
@@ -323,9 +334,14 @@ static int vec_push(string_vec *v, const char *s) {
     return 0;
 }
 
+/* The names a folder scan picks up: every format data/image decodes (the decoder itself goes by the
+ * file's signature, so a misnamed file is still read right). */
 static int has_image_extension(const char *name) {
+    static const char *const extensions[] = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff", NULL};
     const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
+    for (int i = 0; dot && extensions[i]; i++)
+        if (!strcasecmp(dot, extensions[i])) return 1;
+    return 0;
 }
 
 int app_is_directory(const char *path) {

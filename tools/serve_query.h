@@ -21,6 +21,7 @@
 #define APP_META_DIM "projection_dim"    /* embedding dimension, as text */
 #define APP_META_SCALES "multiscale"     /* "224,336" when built with --multiscale */
 #define APP_META_LONG_TEXT "long_text"   /* "window" when captions were embedded with windows */
+#define APP_META_STYLE "preprocess_style" /* "openai" or "hf": how the images were preprocessed */
 
 typedef struct app_model {
     cc_session session;
@@ -56,6 +57,9 @@ char *app_fill_template(const char *template_text, const char *text);
 /* The model directory for an index: override when given, else the index's "model" key (error when
  * neither). */
 const char *app_index_model_dir(const cc_index *idx, const char *override);
+/* The preprocessing style for an index's images and image queries: override (a --style value) when
+ * given, else the index's "preprocess_style", else openai (indexes from before the key). */
+int app_index_style(const cc_index *idx, const char *override, cc_preprocess_style *style);
 /* Dimension check with a message naming both. */
 int app_check_dims(const app_model *am, const cc_index *idx, const char *index_path);
 /* "path" (kind images), "caption" (kind texts) or "text" (anything else): the JSON key of item texts. */

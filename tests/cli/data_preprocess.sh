@@ -28,7 +28,7 @@ if "$CLIPC" preprocess --image "$TMPDIR/none.png" --out "$TMPDIR/keep.npy" 2> "$
 grep -q "none.png" "$TMPDIR/err"
 cmp "$TMPDIR/x.npy" "$TMPDIR/keep.npy"
 if "$CLIPC" preprocess --image "$TMPDIR/d/pairs.tsv" --out "$TMPDIR/z.npy" 2> "$TMPDIR/err"; then exit 1; fi
-grep -q "not a JPEG or PNG" "$TMPDIR/err"
+grep -q "not a JPEG, PNG, WebP, GIF, BMP or TIFF" "$TMPDIR/err"
 head -c 300 "$TMPDIR/j/images/000000.jpg" > "$TMPDIR/cut.jpg"
 if "$CLIPC" preprocess --image "$TMPDIR/cut.jpg" --out "$TMPDIR/z.npy" 2> "$TMPDIR/err"; then exit 1; fi
 grep -q "cut.jpg" "$TMPDIR/err"
