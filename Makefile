@@ -70,7 +70,7 @@ TOOL_OBJS += $(BUILD)/gen/web_page.o
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_BINS := $(BENCH_SRCS:benchmarks/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-unit bench bench-bins demo install clean deps test-browser gpu-check
+.PHONY: all python-lib test test-unit bench bench-bins demo install clean deps test-browser gpu-check
 all: $(BUILD)/clipc $(BUILD)/libclipc.a $(BUILD)/libclipc.so
 
 # Library objects are position-independent so that libclipc.so can share them with libclipc.a
@@ -194,6 +194,10 @@ install: all
 	install -m 755 $(BUILD)/libclipc.so $(DESTDIR)$(PREFIX)/lib/libclipc.so
 	install -m 644 include/clipc.h $(DESTDIR)$(PREFIX)/include/clipc.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/clipc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/clipc.pc
+
+# Copies libclipc.so into the Python package, so that `pip install ./python` installs it with it.
+python-lib: $(BUILD)/libclipc.so
+	cp $(BUILD)/libclipc.so python/clipc/libclipc.so
 
 clean:
 	rm -rf build build-asan build-cuda

@@ -6,6 +6,7 @@ call (ctypes.PyDLL would hold it): other Python threads run while clipc embeds o
 import ctypes
 import ctypes.util
 import os
+import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -19,13 +20,17 @@ def _candidates():
     if env:
         yield env
         return  # an explicit choice: no silent fallback to another copy
-    yield os.path.join(_HERE, "libclipc.so")
-    # running from the source tree: python/clipc -> build/libclipc.so
-    yield os.path.join(os.path.dirname(os.path.dirname(_HERE)), "build", "libclipc.so")
+    # running from the source tree (python/clipc): the freshly built build/libclipc.so
+    root = os.path.dirname(os.path.dirname(_HERE))
+    if os.path.exists(os.path.join(root, "include", "clipc.h")):
+        yield os.path.join(root, "build", "libclipc.so")
+    yield os.path.join(_HERE, "libclipc.so")  # installed with the package (make python-lib)
     found = ctypes.util.find_library("clipc")
     if found:
         yield found
-    yield "libclipc.so"  # LD_LIBRARY_PATH, ld.so.cache, /usr/local/lib after `make install`
+    for prefix in dict.fromkeys([sys.prefix, "/usr/local", "/usr"]):  # `make install PREFIX=...`
+        yield os.path.join(prefix, "lib", "libclipc.so")
+    yield "libclipc.so"  # LD_LIBRARY_PATH and ld.so.cache
 
 
 def _load():
