@@ -89,8 +89,10 @@ static int fold_adapter(cc_tensor *projection, const float *adapter) {
 
 /* The id the ONNX text graph pools at: the tokenizer's end-of-text (where clipc pools), else the
  * config's eos_token_id. The tokenizer files are copied next to the .onnx files when found. */
-static int onnx_eot_id(const cc_clip_model *m, const char *tokenizer_path, const char *out, int *eot) {
+static int onnx_eot_id(const cc_clip_model *m, const char *tokenizer_path, int explicit_path, const char *out,
+                       int *eot) {
     cc_tokenizer *tok = tokenizer_path && *tokenizer_path ? cc_tokenizer_load(tokenizer_path) : NULL;
+    if (!tok && explicit_path) return -1; /* --tokenizer given but unreadable: its error */
     if (tok) {
         *eot = cc_tokenizer_eot(tok);
         cc_tokenizer_free(tok);
@@ -105,9 +107,10 @@ static int onnx_eot_id(const cc_clip_model *m, const char *tokenizer_path, const
     return -1;
 }
 
-static int export_onnx(cc_clip_model *m, const char *tokenizer_path, const char *out, const char *source) {
+static int export_onnx(cc_clip_model *m, const char *tokenizer_path, int explicit_path, const char *out,
+                       const char *source) {
     int eot = 0;
-    if (onnx_eot_id(m, tokenizer_path, out, &eot) != 0 || cc_onnx_export(m, eot, out) != 0)
+    if (onnx_eot_id(m, tokenizer_path, explicit_path, out, &eot) != 0 || cc_onnx_export(m, eot, out) != 0)
         return cc_command_error(&cmd_export, cc_last_error());
     printf("exported %s -> %s/vision.onnx, %s/text.onnx (opset 17, f32, end-of-text id %d)\n", source, out, out, eot);
     return 0;
@@ -138,7 +141,7 @@ static int run_export(int argc, char **argv) {
     if (model_dir) {
         cc_clip_model *m = cc_clip_load(model_dir, NULL);
         if (!m) return cc_command_error(&cmd_export, cc_last_error());
-        int status = export_onnx(m, tokenizer ? tokenizer : model_dir, out, model_dir);
+        int status = export_onnx(m, tokenizer ? tokenizer : model_dir, tokenizer != NULL, out, model_dir);
         cc_clip_free(m);
         return status;
     }
@@ -152,7 +155,7 @@ static int run_export(int argc, char **argv) {
     cc_free_aligned(image_adapter);
     cc_free_aligned(text_adapter);
     if (status == 0 && onnx) {
-        int rc = export_onnx(m, tokenizer ? tokenizer : state.tokenizer_dir, out, checkpoint);
+        int rc = export_onnx(m, tokenizer ? tokenizer : state.tokenizer_dir, tokenizer != NULL, out, checkpoint);
         cc_clip_free(m);
         return rc;
     }

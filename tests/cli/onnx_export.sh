@@ -3,7 +3,7 @@
 # tests/onnx/): vision.onnx on clipc-preprocessed images and text.onnx on clip.tokenize ids give the
 # embeddings `clipc embed` writes (cosine >= 0.99999, unit norm), at batch 1 and a batch of all, with the
 # sequence at the full context and trimmed to the longest caption (dynamic axes); both towers again
-# with gelu_pytorch_tanh activations. Bad arguments are errors. Skips, loudly, only when the npm
+# with gelu_pytorch_tanh activations; and from a training checkpoint. Bad arguments are errors. Skips, loudly, only when the npm
 # registry cannot be reached (no ONNX Runtime to install).
 set -eu
 shared="${CLIPC_SHARED:-$CLIPC_SRC/../shared}"
@@ -54,39 +54,44 @@ with open(f"{out}/captions.txt", "w", encoding="utf-8") as f:
     f.write("a photo of a dog\nTwo RED circles above a blue square!\nhi\n")
     f.write(" ".join(["a very long caption"] * 40) + "\n")
 PY
-size=$(/usr/bin/python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['vision_config']['image_size'])" "$model/config.json")
-i=0
-while read -r image; do
-    "$CLIPC" preprocess --image "$image" --size "$size" --out "$TMPDIR/px$i.npy"
-    i=$((i + 1))
-done < "$TMPDIR/images.txt"
-"$CLIPC" tokenize --model "$model" --special --context 77 < "$TMPDIR/captions.txt" > "$TMPDIR/ids.txt"
-/usr/bin/python3 - "$TMPDIR" <<'PY'
+inputs() { # $1 model dir, $2 tag: $2_pixels*.npy (clipc preprocess) and $2_ids*.npy (clipc tokenize)
+    size=$(/usr/bin/python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['vision_config']['image_size'])" "$1/config.json")
+    context=$(/usr/bin/python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['text_config'].get('max_position_embeddings', 77))" "$1/config.json")
+    i=0
+    while read -r image; do
+        "$CLIPC" preprocess --image "$image" --size "$size" --out "$TMPDIR/$2_px$i.npy"
+        i=$((i + 1))
+    done < "$TMPDIR/images.txt"
+    "$CLIPC" tokenize --model "$1" --special --context "$context" < "$TMPDIR/captions.txt" > "$TMPDIR/$2_ids.txt"
+    /usr/bin/python3 - "$TMPDIR" "$2" "$context" <<'PY'
 import sys, numpy as np
-d = sys.argv[1]
-pixels = np.stack([np.load(f"{d}/px{i}.npy") for i in range(3)]).astype(np.float32)
-np.save(f"{d}/pixels.npy", pixels)
-np.save(f"{d}/pixels1.npy", pixels[1:2])
-rows = [[int(t) for t in line.split()] for line in open(f"{d}/ids.txt")]
-ids = np.zeros((len(rows), 77), dtype=np.int64)
+d, tag, context = sys.argv[1], sys.argv[2], int(sys.argv[3])
+pixels = np.stack([np.load(f"{d}/{tag}_px{i}.npy") for i in range(3)]).astype(np.float32)
+np.save(f"{d}/{tag}_pixels.npy", pixels)
+np.save(f"{d}/{tag}_pixels1.npy", pixels[1:2])
+rows = [[int(t) for t in line.split()] for line in open(f"{d}/{tag}_ids.txt")]
+ids = np.zeros((len(rows), context), dtype=np.int64)
 for i, r in enumerate(rows):
     ids[i, :len(r)] = r
 longest = max(len(r) for r in rows[:3])
-np.save(f"{d}/ids.npy", ids)                  # full context, all captions
-np.save(f"{d}/ids_short.npy", ids[:3, :longest])  # trimmed to the longest of the first three
-np.save(f"{d}/ids1.npy", ids[2:3, :len(rows[2])])  # one caption, its own length
+np.save(f"{d}/{tag}_ids.npy", ids)                      # all captions, the full context
+np.save(f"{d}/{tag}_ids_short.npy", ids[:3, :longest])  # trimmed to the longest of the first three
+np.save(f"{d}/{tag}_ids1.npy", ids[2:3, :len(rows[2])])  # one caption, its own length
 PY
+}
 
-check_model() { # $1 model dir, $2 tag: export, run both towers, compare with clipc embed
+check_model() { # $1 model dir, $2 tag, $3 the ONNX directory (exported here when absent): run both
+    # towers, compare with clipc embed
+    inputs "$1" "$2"
     "$CLIPC" embed --model "$1" --images "$TMPDIR/images.txt" --out "$TMPDIR/$2_img.npy" --quiet
     "$CLIPC" embed --model "$1" --texts "$TMPDIR/captions.txt" --out "$TMPDIR/$2_txt.npy" --quiet 2> /dev/null
-    "$CLIPC" export --model "$1" --format onnx --out "$TMPDIR/$2_onnx" > /dev/null
-    o="$TMPDIR/$2_onnx"
-    run_onnx "$o/vision.onnx" "$TMPDIR/$2_v_" "pixel_values=$TMPDIR/pixels.npy"
-    run_onnx "$o/vision.onnx" "$TMPDIR/$2_v1_" "pixel_values=$TMPDIR/pixels1.npy"
-    run_onnx "$o/text.onnx" "$TMPDIR/$2_t_" "input_ids=$TMPDIR/ids.npy"
-    run_onnx "$o/text.onnx" "$TMPDIR/$2_ts_" "input_ids=$TMPDIR/ids_short.npy"
-    run_onnx "$o/text.onnx" "$TMPDIR/$2_t1_" "input_ids=$TMPDIR/ids1.npy"
+    o="$3"
+    [ -e "$o/text.onnx" ] || "$CLIPC" export --model "$1" --format onnx --out "$o" > /dev/null
+    run_onnx "$o/vision.onnx" "$TMPDIR/$2_v_" "pixel_values=$TMPDIR/$2_pixels.npy"
+    run_onnx "$o/vision.onnx" "$TMPDIR/$2_v1_" "pixel_values=$TMPDIR/$2_pixels1.npy"
+    run_onnx "$o/text.onnx" "$TMPDIR/$2_t_" "input_ids=$TMPDIR/$2_ids.npy"
+    run_onnx "$o/text.onnx" "$TMPDIR/$2_ts_" "input_ids=$TMPDIR/$2_ids_short.npy"
+    run_onnx "$o/text.onnx" "$TMPDIR/$2_t1_" "input_ids=$TMPDIR/$2_ids1.npy"
     /usr/bin/python3 - "$TMPDIR" "$2" <<'PY'
 import sys, numpy as np
 d, tag = sys.argv[1], sys.argv[2]
@@ -110,14 +115,23 @@ assert np.abs(feat / np.linalg.norm(feat, axis=1, keepdims=True) - np.load(f"{d}
 print(f"onnx {tag}: worst cosine {worst:.7f}")
 PY
 }
-check_model "$model" base
+check_model "$model" base "$TMPDIR/base_onnx"
 # both towers with the tanh approximation of gelu (same weights, another config)
 mkdir "$TMPDIR/model_tanh"
 for f in "$model"/*; do [ "$(basename "$f")" = config.json ] || ln -s "$f" "$TMPDIR/model_tanh/"; done
 sed 's/"hidden_act": "[a-z_]*"/"hidden_act": "gelu_pytorch_tanh"/g' "$model/config.json" > "$TMPDIR/model_tanh/config.json"
 grep -c gelu_pytorch_tanh "$TMPDIR/model_tanh/config.json" | grep -q 2
-check_model "$TMPDIR/model_tanh" tanh
+check_model "$TMPDIR/model_tanh" tanh "$TMPDIR/tanh_onnx"
 test -e "$TMPDIR/base_onnx/bpe_simple_vocab_16e6.txt.gz" # the tokenizer travels with the graphs
+# from a training checkpoint (tiny architecture, a learned 300-merge tokenizer, no eos_token_id in the
+# config: the end-of-text id comes from the tokenizer), against the model directory export writes
+"$CLIPC" synth --out "$TMPDIR/data" --count 48 --seed "$seed" --quiet > /dev/null
+"$CLIPC" train --arch tiny --merges 300 --threads 2 --quiet --data "$TMPDIR/data/pairs.tsv" --out "$TMPDIR/run" \
+    --steps 2 --batch 16 --save-every 2 --seed 3 > /dev/null
+ckpt="$TMPDIR/run/checkpoints/$(cat "$TMPDIR/run/checkpoints/latest")"
+"$CLIPC" export --checkpoint "$ckpt" --format onnx --out "$TMPDIR/ckpt_onnx" > /dev/null
+"$CLIPC" export --checkpoint "$ckpt" --out "$TMPDIR/ckpt_model" > /dev/null
+check_model "$TMPDIR/ckpt_model" ckpt "$TMPDIR/ckpt_onnx"
 
 # ---- errors: exit status != 0 and a message naming what is wrong
 if "$CLIPC" export --model "$model" --format tflite --out "$TMPDIR/x" 2> "$TMPDIR/err"; then exit 1; fi
