@@ -16,7 +16,8 @@ clipc train --arch tiny --data synth/pairs.tsv --out runs/tiny --steps 1000 --ev
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --lock-image --out runs/lit    # LiT
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --out runs/coco --resume      # continue""",
  "eval": """clipc eval --model runs/coco/model --data dataset_coco.json --split test --images-root coco""",
- "export": """clipc export --checkpoint runs/coco/checkpoints/step_0002000.safetensors --out coco-clip --dtype bf16""",
+ "export": """clipc export --checkpoint runs/coco/checkpoints/step_0002000.safetensors --out coco-clip --dtype bf16
+clipc export --model clip-vit-base-patch32 --format onnx --out clip-onnx    # vision.onnx + text.onnx""",
  "info": """clipc info --model clip-vit-base-patch32""",
  "search": """clipc search --index photos.idx --text "a dog on a beach" --k 5
 clipc search --index photos.idx --image query.jpg --json
