@@ -31,6 +31,11 @@ if [ ! -e "$cache/node_modules/onnxruntime-node/package.json" ] || ! cmp -s "$CL
         echo "onnx_export: npm install of onnxruntime-node failed" >&2
         exit 1
     }
+    # keep only this platform's runtime (the package carries five: ~300 MB -> ~50 MB)
+    here="$(node -p process.platform)/$(node -p process.arch)"
+    for dir in "$cache"/node_modules/onnxruntime-node/bin/napi-v*/*/*; do
+        case "$dir" in */"$here") ;; *) rm -rf "$dir" ;; esac
+    done
 fi
 run_onnx() { NODE_PATH="$cache/node_modules" node "$CLIPC_SRC/tests/onnx/run_onnx.js" "$@" > /dev/null; }
 
