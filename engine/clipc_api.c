@@ -124,6 +124,19 @@ int clipc_embed_images_rgb(clipc_model *model, int n, const unsigned char *const
     return status;
 }
 
+int clipc_image_size(const clipc_model *model) { return model->session.model->config.vision.image_size; }
+
+int clipc_embed_pixels(clipc_model *model, int n, const float *pixels, float *out) {
+    const cc_clip_tower_config *v = &model->session.model->config.vision;
+    int64_t per_image = (int64_t)v->num_channels * v->image_size * v->image_size, dim = clipc_dim(model);
+    int status = 0;
+    for (int first = 0; first < n && status == 0; first += RGB_BATCH) {
+        int count = n - first < RGB_BATCH ? n - first : RGB_BATCH;
+        status = cc_clip_embed_images(model->session.model, pixels + first * per_image, count, out + first * dim, 1);
+    }
+    return status;
+}
+
 /* ---------------------------------------------------------------- vector indexes */
 
 /* A clipc_index is a cc_index (the public name keeps index/index.h out of the public header). */

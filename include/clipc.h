@@ -51,6 +51,11 @@ int clipc_embed_image_files(clipc_model *model, const char *const *paths, int n,
  * top to bottom, rows packed -> out[n * clipc_dim]. Preprocessed as an RGB file would be. */
 int clipc_embed_images_rgb(clipc_model *model, int n, const unsigned char *const *rgb, const int *widths,
                            const int *heights, float *out);
+/* Side of the square images the vision tower takes (config image_size). */
+int clipc_image_size(const clipc_model *model);
+/* n already-preprocessed images, pixels[n][3][S][S] floats (S = clipc_image_size; CLIP's resize, center
+ * crop and mean/std, e.g. `clipc preprocess` or CLIPImageProcessor) -> out[n * clipc_dim]. */
+int clipc_embed_pixels(clipc_model *model, int n, const float *pixels, float *out);
 
 /* ---- vector indexes (index/index.h): the same files as `clipc index`. metric 0 = inner product
  * (scores: higher is better), 1 = squared L2 (lower is better). Searching one index from several

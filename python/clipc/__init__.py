@@ -73,6 +73,7 @@ class Model:
         self._handle = handle
         self.dim = lib.clipc_dim(handle)
         self.context_length = lib.clipc_context_length(handle)
+        self.image_size = lib.clipc_image_size(handle)
         self.model_dir = os.fspath(model_dir)
 
     def close(self):
@@ -132,6 +133,22 @@ class Model:
             out[paths] = self._encode_files([os.fsencode(images[i]) for i in paths])
         if arrays:
             out[arrays] = self._encode_arrays([images[i] for i in arrays], arrays)
+        return out[0] if single else out
+
+    def encode_pixels(self, pixels):
+        """Preprocessed images, float32 [n, 3, S, S] (S = image_size; CLIP's resize, crop and mean/std,
+        e.g. from CLIPImageProcessor) -> float32 [n, dim], L2-normalised."""
+        x = np.ascontiguousarray(pixels, dtype=np.float32)
+        single = x.ndim == 3
+        if single:
+            x = x[None]
+        want = (3, self.image_size, self.image_size)
+        if x.ndim != 4 or x.shape[1:] != want:
+            raise ValueError(f"encode_pixels: expected [n, {want[0]}, {want[1]}, {want[2]}], got {x.shape}")
+        out = np.empty((x.shape[0], self.dim), dtype=np.float32)
+        if x.shape[0]:
+            with self._lock:
+                check(lib.clipc_embed_pixels(self._live(), x.shape[0], _float_ptr(x), _float_ptr(out)), "encode_pixels")
         return out[0] if single else out
 
     def _encode_files(self, paths):

@@ -64,6 +64,8 @@ _PROTOTYPES = {
     "clipc_embed_texts": (_c.c_int, [_P, _STRS, _c.c_int, _F]),
     "clipc_embed_image_files": (_c.c_int, [_P, _STRS, _c.c_int, _F]),
     "clipc_embed_images_rgb": (_c.c_int, [_P, _c.c_int, _c.POINTER(_c.c_void_p), _I, _I, _F]),
+    "clipc_image_size": (_c.c_int, [_P]),
+    "clipc_embed_pixels": (_c.c_int, [_P, _c.c_int, _F, _F]),
     "clipc_tokenize": (_c.c_int, [_P, _STRS, _c.c_int, _I, _I]),
     "clipc_last_error": (_c.c_char_p, []),
     "clipc_set_threads": (None, [_c.c_int]),

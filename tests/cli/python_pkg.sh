@@ -1,6 +1,6 @@
 #!/bin/sh
 # python_pkg.sh — the Python package (python/clipc over build/libclipc.so, ctypes) against the CLI on a
-# random-weight model: encode_image (paths, HxWx3 uint8 arrays, mixed) and encode_text equal
+# random-weight model: encode_image (paths, HxWx3 uint8 arrays, mixed), encode_pixels and encode_text equal
 # `clipc embed`, tokenize equals `clipc tokenize`, Index search equals `clipc index search` on the same
 # files (built by either side), add/remove/save/load, errors raise ClipcError with the C message, the
 # GIL is released during C calls (a second thread feeds a FIFO the first one is decoding), and
@@ -35,6 +35,12 @@ PY
 "$CLIPC" embed --model "$model" --images "$TMPDIR/images.txt" --out "$TMPDIR/img.npy" --quiet > /dev/null
 "$CLIPC" embed --model "$model" --images "$TMPDIR/png.txt" --out "$TMPDIR/png.npy" --quiet > /dev/null
 "$CLIPC" embed --model "$model" --texts "$TMPDIR/captions.txt" --out "$TMPDIR/txt.npy" --quiet > /dev/null 2>&1
+size=$($py -c "import json, sys; print(json.load(open(sys.argv[1]))['vision_config']['image_size'])" "$model/config.json")
+i=0
+while read -r image; do
+    "$CLIPC" preprocess --image "$image" --size "$size" --out "$TMPDIR/px$i.npy"
+    i=$((i + 1))
+done < "$TMPDIR/png.txt"
 "$CLIPC" tokenize --model "$model" --special --context 77 < "$TMPDIR/captions.txt" > "$TMPDIR/ids.txt"
 "$CLIPC" index build --type HNSW32 --vectors "$TMPDIR/img.npy" --out "$TMPDIR/cli.idx" > /dev/null 2>&1
 "$CLIPC" index search --index "$TMPDIR/cli.idx" --queries "$TMPDIR/txt.npy" --k 3 --out "$TMPDIR/cli_I.npy" \
@@ -57,6 +63,8 @@ ours = m.encode_image(paths)
 assert ours.dtype == np.float32 and ours.shape == img.shape and np.array_equal(ours, img), np.abs(ours - img).max()
 arrays = [np.asarray(Image.open(p).convert("RGB")) for p in pngs]
 assert np.array_equal(m.encode_image(arrays), png), np.abs(m.encode_image(arrays) - png).max()
+pixels = np.stack([np.load(f"{d}/px{i}.npy") for i in range(3)])  # clipc preprocess of the PNGs
+assert np.array_equal(m.encode_pixels(pixels), png) and m.image_size == pixels.shape[-1]
 mixed = m.encode_image([pngs[0], arrays[1], pngs[2]])  # order kept across paths and arrays
 assert np.abs(mixed - png[:3]).max() < 1e-6
 assert np.abs(m.encode_image(arrays[1]) - png[1]).max() < 1e-6  # a single array -> one row
