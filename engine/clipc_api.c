@@ -63,6 +63,10 @@ void clipc_set_threads(int n_threads) { cc_set_threads(n_threads); }
 
 #define RGB_BATCH 32 /* images per forward pass, as `clipc embed` */
 
+/* The public header uses int and long long for the library's int32_t and int64_t arrays. */
+_Static_assert(sizeof(int) == sizeof(int32_t), "clipc_tokenize passes int32_t ids as int");
+_Static_assert(sizeof(long long) == sizeof(int64_t), "the index functions pass int64_t ids as long long");
+
 int clipc_context_length(const clipc_model *model) { return model->session.model->config.text.max_positions; }
 
 int clipc_tokenize(clipc_model *model, const char *const *texts, int n, int *ids, int *eot_pos) {

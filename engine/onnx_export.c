@@ -416,7 +416,7 @@ static int check_host(const cc_clip_model *m) {
 
 /* Wraps the graph in a ModelProto and writes it. */
 static int write_model(onnx_graph *g, const char *graph_name, cc_pb *inputs_outputs, const char *doc,
-                       const char *path) {
+                       cc_pb *extra_metadata, const char *path) {
     cc_pb graph, model, opset;
     cc_pb_init(&graph);
     cc_pb_init(&model);
@@ -433,6 +433,7 @@ static int write_model(onnx_graph *g, const char *graph_name, cc_pb *inputs_outp
     cc_pb_int(&opset, OPSET_VERSION, ONNX_OPSET);
     cc_pb_message(&model, MODEL_OPSET, &opset);
     metadata(&model, "embeds_normalized", "true");
+    cc_pb_append(&model, extra_metadata);
     cc_pb_message(&model, MODEL_GRAPH, &graph);
     int status = -1;
     if (g->failed || cc_pb_failed(&model)) cc_set_error("%s: out of memory building the ONNX graph", path);
@@ -453,9 +454,14 @@ int cc_onnx_export_vision(const cc_clip_model *m, const char *path) {
                (int64_t[]){-1, c->vision.num_channels, c->vision.image_size, c->vision.image_size}, batch_name);
     value_info(&io, GRAPH_OUTPUT, "image_embeds", ELEM_FLOAT, 2, (int64_t[]){-1, c->projection_dim}, batch_name);
     value_info(&io, GRAPH_OUTPUT, "image_features", ELEM_FLOAT, 2, (int64_t[]){-1, c->projection_dim}, batch_name);
+    cc_pb meta;
+    cc_pb_init(&meta);
+    char value[32];
+    snprintf(value, sizeof value, "%d", c->vision.image_size);
+    metadata(&meta, "image_size", value);
     int status = write_model(&g, "clip_vision", &io,
                              "CLIP vision tower (clipc export): pixel_values -> image_embeds (L2-normalised), "
-                             "image_features (projection)", path);
+                             "image_features (projection)", &meta, path);
     graph_free(&g);
     return status;
 }
@@ -475,9 +481,16 @@ int cc_onnx_export_text(const cc_clip_model *m, int eot_token_id, const char *pa
     value_info(&io, GRAPH_INPUT, "input_ids", ELEM_INT64, 2, (int64_t[]){-1, -1}, names);
     value_info(&io, GRAPH_OUTPUT, "text_embeds", ELEM_FLOAT, 2, (int64_t[]){-1, m->config.projection_dim}, names);
     value_info(&io, GRAPH_OUTPUT, "text_features", ELEM_FLOAT, 2, (int64_t[]){-1, m->config.projection_dim}, names);
+    cc_pb meta;
+    cc_pb_init(&meta);
+    char value[32];
+    snprintf(value, sizeof value, "%d", eot_token_id);
+    metadata(&meta, "eot_token_id", value);
+    snprintf(value, sizeof value, "%d", m->config.text.max_positions);
+    metadata(&meta, "context_length", value);
     int status = write_model(&g, "clip_text", &io,
                              "CLIP text tower (clipc export): input_ids (clip.tokenize, any length up to the "
-                             "context) -> text_embeds (L2-normalised), text_features (projection)", path);
+                             "context) -> text_embeds (L2-normalised), text_features (projection)", &meta, path);
     graph_free(&g);
     return status;
 }

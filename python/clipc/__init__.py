@@ -9,7 +9,7 @@
 
 Threads: every call into the library releases the GIL (ctypes.CDLL). A Model serialises its own
 calls with a lock (the C model is not thread-safe); use one Model per thread for parallel embedding.
-Searching one Index from several threads runs in parallel; add/remove/set_param take its lock.
+An Index runs one call at a time (its lock), each search on all cores (OpenMP over the queries).
 """
 import ctypes
 import os
@@ -268,8 +268,9 @@ class Index:
         q = _rows(queries, self.dim, "queries")
         scores = np.empty((q.shape[0], k), dtype=np.float32)
         ids = np.empty((q.shape[0], k), dtype=np.int64)
-        check(lib.clipc_index_search(self._handle, q.shape[0], _float_ptr(q), int(k), _float_ptr(scores),
-                                     _i64_ptr(ids)), "Index.search")
+        with self._lock:  # never overlapping an add/remove (the C search itself runs on all threads)
+            check(lib.clipc_index_search(self._handle, q.shape[0], _float_ptr(q), int(k), _float_ptr(scores),
+                                         _i64_ptr(ids)), "Index.search")
         return scores, ids
 
     def set_param(self, name, value):
@@ -279,4 +280,5 @@ class Index:
 
     def save(self, path):
         """Writes the index file (atomically: a temp file, then rename)."""
-        check(lib.clipc_index_save(self._handle, os.fsencode(path)), "Index.save")
+        with self._lock:
+            check(lib.clipc_index_save(self._handle, os.fsencode(path)), "Index.save")
