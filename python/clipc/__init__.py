@@ -124,7 +124,10 @@ class Model:
 
     def encode_image(self, images):
         """Images -> float32 [n, dim], L2-normalised. Each image is a file path (JPEG or PNG, decoded by
-        clipc) or an HxWx3 uint8 RGB array (e.g. np.asarray(PIL.Image.open(p).convert("RGB")))."""
+        clipc) or an HxWx3 uint8 RGB array (e.g. np.asarray(PIL.Image.open(p).convert("RGB"))); a uint8
+        array [n, H, W, 3] is n images."""
+        if isinstance(images, np.ndarray) and images.ndim == 4:  # a batch [n, H, W, 3]
+            images = list(images)
         images, single = _as_list(images, (str, bytes, os.PathLike, np.ndarray))
         out = np.empty((len(images), self.dim), dtype=np.float32)
         paths = [i for i, x in enumerate(images) if not isinstance(x, np.ndarray)]

@@ -68,6 +68,8 @@ assert np.array_equal(m.encode_pixels(pixels), png) and m.image_size == pixels.s
 mixed = m.encode_image([pngs[0], arrays[1], pngs[2]])  # order kept across paths and arrays
 assert np.abs(mixed - png[:3]).max() < 1e-6
 assert np.abs(m.encode_image(arrays[1]) - png[1]).max() < 1e-6  # a single array -> one row
+same_size = np.stack([arrays[1], arrays[1][::-1]])  # a [2, H, W, 3] batch is two images
+assert np.abs(m.encode_image(same_size) - m.encode_image(list(same_size))).max() == 0
 assert np.array_equal(m.encode_text(captions), txt)
 assert np.abs(m.encode_text(captions[0]) - txt[0]).max() < 1e-6
 # tokenize: clip.tokenize's layout, the CLI's ids
