@@ -1,6 +1,6 @@
 # clipc — build, test, benchmark and demo.
 #
-#   make            CPU build: build/clipc, build/libclipc.a
+#   make            CPU build: build/clipc, build/libclipc.a, build/libclipc.so (python/clipc loads it)
 #   make CUDA=1     adds the CUDA backend (build-cuda/)
 #   make test       unit tests (release and ASan+UBSan), parity tests, CLI tests
 #   make bench      benchmarks against the reference tools -> benchmarks/RESULTS.md
@@ -70,8 +70,21 @@ TOOL_OBJS += $(BUILD)/gen/web_page.o
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_BINS := $(BENCH_SRCS:benchmarks/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-unit bench bench-bins demo install clean deps test-browser gpu-check
+.PHONY: all python-lib test test-unit bench bench-bins demo install clean deps test-browser gpu-check
 all: $(BUILD)/clipc $(BUILD)/libclipc.a
+ifneq ($(CUDA),1)
+# (CUDA builds: `make CUDA=1 build-cuda/libclipc.so` on request; its link is not yet tried on a GPU machine)
+all: $(BUILD)/libclipc.so
+endif
+
+# Library objects are position-independent so that libclipc.so can share them with libclipc.a
+# (-fno-semantic-interposition: calls inside the library stay direct, as with the default -fPIE).
+# The stamp makes a build directory from before this rule recompile its library objects once.
+$(LIB_SRCS:%.c=$(BUILD)/%.o): CFLAGS += -fPIC -fno-semantic-interposition
+$(LIB_SRCS:%.c=$(BUILD)/%.o): $(BUILD)/.pic-objects
+$(BUILD)/.pic-objects:
+	@mkdir -p $(dir $@)
+	@touch $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -84,6 +97,9 @@ $(BUILD)/%.cu.o: %.cu
 $(BUILD)/libclipc.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/libclipc.so: $(LIB_OBJS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libclipc.so -o $@ $^ $(LDLIBS)
 
 $(BUILD)/clipc: $(TOOL_OBJS) $(BUILD)/libclipc.a
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(BUILD)/libclipc.a $(LDLIBS)
@@ -179,8 +195,13 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(BUILD)/clipc $(DESTDIR)$(PREFIX)/bin/clipc
 	install -m 644 $(BUILD)/libclipc.a $(DESTDIR)$(PREFIX)/lib/libclipc.a
+	if [ -e $(BUILD)/libclipc.so ]; then install -m 755 $(BUILD)/libclipc.so $(DESTDIR)$(PREFIX)/lib/libclipc.so; fi
 	install -m 644 include/clipc.h $(DESTDIR)$(PREFIX)/include/clipc.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/clipc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/clipc.pc
+
+# Copies libclipc.so into the Python package, so that `pip install ./python` installs it with it.
+python-lib: $(BUILD)/libclipc.so
+	cp $(BUILD)/libclipc.so python/clipc/libclipc.so
 
 clean:
 	rm -rf build build-asan build-cuda

@@ -41,6 +41,52 @@ const char *clipc_last_error(void);
 /* Threads used by the kernels (0 = all cores). */
 void clipc_set_threads(int n_threads);
 
+
+/* ---- for language bindings (python/clipc) and array inputs. All take and return host memory. */
+
+/* Text context length (max_position_embeddings, 77 for CLIP). */
+int clipc_context_length(const clipc_model *model);
+/* clip.tokenize of n captions: ids[n * context] (int32: start token, tokens, end token, zero
+ * padding; captions too long are cut so the end token stays last) and eot_pos[n] (may be NULL),
+ * the position of each end token, where the model pools. Returns how many were truncated, or -1. */
+int clipc_tokenize(clipc_model *model, const char *const *texts, int n, int *ids, int *eot_pos);
+/* n image files (JPEG or PNG) -> out[n * clipc_dim], batched and decoded as `clipc embed` does. */
+int clipc_embed_image_files(clipc_model *model, const char *const *paths, int n, float *out);
+/* n decoded 8-bit RGB images, image i being heights[i] rows of widths[i] * 3 bytes (R, G, B),
+ * top to bottom, rows packed -> out[n * clipc_dim]. Preprocessed as an RGB file would be. */
+int clipc_embed_images_rgb(clipc_model *model, int n, const unsigned char *const *rgb, const int *widths,
+                           const int *heights, float *out);
+/* Side of the square images the vision tower takes (config image_size). */
+int clipc_image_size(const clipc_model *model);
+/* n already-preprocessed images, pixels[n][3][S][S] floats (S = clipc_image_size; CLIP's resize, center
+ * crop and mean/std, e.g. `clipc preprocess` or CLIPImageProcessor) -> out[n * clipc_dim]. */
+int clipc_embed_pixels(clipc_model *model, int n, const float *pixels, float *out);
+
+/* ---- vector indexes (index/index.h): the same files as `clipc index`. metric 0 = inner product
+ * (scores: higher is better), 1 = squared L2 (lower is better). Searching one index from several
+ * threads at once is safe; add, remove and set_param must not overlap with anything else on it. */
+typedef struct clipc_index clipc_index;
+/* desc: faiss factory style, e.g. "Flat", "HNSW32", "IVF64,Flat", "IVF64,PQ8". */
+clipc_index *clipc_index_new(const char *desc, int dim, int metric);
+/* IVF and PQ types learn their quantisers from n vectors; a no-op for Flat and HNSW. */
+int clipc_index_train(clipc_index *index, long long n, const float *x);
+/* ids: NULL numbers the vectors 0, 1, 2, ... in insertion order; else n distinct ids >= 0. */
+int clipc_index_add(clipc_index *index, long long n, const float *x, const long long *ids);
+/* Removes ids (unknown ones ignored); returns how many were removed, or -1. */
+long long clipc_index_remove(clipc_index *index, long long n, const long long *ids);
+/* out_scores[nq * k] (may be NULL), out_ids[nq * k], best first; k <= clipc_index_count. */
+int clipc_index_search(const clipc_index *index, long long nq, const float *queries, int k, float *out_scores,
+                       long long *out_ids);
+/* Search defaults by name: "nprobe" (IVF), "efSearch" (HNSW), "rerank" (RFlat). 0, 1 = clamped, -1. */
+int clipc_index_set_param(clipc_index *index, const char *name, long long value);
+int clipc_index_save(const clipc_index *index, const char *path); /* atomic */
+clipc_index *clipc_index_load(const char *path);
+void clipc_index_free(clipc_index *index);
+long long clipc_index_count(const clipc_index *index); /* vectors that can be returned */
+int clipc_index_dim(const clipc_index *index);
+int clipc_index_metric(const clipc_index *index);
+const char *clipc_index_desc(const clipc_index *index); /* canonical, e.g. "HNSW32" */
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,7 +20,8 @@ clipc train --model clip-vit-base-patch32 --data pairs.tsv --zeroshot-data val_l
     --out runs/zs                                     # + zero-shot top-1/top-5 at each evaluation""",
  "eval": """clipc eval --model runs/coco/model --data dataset_coco.json --split test --images-root coco
 clipc eval --model runs/coco/model --zeroshot-data imagenet_val.tsv --templates templates.txt""",
- "export": """clipc export --checkpoint runs/coco/checkpoints/step_0002000.safetensors --out coco-clip --dtype bf16""",
+ "export": """clipc export --checkpoint runs/coco/checkpoints/step_0002000.safetensors --out coco-clip --dtype bf16
+clipc export --model clip-vit-base-patch32 --format onnx --out clip-onnx    # vision.onnx + text.onnx""",
  "info": """clipc info --model clip-vit-base-patch32""",
  "search": """clipc search --index photos.idx --text "a dog on a beach" --k 5
 clipc search --index photos.idx --image query.jpg --json

@@ -3,7 +3,7 @@
 # Build: compiler, OpenBLAS, libjpeg-turbo, libpng, libwebp, giflib, libtiff, zlib, cJSON, PCRE2, utf8proc,
 # libmicrohttpd.
 # Tests and benchmarks: the Python references (torch, numpy, PIL, faiss, hnswlib), run with
-# /usr/bin/python3. Set CLIPC_NO_PYTHON_DEPS=1 to skip those (the build alone needs none of them).
+# /usr/bin/python3; venv + pip for the Python package's test; node + npm for the ONNX Runtime check. Set CLIPC_NO_PYTHON_DEPS=1 to skip those (the build alone needs none of them).
 set -e
 packages="build-essential pkg-config libopenblas-dev libturbojpeg0-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev
 libtiff-dev zlib1g-dev
@@ -11,6 +11,10 @@ libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev"
 if [ "${CLIPC_NO_PYTHON_DEPS:-0}" != 1 ]; then
     packages="$packages python3 python3-torch python3-numpy python3-pil python3-faiss python3-hnswlib python3-regex"
     packages="$packages python3-matplotlib" # benchmarks/index: the recall vs queries/s plot
+    # tests/cli/python_pkg.sh: the Python package installed into a fresh venv (offline, Debian's setuptools)
+    packages="$packages python3-venv python3-pip python3-setuptools"
+    # tests/cli/onnx_export.sh: node and npm install ONNX Runtime (onnxruntime-node) into build/onnx-node
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
 fi
 # --browser: also what `make test-browser` needs (Debian's chromium; node and npm for playwright-core,
 # from Debian unless some node and npm are installed already, e.g. NodeSource's, which conflict with it)

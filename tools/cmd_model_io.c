@@ -1,11 +1,13 @@
 /* cmd_model_io.c — `clipc eval` (retrieval recall of a model on a dataset, CLIP_benchmark / COCO
  * protocol, and zero-shot top-1/top-5 on labelled images, as JSON) and `clipc export` (a training
- * checkpoint to a Hugging Face model directory). */
+ * checkpoint to a Hugging Face model directory, or a model or checkpoint to ONNX: vision.onnx +
+ * text.onnx, engine/onnx_export.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/dataset.h"
+#include "engine/onnx_export.h"
 #include "engine/session.h"
 #include "engine/util.h"
 #include "tools/commands.h"
@@ -113,8 +115,10 @@ static int run_eval(int argc, char **argv) {
 }
 
 static int run_export(int argc, char **argv);
-const cc_command cmd_export = {"export", "--checkpoint CKPT --out DIR [--dtype f32|f16|bf16]",
-                               "Write a training checkpoint as a Hugging Face CLIP model directory.", run_export};
+const cc_command cmd_export = {"export", "(--checkpoint CKPT | --model DIR) --out DIR [--format hf|onnx] [--dtype f32|f16|bf16]",
+                               "Write a training checkpoint as a Hugging Face CLIP model directory, or a checkpoint or "
+                               "model as ONNX (OUT/vision.onnx, OUT/text.onnx).",
+                               run_export};
 
 /* projection ← adapter · projection */
 static int fold_adapter(cc_tensor *projection, const float *adapter) {
@@ -127,20 +131,64 @@ static int fold_adapter(cc_tensor *projection, const float *adapter) {
     return 0;
 }
 
+/* The id the ONNX text graph pools at: the tokenizer's end-of-text (where clipc pools), else the
+ * config's eos_token_id. The tokenizer files are copied next to the .onnx files when found. */
+static int onnx_eot_id(const cc_clip_model *m, const char *tokenizer_path, int explicit_path, const char *out,
+                       int *eot) {
+    cc_tokenizer *tok = tokenizer_path && *tokenizer_path ? cc_tokenizer_load(tokenizer_path) : NULL;
+    if (!tok && explicit_path) return -1; /* --tokenizer given but unreadable: its error */
+    if (tok) {
+        *eot = cc_tokenizer_eot(tok);
+        cc_tokenizer_free(tok);
+        return cc_mkdir_p(out) == 0 ? cc_copy_tokenizer_files(tokenizer_path, out) : -1;
+    }
+    if (m->config.text.eos_token_id >= 0) {
+        *eot = m->config.text.eos_token_id;
+        return 0;
+    }
+    cc_set_error("no tokenizer found (%s) and config.json has no text_config.eos_token_id: the text graph would not "
+                 "know where captions end (give --tokenizer)", tokenizer_path ? tokenizer_path : "none given");
+    return -1;
+}
+
+static int export_onnx(cc_clip_model *m, const char *tokenizer_path, int explicit_path, const char *out,
+                       const char *source) {
+    int eot = 0;
+    if (onnx_eot_id(m, tokenizer_path, explicit_path, out, &eot) != 0 || cc_onnx_export(m, eot, out) != 0)
+        return cc_command_error(&cmd_export, cc_last_error());
+    printf("exported %s -> %s/vision.onnx, %s/text.onnx (opset 17, f32, end-of-text id %d)\n", source, out, out, eot);
+    return 0;
+}
+
 static int run_export(int argc, char **argv) {
-    const char *checkpoint = NULL, *out = NULL, *dtype_name = "f32", *tokenizer = NULL;
+    const char *checkpoint = NULL, *model_dir = NULL, *out = NULL, *dtype_name = "f32", *tokenizer = NULL,
+               *format = "hf";
     cc_option options[] = {
         {"--checkpoint", CC_OPT_STRING, &checkpoint, "CKPT", "checkpoint file (OUT/checkpoints/step_*.safetensors)"},
-        {"--out", CC_OPT_STRING, &out, "DIR", "output model directory"},
-        {"--dtype", CC_OPT_STRING, &dtype_name, "TYPE", "weights as f32 (default), f16 or bf16"},
-        {"--tokenizer", CC_OPT_STRING, &tokenizer, "DIR", "tokenizer files (default: the one recorded in the checkpoint)"},
+        {"--model", CC_OPT_STRING, &model_dir, "DIR", "model directory (with --format onnx)"},
+        {"--out", CC_OPT_STRING, &out, "DIR", "output directory"},
+        {"--format", CC_OPT_STRING, &format, "FMT", "hf (default: a Hugging Face model directory) or onnx"},
+        {"--dtype", CC_OPT_STRING, &dtype_name, "TYPE", "hf weights as f32 (default), f16 or bf16 (onnx: always f32)"},
+        {"--tokenizer", CC_OPT_STRING, &tokenizer, "DIR", "tokenizer files (default: the checkpoint's or the model's)"},
         {0},
     };
     int parsed = cc_parse_options(&cmd_export, options, argc, argv, NULL);
     if (parsed != 0) return parsed > 0 ? 0 : 2;
-    if (!checkpoint || !out) return cc_command_error(&cmd_export, "--checkpoint and --out are required") + 1;
+    int onnx = !strcmp(format, "onnx");
+    if (!onnx && strcmp(format, "hf")) return cc_command_error(&cmd_export, "--format must be hf or onnx") + 1;
+    if (!out || !checkpoint == !model_dir)
+        return cc_command_error(&cmd_export, "--out and one of --checkpoint or --model are required") + 1;
+    if (model_dir && !onnx) return cc_command_error(&cmd_export, "--model is already a model directory: use it with --format onnx") + 1;
     cc_dtype dtype = !strcmp(dtype_name, "f32") ? CC_F32 : !strcmp(dtype_name, "f16") ? CC_F16 : !strcmp(dtype_name, "bf16") ? CC_BF16 : CC_I32;
     if (dtype == CC_I32) return cc_command_error(&cmd_export, "--dtype must be f32, f16 or bf16") + 1;
+    if (onnx && dtype != CC_F32) return cc_command_error(&cmd_export, "ONNX export writes f32 weights only") + 1;
+    if (model_dir) {
+        cc_clip_model *m = cc_clip_load(model_dir, NULL);
+        if (!m) return cc_command_error(&cmd_export, cc_last_error());
+        int status = export_onnx(m, tokenizer ? tokenizer : model_dir, tokenizer != NULL, out, model_dir);
+        cc_clip_free(m);
+        return status;
+    }
     cc_train_state state;
     float *image_adapter = NULL, *text_adapter = NULL;
     cc_clip_model *m = cc_checkpoint_load_model(checkpoint, NULL, &state, &image_adapter, &text_adapter);
@@ -148,11 +196,16 @@ static int run_export(int argc, char **argv) {
     int status = 0;
     if (image_adapter) status = fold_adapter(m->visual_projection, image_adapter);
     if (status == 0 && text_adapter) status = fold_adapter(m->text_projection, text_adapter);
+    cc_free_aligned(image_adapter);
+    cc_free_aligned(text_adapter);
+    if (status == 0 && onnx) {
+        int rc = export_onnx(m, tokenizer ? tokenizer : state.tokenizer_dir, tokenizer != NULL, out, checkpoint);
+        cc_clip_free(m);
+        return rc;
+    }
     cc_preprocess_config pre;
     cc_preprocess_config_default(&pre, m->config.vision.image_size);
     if (status == 0) status = cc_export_model_dir(m, &pre, tokenizer ? tokenizer : state.tokenizer_dir, out, dtype);
-    cc_free_aligned(image_adapter);
-    cc_free_aligned(text_adapter);
     cc_clip_free(m);
     if (status != 0) return cc_command_error(&cmd_export, cc_last_error());
     printf("exported step %lld of %s -> %s (%s weights)\n", (long long)state.step, checkpoint, out, dtype_name);

@@ -1,10 +1,12 @@
 #!/bin/sh
-# install_example.sh — `make install PREFIX=...` installs the binary, libclipc.a, clipc.h and a
-# pkg-config file; examples/embed_caption.c builds against them and embeds captions.
+# install_example.sh — `make install PREFIX=...` installs the binary, libclipc.a, libclipc.so, clipc.h
+# and a pkg-config file; examples/embed_caption.c builds against them (the shared library, found at
+# run time through the .pc file's rpath) and embeds captions.
 set -eu
 prefix="$TMPDIR/prefix"
 make -s -C "$CLIPC_SRC" install PREFIX="$prefix" > "$TMPDIR/install.log" 2>&1 || { cat "$TMPDIR/install.log"; exit 1; }
 test -x "$prefix/bin/clipc" && test -f "$prefix/lib/libclipc.a" && test -f "$prefix/include/clipc.h"
+test -f "$prefix/lib/libclipc.so"
 test -f "$prefix/lib/pkgconfig/clipc.pc"
 "$prefix/bin/clipc" version | grep -q clipc
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
