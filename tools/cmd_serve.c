@@ -18,6 +18,8 @@
 #define CONNECTION_MEMORY 65536      /* per-connection header buffer: longer request lines get a 414 */
 #define MAX_WORKERS 256
 #define SHUTDOWN_POLL_US 20000       /* how often shutdown checks for requests still in flight */
+#define SHUTDOWN_HARD_LIMIT_S 20     /* past the grace period: if stopping still hangs, exit anyway */
+#define CONNECTION_HEADROOM_MIN 16   /* connections past --max-connections that are accepted to get a 503 */
 
 static int run_serve(int argc, char **argv);
 const cc_command cmd_serve = {
@@ -53,8 +55,19 @@ static int make_address(const char *host, int port, struct sockaddr_storage *add
     return -1;
 }
 
+static void *hard_exit_main(void *arg) {
+    unsigned seconds = (unsigned)(uintptr_t)arg;
+    while (seconds > 0) seconds = sleep(seconds);
+    fprintf(stderr, "clipc serve: still not stopped %d s after the grace period; exiting\n", SHUTDOWN_HARD_LIMIT_S);
+    _exit(1);
+    return NULL;
+}
+
 /* Stops taking connections, answers what is in flight, then stops everything. */
 static void shut_down(server *s, struct MHD_Daemon *d, double grace_s) {
+    pthread_t watchdog; /* whatever hangs (a thread stuck in a system call), the process ends */
+    if (pthread_create(&watchdog, NULL, hard_exit_main, (void *)(uintptr_t)(grace_s + SHUTDOWN_HARD_LIMIT_S)) == 0)
+        pthread_detach(watchdog);
     __atomic_store_n(&s->http_stopping, 1, __ATOMIC_RELEASE); /* new requests: 503, Connection: close */
     MHD_socket listener = MHD_quiesce_daemon(d);              /* no new connections */
     serve_stop(s);                                            /* queued jobs answered 503, engine joined */
@@ -83,7 +96,10 @@ static int serve(const serve_args *a) {
     s.header_timeout_s = (double)a->header_timeout_s;
     s.upload_timeout_s = (double)a->upload_timeout_s;
     s.log_requests = a->log;
+    s.max_connections = (int)a->max_connections;
     serve_limits_init(&s);
+    /* libmicrohttpd accepts a few more connections than the limit, so that those get a 503 */
+    int64_t headroom = a->max_connections / 8 > CONNECTION_HEADROOM_MIN ? a->max_connections / 8 : CONNECTION_HEADROOM_MIN;
     struct sockaddr_storage addr;
     int ipv6;
     if (make_address(a->host, (int)a->port, &addr, &ipv6) != 0) return -1;
@@ -103,7 +119,7 @@ static int serve(const serve_args *a) {
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)a->port, NULL, NULL, serve_handle, &s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)a->workers,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)a->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)a->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        (unsigned)(a->max_connections + headroom), MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, serve_completed, &s, MHD_OPTION_NOTIFY_CONNECTION, serve_notify_connection, &s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_END);
     if (!d) {
@@ -163,7 +179,8 @@ static int run_serve(int argc, char **argv) {
         {"--max-upload-mb", CC_OPT_INT, &a.max_upload_mb, "MB", "largest image upload (default 10)"},
         {"--request-timeout", CC_OPT_INT, &a.timeout_s, "S", "a query not started within S seconds gets 503 (default 10)"},
         {"--reload-interval", CC_OPT_INT, &a.reload_ms, "MS", "how often the index file is checked (default 1000)"},
-        {"--max-connections", CC_OPT_INT, &a.max_connections, "N", "concurrent connections (default 256)"},
+        {"--max-connections", CC_OPT_INT, &a.max_connections, "N",
+         "concurrent connections; requests on connections past it get 503 (default 256)"},
         {"--max-k", CC_OPT_INT, &a.max_k, "N", "most results per query; larger k is a 400 (default 100, at most 1000)"},
         {"--max-query-bytes", CC_OPT_INT, &a.max_query_bytes, "N", "longest text query; longer is a 414 (default 1024)"},
         {"--max-decode-mb", CC_OPT_INT, &a.max_decode_mb, "MB",

@@ -89,7 +89,7 @@ typedef struct server {
     const char *index_path, *template_text;
     int request_timeout_ms, reload_ms, max_batch, log_requests;
     size_t max_body;
-    int max_k, max_query_bytes;
+    int max_k, max_query_bytes, max_connections;
     double header_timeout_s, upload_timeout_s;
     int64_t memory_budget;             /* bytes of upload bodies and decoded images in flight */
     /* connection guard (serve_limits.c) */
@@ -154,6 +154,7 @@ void serve_limits_init(server *s);
 void serve_notify_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
                              enum MHD_ConnectionNotificationCode code);
 void serve_set_deadline(server *s, struct MHD_Connection *connection, double seconds);
+int serve_open_connections(server *s);
 int serve_guard_start(server *s);
 void serve_guard_stop(server *s);
 /* Memory budget: take returns -1 (nothing taken) when bytes do not fit now. */

@@ -644,6 +644,8 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *c, const char *ur
         serve_set_deadline(s, c, r->route == ROUTE_SEARCH_IMAGE ? s->upload_timeout_s : 0);
         if (__atomic_load_n(&s->http_stopping, __ATOMIC_ACQUIRE))
             return send_error(r, 503, "the server is shutting down");
+        if (serve_open_connections(s) > s->max_connections)
+            return send_error(r, 503, "too many connections (the limit is %d)", s->max_connections);
         if (r->route == ROUTE_SEARCH_IMAGE) return start_upload(r);
         return MHD_YES;
     }

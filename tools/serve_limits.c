@@ -64,6 +64,13 @@ void serve_notify_connection(void *cls, struct MHD_Connection *connection, void 
     *socket_context = NULL;
 }
 
+int serve_open_connections(server *s) {
+    pthread_mutex_lock(&s->guard_lock);
+    int n = s->n_conns;
+    pthread_mutex_unlock(&s->guard_lock);
+    return n;
+}
+
 void serve_set_deadline(server *s, struct MHD_Connection *connection, double seconds) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     conn_track *t = info ? info->socket_context : NULL;

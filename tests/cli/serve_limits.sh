@@ -5,6 +5,7 @@
 #   2. an indexed file replaced by a FIFO gets a 404 at once (it used to hang every HTTP thread);
 #   3. 200 connections that send half a header (more than --max-connections) and a stalled upload are
 #      cut after --header-timeout / --upload-timeout, while a normal query still gets its answer;
+#      requests past --max-connections get a JSON 503;
 #   4. uploads stalled mid-body hold the memory budget: the next upload gets a 503 with Retry-After, and
 #      once they go away uploads work again;
 #   5. SIGTERM while uploads are arriving: every client gets an answer and the server exits 0.
@@ -188,10 +189,14 @@ stalled = open_raw(port, b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type:
 t, answered = time.time(), None
 while answered is None and time.time() - t < 90:
     try:
-        st, ct, data, _ = req(port, "GET", "/api/search?q=a+red+circle&k=2", timeout=60)
+        st, ct, data, r = req(port, "GET", "/api/search?q=a+red+circle&k=2", timeout=60)
+        if st == 503:  # over --max-connections: a JSON 503 with Retry-After, then try again
+            check(is_json_error(ct, data) and r.getheader("Retry-After") == "1", "503 over the limit: %s" % data[:100])
+            time.sleep(0.2)
+            continue
         answered = st
     except (ConnectionError, OSError):
-        time.sleep(0.2)  # refused or reset while the slots were full: try again
+        time.sleep(0.2)  # reset while the slots were full: try again
 check(answered == 200, "normal query while 200 clients stall: %s after %.1f s" % (answered, time.time() - t))
 print("normal query answered after %.1f s" % (time.time() - t))
 closed = wait_closed(slow + [stalled], 120)
@@ -204,6 +209,26 @@ finish()
 EOF
 stop_server limits
 rm "$fifo_target"
+
+# ---------------------------------------------------------------- 3b: over --max-connections, a JSON 503
+start_server conns --max-connections 4 --header-timeout 5
+$PY - "$port" <<'EOF'
+import sys, time
+sys.path.insert(0, ".")
+from client import *
+port = int(sys.argv[1])
+slow = [open_raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n") for _ in range(8)]
+got, deadline = None, time.time() + 60
+while got is None and time.time() < deadline:  # until the server has accepted the 8 stalled connections
+    st, ct, data, r = req(port, "GET", "/healthz")
+    if st == 503:
+        got = (st, ct, data, r)
+check(got is not None and is_json_error(got[1], got[2]) and b"too many connections" in got[2], "over the limit -> 503")
+check(wait_closed(slow, 60) == 8, "stalled connections cut")
+check(wait_for(lambda: req(port, "GET", "/healthz")[0] == 200), "answers again once they are gone")
+finish()
+EOF
+stop_server conns
 
 # ---------------------------------------------------------------- 4-5: memory budget, SIGTERM during uploads
 start_server budget --max-upload-mb 1 --max-decode-mb 16 --upload-timeout 600 --header-timeout 600 --workers 2 \
