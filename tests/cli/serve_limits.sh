@@ -147,7 +147,7 @@ EOF
 fifo_target=$(ls "$PWD"/syn/images/*.png | head -n 2 | tail -n 1)
 start_server limits --max-connections 64 --header-timeout 2 --upload-timeout 3 --workers 2 --max-k 20 \
     --max-query-bytes 64 --max-upload-mb 1 --max-decode-mb 16
-trap 'kill $pid 2>/dev/null || true' EXIT
+trap 'kill -9 $pid 2>/dev/null || true' EXIT
 rm "$fifo_target" && mkfifo "$fifo_target"
 $PY - "$port" "$fifo_target" <<'EOF'
 import sys, time
