@@ -192,11 +192,13 @@ static int64_t png_bytes_per_pixel(const uint8_t *p, size_t n) {
     return row + image;
 }
 
-/* JPEG: RGB, plus the CMYK samples for a 4-component file (components from the SOF marker). */
+/* JPEG: RGB, plus the CMYK samples for a 4-component file (components from the SOF marker), plus for a
+ * progressive file libjpeg's whole-image coefficient buffers (2 bytes per sample, no subsampling
+ * assumed). */
 static int64_t jpeg_bytes_per_pixel(const uint8_t *p, size_t n) {
     size_t pos = 2;
     while (pos + 4 <= n) {
-        if (p[pos] != 0xFF) return 7; /* lost sync: assume the costlier kind */
+        if (p[pos] != 0xFF) return 7 + 8; /* lost sync: assume the costliest kind */
         int marker = p[pos + 1];
         if (marker == 0xFF) {
             pos++;
@@ -205,13 +207,15 @@ static int64_t jpeg_bytes_per_pixel(const uint8_t *p, size_t n) {
         size_t length = (size_t)p[pos + 2] << 8 | p[pos + 3];
         int is_sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
         if (is_sof) {
-            if (pos + 10 > n) return 7;
-            return p[pos + 9] == 4 ? 7 : 3;
+            if (pos + 10 > n) return 7 + 8;
+            int components = p[pos + 9];
+            int progressive = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE;
+            return (components == 4 ? 7 : 3) + (progressive ? 2 * (components > 0 ? components : 4) : 0);
         }
-        if (length < 2) return 7;
+        if (length < 2) return 7 + 8;
         pos += 2 + length;
     }
-    return 7;
+    return 7 + 8;
 }
 
 #define UNKNOWN_FORMAT_BYTES_PER_PIXEL 16 /* formats decoded elsewhere (a generous bound) */

@@ -169,6 +169,13 @@ check(st == 413 and b"application/json" in reply, "body over --max-upload-mb -> 
 bomb = png16_rgba(1500, 1500)  # 18 MB to decode, over --max-decode-mb 16
 st, ct, data, _ = req(port, "POST", "/api/search", bomb, {"Content-Type": "image/png"})
 check(st == 413 and is_json_error(ct, data) and b"--max-decode-mb" in data, "decode over the budget -> %d %s" % (st, data[:200]))
+import io
+from PIL import Image
+for progressive, want in [(False, 200), (True, 413)]:  # 1500 x 1500: 6.4 MB as RGB, 19 MB more while progressive
+    buf = io.BytesIO()
+    Image.new("RGB", (1500, 1500), (200, 40, 90)).save(buf, "JPEG", quality=90, progressive=progressive, subsampling=0)
+    st, ct, data, _ = req(port, "POST", "/api/search?k=1", buf.getvalue(), {"Content-Type": "image/jpeg"})
+    check(st == want, "%s JPEG of 1500 x 1500 -> %d (want %d) %s" % ("progressive" if progressive else "baseline", st, want, data[:120]))
 small = png16_rgba(64, 48)
 st, ct, data, _ = req(port, "POST", "/api/search?k=3", small, {"Content-Type": "image/png"})
 check(st == 200 and len(json.loads(data)["results"]) == 3, "a small 16-bit upload -> %d %s" % (st, data[:200]))
