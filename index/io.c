@@ -293,7 +293,10 @@ int cc_index_save(const cc_index *idx, const char *path) {
         }
         put_u32(head + 120, (uint32_t)crc32(0, table, (uInt)(w->n_sections * TABLE_ENTRY_SIZE)));
         put_u32(head + 124, (uint32_t)crc32(0, head, 124));
-        if (fseek(w->af.fp, 0, SEEK_SET) != 0) {
+        if (fflush(w->af.fp) != 0) { /* buffered sections reach the file here: a full disk shows now */
+            cc_set_error("%s: write failed (%s); the previous file, if any, is untouched", path, strerror(errno));
+            rc = -1;
+        } else if (fseek(w->af.fp, 0, SEEK_SET) != 0) {
             cc_set_error("%s: seek failed: %s", path, strerror(errno));
             rc = -1;
         } else {

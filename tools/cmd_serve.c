@@ -1,5 +1,7 @@
 /* cmd_serve.c — `clipc serve`: an HTTP search server and web page over an index built with a model
- * (serve.h for the parts, docs/SEARCH.md for the API). Runs until SIGINT or SIGTERM. */
+ * (serve.h for the parts, docs/SEARCH.md for the API). Runs until SIGINT or SIGTERM; then it stops
+ * accepting connections, answers every request it has (queued searches and new ones get 503), waits up
+ * to --shutdown-grace seconds for uploads still arriving, and exits. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -13,9 +15,11 @@
 #include "tools/commands.h"
 #include "tools/serve.h"
 
-#define CONNECTION_IDLE_TIMEOUT_S 30 /* a client silent this long is disconnected (slow-loris guard) */
 #define CONNECTION_MEMORY 65536      /* per-connection header buffer: longer request lines get a 414 */
 #define MAX_WORKERS 256
+#define SHUTDOWN_POLL_US 20000       /* how often shutdown checks for requests still in flight */
+#define SHUTDOWN_HARD_LIMIT_S 20     /* past the grace period: if stopping still hangs, exit anyway */
+#define CONNECTION_HEADROOM_MIN 16   /* connections past --max-connections that are accepted to get a 503 */
 
 static int run_serve(int argc, char **argv);
 const cc_command cmd_serve = {
@@ -25,6 +29,7 @@ const cc_command cmd_serve = {
 typedef struct serve_args {
     const char *index, *model, *host, *template_text, *style;
     int64_t port, workers, max_upload_mb, timeout_s, reload_ms, batch, max_connections;
+    int64_t max_k, max_query_bytes, max_decode_mb, header_timeout_s, upload_timeout_s, idle_timeout_s, grace_s;
     int log;
 } serve_args;
 
@@ -50,6 +55,32 @@ static int make_address(const char *host, int port, struct sockaddr_storage *add
     return -1;
 }
 
+static void *hard_exit_main(void *arg) {
+    unsigned seconds = (unsigned)(uintptr_t)arg;
+    while (seconds > 0) seconds = sleep(seconds);
+    fprintf(stderr, "clipc serve: still not stopped %d s after the grace period; exiting\n", SHUTDOWN_HARD_LIMIT_S);
+    _exit(1);
+    return NULL;
+}
+
+/* Stops taking connections, answers what is in flight, then stops everything. */
+static void shut_down(server *s, struct MHD_Daemon *d, double grace_s) {
+    pthread_t watchdog; /* whatever hangs (a thread stuck in a system call), the process ends */
+    if (pthread_create(&watchdog, NULL, hard_exit_main, (void *)(uintptr_t)(grace_s + SHUTDOWN_HARD_LIMIT_S)) == 0)
+        pthread_detach(watchdog);
+    __atomic_store_n(&s->http_stopping, 1, __ATOMIC_RELEASE); /* new requests: 503, Connection: close */
+    MHD_socket listener = MHD_quiesce_daemon(d);              /* no new connections */
+    serve_stop(s);                                            /* queued jobs answered 503, engine joined */
+    double until = cc_now() + grace_s;
+    while (__atomic_load_n(&s->active_requests, __ATOMIC_ACQUIRE) > 0 && cc_now() < until) usleep(SHUTDOWN_POLL_US);
+    int left = __atomic_load_n(&s->active_requests, __ATOMIC_ACQUIRE);
+    if (left > 0) fprintf(stderr, "clipc serve: %d requests still unfinished after %.0f s, closing them\n", left, grace_s);
+    MHD_stop_daemon(d); /* connections closed, request records freed */
+    if (listener != MHD_INVALID_SOCKET) close(listener);
+    serve_guard_stop(s);
+    serve_free(s);
+}
+
 static int serve(const serve_args *a) {
     server s;
     memset(&s, 0, sizeof s);
@@ -60,7 +91,16 @@ static int serve(const serve_args *a) {
     s.reload_ms = (int)a->reload_ms;
     s.max_batch = (int)a->batch;
     s.max_body = (size_t)a->max_upload_mb << 20;
+    s.max_k = (int)a->max_k;
+    s.max_query_bytes = (int)a->max_query_bytes;
+    s.memory_budget = a->max_decode_mb << 20;
+    s.header_timeout_s = (double)a->header_timeout_s;
+    s.upload_timeout_s = (double)a->upload_timeout_s;
     s.log_requests = a->log;
+    s.max_connections = (int)a->max_connections;
+    serve_limits_init(&s);
+    /* libmicrohttpd accepts a few more connections than the limit, so that those get a 503 */
+    int64_t headroom = a->max_connections / 8 > CONNECTION_HEADROOM_MIN ? a->max_connections / 8 : CONNECTION_HEADROOM_MIN;
     struct sockaddr_storage addr;
     int ipv6;
     if (make_address(a->host, (int)a->port, &addr, &ipv6) != 0) return -1;
@@ -75,16 +115,21 @@ static int serve(const serve_args *a) {
         serve_free(&s);
         return -1;
     }
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | (ipv6 ? MHD_USE_IPv6 : 0) |
-                     (cc_quiet ? 0 : MHD_USE_ERROR_LOG);
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                     (ipv6 ? MHD_USE_IPv6 : 0) | (cc_quiet ? 0 : MHD_USE_ERROR_LOG);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)a->port, NULL, NULL, serve_handle, &s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)a->workers,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)a->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, serve_completed, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)a->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(a->max_connections + headroom), MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, serve_completed, &s, MHD_OPTION_NOTIFY_CONNECTION, serve_notify_connection, &s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_END);
     if (!d) {
         cc_set_error("cannot listen on %s port %lld (in use, or not allowed?)", a->host, (long long)a->port);
+        serve_free(&s);
+        return -1;
+    }
+    if (serve_guard_start(&s) != 0) {
+        MHD_stop_daemon(d);
         serve_free(&s);
         return -1;
     }
@@ -99,9 +144,7 @@ static int serve(const serve_args *a) {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     fprintf(stderr, "clipc serve: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
-    serve_stop(&s);      /* queued jobs answered 503, engine and watcher joined */
-    MHD_stop_daemon(d);  /* connections closed, request records freed */
-    serve_free(&s);
+    shut_down(&s, d, (double)a->grace_s);
     return 0;
 }
 
@@ -123,7 +166,10 @@ static void reexec_with_passive_openmp(int argc, char **argv) {
 static int run_serve(int argc, char **argv) {
     reexec_with_passive_openmp(argc, argv);
     serve_args a = {.host = "127.0.0.1", .port = 8080, .workers = 4, .max_upload_mb = SERVE_DEFAULT_MAX_BODY >> 20,
-                    .timeout_s = 10, .reload_ms = 1000, .batch = SERVE_MAX_BATCH, .max_connections = 256};
+                    .timeout_s = 10, .reload_ms = 1000, .batch = SERVE_MAX_BATCH, .max_connections = 256,
+                    .max_k = SERVE_MAX_K, .max_query_bytes = SERVE_MAX_QUERY_BYTES,
+                    .max_decode_mb = SERVE_DEFAULT_MEMORY_MB, .header_timeout_s = SERVE_DEFAULT_HEADER_TIMEOUT,
+                    .upload_timeout_s = SERVE_DEFAULT_UPLOAD_TIMEOUT, .idle_timeout_s = 30, .grace_s = 10};
     const char *precision = NULL;
     cc_option options[] = {
         {"--index", CC_OPT_STRING, &a.index, "FILE", "index built with clipc index build --model (reloaded when replaced)"},
@@ -135,7 +181,18 @@ static int run_serve(int argc, char **argv) {
         {"--max-upload-mb", CC_OPT_INT, &a.max_upload_mb, "MB", "largest image upload (default 10)"},
         {"--request-timeout", CC_OPT_INT, &a.timeout_s, "S", "a query not started within S seconds gets 503 (default 10)"},
         {"--reload-interval", CC_OPT_INT, &a.reload_ms, "MS", "how often the index file is checked (default 1000)"},
-        {"--max-connections", CC_OPT_INT, &a.max_connections, "N", "concurrent connections (default 256)"},
+        {"--max-connections", CC_OPT_INT, &a.max_connections, "N",
+         "concurrent connections; requests on connections past it get 503 (default 256)"},
+        {"--max-k", CC_OPT_INT, &a.max_k, "N", "most results per query; larger k is a 400 (default 100, at most 1000)"},
+        {"--max-query-bytes", CC_OPT_INT, &a.max_query_bytes, "N", "longest text query; longer is a 414 (default 1024)"},
+        {"--max-decode-mb", CC_OPT_INT, &a.max_decode_mb, "MB",
+         "memory for upload bodies and decoded images in flight; over it a request gets 503 (default 512)"},
+        {"--header-timeout", CC_OPT_INT, &a.header_timeout_s, "S",
+         "a connection must send its request headers within S seconds, or is closed (default 10)"},
+        {"--upload-timeout", CC_OPT_INT, &a.upload_timeout_s, "S", "an upload body must arrive within S seconds (default 60)"},
+        {"--idle-timeout", CC_OPT_INT, &a.idle_timeout_s, "S", "a connection silent for S seconds is closed (default 30)"},
+        {"--shutdown-grace", CC_OPT_INT, &a.grace_s, "S",
+         "on SIGTERM, how long requests in flight may take to finish (default 10)"},
         {"--template", CC_OPT_STRING, &a.template_text, "\"...{}...\"", "template applied to every text query"},
         {"--log", CC_OPT_FLAG, &a.log, NULL, "log every request to stderr"},
         {"--style", CC_OPT_STRING, &a.style, "NAME", "image query preprocessing: openai or hf (default: the index's, else openai)"},
@@ -151,7 +208,11 @@ static int run_serve(int argc, char **argv) {
     }
     if (a.port < 0 || a.port > 65535 || a.workers < 1 || a.workers > MAX_WORKERS || a.max_upload_mb < 1 ||
         a.max_upload_mb > 1024 || a.timeout_s < 1 || a.timeout_s > 3600 || a.reload_ms < 10 || a.reload_ms > 3600000 ||
-        a.batch < 1 || a.batch > SERVE_MAX_BATCH || a.max_connections < 1 || a.max_connections > 65536) {
+        a.batch < 1 || a.batch > SERVE_MAX_BATCH || a.max_connections < 1 || a.max_connections > 65536 ||
+        a.max_k < 1 || a.max_k > SERVE_K_CAP || a.max_query_bytes < 1 || a.max_query_bytes > APP_MAX_QUERY_BYTES ||
+        a.max_decode_mb < 16 || a.max_decode_mb > (1 << 20) || a.header_timeout_s < 1 || a.header_timeout_s > 3600 ||
+        a.upload_timeout_s < 1 || a.upload_timeout_s > 3600 || a.idle_timeout_s < 1 || a.idle_timeout_s > 3600 ||
+        a.grace_s < 0 || a.grace_s > 3600) {
         fprintf(stderr, "clipc serve: an option is out of range (see clipc serve --help)\n");
         return 2;
     }

@@ -3,6 +3,7 @@
  *                   everything that runs the model or OpenMP happens on this one thread), the served
  *                   index with reference counts and reload when the file is replaced, and the metrics;
  *   serve_http.c    libmicrohttpd request handling: routes, limits, multipart uploads, JSON, thumbnails;
+ *   serve_limits.c  connection deadlines (slow clients) and the memory budget of uploads and decodes;
  *   cmd_serve.c     the command: options, start, signals, stop.
  * HTTP threads never touch the model: they parse and validate a request, queue a job, suspend the
  * connection, and the engine resumes it when the results are ready. */
@@ -18,9 +19,13 @@
 #include "index/index.h"
 #include "tools/serve_query.h"
 
-#define SERVE_MAX_K 100                    /* results per query; k outside [1, 100] is a 400 */
-#define SERVE_MAX_QUERY_BYTES 1024         /* longer q is a 414 */
+#define SERVE_MAX_K 100                    /* default --max-k: k outside [1, max_k] is a 400 */
+#define SERVE_K_CAP 1000                   /* the largest --max-k */
+#define SERVE_MAX_QUERY_BYTES 1024         /* default --max-query-bytes: longer q is a 414 */
 #define SERVE_DEFAULT_MAX_BODY (10 << 20)  /* upload limit (bytes); larger is a 413 */
+#define SERVE_DEFAULT_MEMORY_MB 512        /* default --max-decode-mb: upload bodies + decoded images in flight */
+#define SERVE_DEFAULT_HEADER_TIMEOUT 10    /* seconds from connect (or the last answer) to complete headers */
+#define SERVE_DEFAULT_UPLOAD_TIMEOUT 60    /* seconds from the headers to the end of an upload body */
 #define SERVE_MAX_UPLOAD_PIXELS 40000000LL /* decoded upload size limit (a decompression-bomb guard) */
 #define SERVE_QUEUE_LIMIT 512              /* queued jobs; more is a 503 */
 #define SERVE_MAX_BATCH 16                 /* text queries embedded in one forward pass */
@@ -55,8 +60,8 @@ struct serve_job {
     int http_status;     /* 200, or the error's status */
     char error[256];
     int n;
-    int64_t ids[SERVE_MAX_K];
-    float scores[SERVE_MAX_K];
+    int64_t ids[SERVE_K_CAP];
+    float scores[SERVE_K_CAP];
     index_ref *index;    /* the index the results refer to (a reference the job's owner releases) */
     double engine_ms;    /* time on the engine thread (embed + search) */
     void (*on_queued)(serve_job *job); /* called under the queue lock just before the engine can see it */
@@ -72,9 +77,12 @@ typedef struct serve_metrics {
     int64_t requests[8]; /* by route: see serve_route */
     int64_t status_2xx, status_4xx, status_5xx;
     int64_t queries_text, queries_image, batches, batched_queries;
+    int64_t slow_connections_cut, budget_refusals;
 } serve_metrics;
 
 typedef enum { ROUTE_PAGE, ROUTE_SEARCH_TEXT, ROUTE_SEARCH_IMAGE, ROUTE_ITEM, ROUTE_METRICS, ROUTE_HEALTH, ROUTE_OTHER, N_ROUTES } serve_route;
+
+typedef struct conn_track conn_track;
 
 typedef struct server {
     /* settings */
@@ -82,6 +90,20 @@ typedef struct server {
     const char *style;          /* --style: image preprocessing (NULL: the index's, else openai) */
     int request_timeout_ms, reload_ms, max_batch, log_requests;
     size_t max_body;
+    int max_k, max_query_bytes, max_connections;
+    double header_timeout_s, upload_timeout_s;
+    int64_t memory_budget;             /* bytes of upload bodies and decoded images in flight */
+    /* connection guard (serve_limits.c) */
+    pthread_mutex_t guard_lock;
+    pthread_cond_t guard_cond;
+    conn_track *conns;
+    int n_conns, guard_stopping, guard_started;
+    pthread_t guard_thread;
+    /* memory budget */
+    pthread_mutex_t budget_lock;
+    int64_t budget_used;
+    /* requests between their headers and their end (shutdown waits for them) */
+    int active_requests, http_stopping;
     /* model (engine thread only) */
     app_model model;
     /* index */
@@ -125,6 +147,26 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *connection, const
 void serve_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
                      enum MHD_RequestTerminationCode code);
 void serve_thumbs_free(server *s);
+
+/* serve_limits.c: connection tracking for libmicrohttpd (MHD_OPTION_NOTIFY_CONNECTION, cls = the
+ * server), the connection's deadline (seconds from now; 0 = none), and the guard thread that cuts
+ * connections past their deadline. serve_limits_init before the daemon starts. */
+void serve_limits_init(server *s);
+void serve_notify_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                             enum MHD_ConnectionNotificationCode code);
+void serve_set_deadline(server *s, struct MHD_Connection *connection, double seconds);
+int serve_open_connections(server *s);
+int serve_guard_start(server *s);
+void serve_guard_stop(server *s);
+/* Memory budget: take returns -1 (nothing taken) when bytes do not fit now. */
+int serve_budget_take(server *s, int64_t bytes);
+void serve_budget_give(server *s, int64_t bytes);
+int64_t serve_budget_used(server *s);
+/* Peak bytes the decoder will allocate for this file, from its header (0 when the header is unreadable
+ * or over max_pixels: the decoder then fails before allocating). */
+int64_t serve_decode_cost(const void *data, size_t size, int64_t max_pixels);
+/* Bytes held by a decoded image. */
+int64_t serve_image_bytes(const cc_image *img);
 
 void serve_record(server *s, serve_route route, int status, double latency_ms);
 /* Prometheus text exposition of the metrics (malloc'd). */

@@ -404,7 +404,7 @@ char *serve_metrics_text(server *s) {
     pthread_mutex_lock(&s->queue_lock);
     int queue_len = s->queue_len;
     pthread_mutex_unlock(&s->queue_lock);
-    size_t cap = 8192;
+    size_t cap = 16384;
     char *out = cc_malloc(cap, "metrics");
     if (!out) {
         free(sorted);
@@ -445,6 +445,23 @@ char *serve_metrics_text(server *s) {
     EMIT("# HELP clipc_index_reloads_total Index file reloads (and failed attempts).\n# TYPE clipc_index_reloads_total counter\n"
          "clipc_index_reloads_total %lld\nclipc_index_reload_failures_total %lld\n",
          (long long)reloads, (long long)failures);
+    pthread_mutex_lock(&s->guard_lock);
+    int open_connections = s->n_conns;
+    pthread_mutex_unlock(&s->guard_lock);
+    EMIT("# HELP clipc_connections Open connections.\n# TYPE clipc_connections gauge\nclipc_connections %d\n",
+         open_connections);
+    EMIT("# HELP clipc_requests_in_flight Requests between their headers and their answer.\n"
+         "# TYPE clipc_requests_in_flight gauge\nclipc_requests_in_flight %d\n",
+         __atomic_load_n(&s->active_requests, __ATOMIC_ACQUIRE));
+    EMIT("# HELP clipc_connections_cut_total Connections closed for missing their header or upload deadline.\n"
+         "# TYPE clipc_connections_cut_total counter\nclipc_connections_cut_total %lld\n",
+         (long long)snap.slow_connections_cut);
+    EMIT("# HELP clipc_memory_budget_bytes Memory for upload bodies and decoded images (--max-decode-mb), and in use.\n"
+         "# TYPE clipc_memory_budget_bytes gauge\nclipc_memory_budget_bytes %lld\nclipc_memory_budget_used_bytes %lld\n",
+         (long long)s->memory_budget, (long long)serve_budget_used(s));
+    EMIT("# HELP clipc_memory_budget_refusals_total Requests refused (503) because the memory budget was full.\n"
+         "# TYPE clipc_memory_budget_refusals_total counter\nclipc_memory_budget_refusals_total %lld\n",
+         (long long)snap.budget_refusals);
     EMIT("# HELP clipc_uptime_seconds Seconds since start.\n# TYPE clipc_uptime_seconds gauge\nclipc_uptime_seconds %.1f\n",
          cc_now() - s->start_time);
 #undef EMIT

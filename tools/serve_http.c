@@ -53,7 +53,30 @@ typedef struct request {
     serve_job *job;
     int job_done; /* set (atomically) by the engine before it resumes the connection */
     int responded; /* a response is queued (e.g. an early 413): anything more is ignored */
+    int over_budget; /* the upload did not fit the memory budget: answered 503 at its end */
+    int64_t budget_held; /* bytes of the memory budget this request holds (body, decoded image) */
 } request;
+
+/* ------------------------------------------------------------------ memory budget of a request */
+
+static int request_take(request *r, int64_t bytes) {
+    if (serve_budget_take(r->s, bytes) != 0) return -1;
+    r->budget_held += bytes;
+    return 0;
+}
+
+static void request_give(request *r, int64_t bytes) {
+    if (bytes > r->budget_held) bytes = r->budget_held;
+    serve_budget_give(r->s, bytes);
+    r->budget_held -= bytes;
+}
+
+static void drop_body(request *r) {
+    free(r->body);
+    r->body = NULL;
+    request_give(r, (int64_t)r->body_cap);
+    r->body_len = r->body_cap = 0;
+}
 
 /* ------------------------------------------------------------------ responses */
 
@@ -61,6 +84,8 @@ static enum MHD_Result send_response(request *r, int status, struct MHD_Response
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", type);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
+    if (__atomic_load_n(&r->s->http_stopping, __ATOMIC_ACQUIRE)) MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(r->connection, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->responded = 1;
@@ -111,14 +136,14 @@ static int valid_utf8(const char *s, size_t len) {
     return 1;
 }
 
-/* k: absent = 10; otherwise 1..SERVE_MAX_K written as plain digits. */
-static int parse_k(const char *text, int *k) {
-    *k = 10;
+/* k: absent = 10 (or max_k when smaller); otherwise 1..max_k written as plain digits. */
+static int parse_k(const char *text, int max_k, int *k) {
+    *k = max_k < 10 ? max_k : 10;
     if (!text) return 0;
     size_t len = strlen(text);
     if (len == 0 || len > 9 || strspn(text, "0123456789") != len) return -1;
     long v = strtol(text, NULL, 10);
-    if (v < 1 || v > SERVE_MAX_K) return -1;
+    if (v < 1 || v > max_k) return -1;
     *k = (int)v;
     return 0;
 }
@@ -194,13 +219,13 @@ static enum MHD_Result search_text(request *r) {
     if (MHD_lookup_connection_value_n(r->connection, MHD_GET_ARGUMENT_KIND, "q", 1, &q, &q_len) != MHD_YES || !q)
         return send_error(r, 400, "missing query parameter q");
     if (q_len == 0) return send_error(r, 400, "empty query q");
-    if (q_len > SERVE_MAX_QUERY_BYTES)
-        return send_error(r, 414, "query q is %zu bytes; the limit is %d", q_len, SERVE_MAX_QUERY_BYTES);
+    if (q_len > (size_t)r->s->max_query_bytes)
+        return send_error(r, 414, "query q is %zu bytes; the limit is %d", q_len, r->s->max_query_bytes);
     if (strlen(q) != q_len || !valid_utf8(q, q_len)) return send_error(r, 400, "query q is not valid UTF-8 text");
     int k;
     double decay;
-    if (parse_k(get_arg(r->connection, "k"), &k) != 0)
-        return send_error(r, 400, "k must be an integer between 1 and %d", SERVE_MAX_K);
+    if (parse_k(get_arg(r->connection, "k"), r->s->max_k, &k) != 0)
+        return send_error(r, 400, "k must be an integer between 1 and %d", r->s->max_k);
     if (parse_decay(get_arg(r->connection, "decay"), &decay) != 0)
         return send_error(r, 400, "decay must be a number between 0 and %g", MAX_DECAY);
     serve_job *job = new_job(r, k, decay);
@@ -211,9 +236,37 @@ static enum MHD_Result search_text(request *r) {
     return submit(r, job);
 }
 
+/* Decodes the upload into job->image within the memory budget; -1 with the response sent. */
+static int decode_upload(request *r, serve_job *job, enum MHD_Result *ret) {
+    server *s = r->s;
+    int64_t cost = serve_decode_cost(r->body, r->body_len, SERVE_MAX_UPLOAD_PIXELS);
+    if (cost > s->memory_budget) {
+        *ret = send_error(r, 413, "the image needs %lld MB to decode; the server's limit is %lld MB (--max-decode-mb)",
+                          (long long)(cost >> 20), (long long)(s->memory_budget >> 20));
+        return -1;
+    }
+    if (request_take(r, cost) != 0) {
+        *ret = send_error(r, 503, "the server is busy decoding other uploads; retry shortly");
+        return -1;
+    }
+    cc_image_options o = {.max_pixels = SERVE_MAX_UPLOAD_PIXELS};
+    if (cc_image_decode_ex(r->body, r->body_len, "upload", &o, &job->image) != 0) {
+        request_give(r, cost);
+        *ret = send_error(r, 415, "%s", cc_last_error());
+        return -1;
+    }
+    int64_t held = serve_image_bytes(&job->image);
+    if (held < cost) request_give(r, cost - held); /* the decoded image stays charged until the request ends */
+    drop_body(r);                                   /* decoded: the bytes are no longer needed */
+    return 0;
+}
+
 static enum MHD_Result search_image(request *r) {
     if (r->too_large)
         return send_error(r, 413, "upload larger than %zu bytes", r->s->max_body);
+    if (r->over_budget) return send_error(r, 503, "the server is busy receiving other uploads; retry shortly");
+    if (__atomic_load_n(&r->s->http_stopping, __ATOMIC_ACQUIRE))
+        return send_error(r, 503, "the server is shutting down");
     if (r->bad_form) return send_error(r, 400, "malformed multipart/form-data body");
     if (!r->saw_image || r->body_len == 0)
         return send_error(r, 400, "no image: send a multipart/form-data field named \"image\"");
@@ -223,19 +276,18 @@ static enum MHD_Result search_image(request *r) {
     if (!k_text && r->form_k[0]) k_text = r->form_k;
     const char *decay_text = get_arg(r->connection, "decay");
     if (!decay_text && r->form_decay[0]) decay_text = r->form_decay;
-    if (parse_k(k_text, &k) != 0) return send_error(r, 400, "k must be an integer between 1 and %d", SERVE_MAX_K);
+    if (parse_k(k_text, r->s->max_k, &k) != 0)
+        return send_error(r, 400, "k must be an integer between 1 and %d", r->s->max_k);
     if (parse_decay(decay_text, &decay) != 0)
         return send_error(r, 400, "decay must be a number between 0 and %g", MAX_DECAY);
     serve_job *job = new_job(r, k, decay);
     if (!job) return send_error(r, 500, "out of memory");
     job->is_image = 1;
-    cc_image_options o = {.max_pixels = SERVE_MAX_UPLOAD_PIXELS};
-    if (cc_image_decode_ex(r->body, r->body_len, "upload", &o, &job->image) != 0) {
+    enum MHD_Result ret;
+    if (decode_upload(r, job, &ret) != 0) {
         serve_job_free(job);
-        return send_error(r, 415, "%s", cc_last_error());
+        return ret;
     }
-    free(r->body); /* decoded: the bytes are no longer needed */
-    r->body = NULL;
     return submit(r, job);
 }
 
@@ -243,18 +295,21 @@ static enum MHD_Result search_image(request *r) {
 
 static int append_body(request *r, const char *data, size_t size) {
     r->received += size;
-    if (r->too_large) return r->received <= ABORT_FACTOR * r->s->max_body ? 0 : -1;
+    if (r->too_large || r->over_budget) return r->received <= ABORT_FACTOR * r->s->max_body ? 0 : -1;
     if (r->body_len + size > r->s->max_body) {
         r->too_large = 1;
-        free(r->body);
-        r->body = NULL;
-        r->body_len = r->body_cap = 0;
+        drop_body(r);
         return 0;
     }
     if (r->body_len + size > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 64 * 1024;
         while (cap < r->body_len + size) cap *= 2;
         if (cap > r->s->max_body) cap = r->s->max_body;
+        if (request_take(r, (int64_t)(cap - r->body_cap)) != 0) { /* over the memory budget: 503 at the end */
+            r->over_budget = 1;
+            drop_body(r);
+            return 0;
+        }
         char *grown = realloc(r->body, cap);
         if (!grown) return -1;
         r->body = grown;
@@ -361,8 +416,22 @@ static void thumb_store(server *s, uint64_t generation, int64_t id, const uint8_
     pthread_mutex_unlock(&tc->lock);
 }
 
-/* Decodes an item's file (any format data/image reads) as the index saw it, RGB only. */
-static int decode_item_file(const char *path, int fd, off_t file_size, int fast_min_side, cc_image *img) {
+/* Reads an item's file and decodes it (any format data/image reads, RGB only, as the index saw it) within
+ * the memory budget (held until the request ends); -1 with an error, *status 503 when the budget is
+ * full now, 413 when the file can never fit. fast_min_side: as cc_image_options (thumbnails). */
+static int read_and_decode(request *r, const char *path, int fd, off_t file_size, int fast_min_side, cc_image *img,
+                           int *status) {
+    server *s = r->s;
+    *status = 413;
+    if (file_size >= s->memory_budget) {
+        cc_set_error("the file is larger than the server's memory limit (--max-decode-mb)");
+        return -1;
+    }
+    *status = 503;
+    if (request_take(r, (int64_t)file_size + 1) != 0) {
+        cc_set_error("the server is busy decoding other images; retry shortly");
+        return -1;
+    }
     uint8_t *data = cc_malloc((size_t)file_size + 1, "image file");
     if (!data) return -1;
     size_t got = 0;
@@ -371,6 +440,15 @@ static int decode_item_file(const char *path, int fd, off_t file_size, int fast_
         if (n <= 0) break;
         got += (size_t)n;
     }
+    int64_t cost = serve_decode_cost(data, got, 0);
+    if (cost + (int64_t)file_size > s->memory_budget || request_take(r, cost) != 0) {
+        *status = cost + (int64_t)file_size > s->memory_budget ? 413 : 503;
+        cc_set_error("%s", *status == 413 ? "the image is too large to decode within the server's memory limit (--max-decode-mb)"
+                                          : "the server is busy decoding other images; retry shortly");
+        free(data);
+        return -1;
+    }
+    *status = 415;
     cc_image_options o = {.fast_min_side = fast_min_side, .rgb_only = 1};
     int rc = cc_image_decode_ex(data, got, path, &o, img);
     free(data);
@@ -378,18 +456,22 @@ static int decode_item_file(const char *path, int fd, off_t file_size, int fast_
 }
 
 /* A file the browser may not show (WebP, GIF, BMP, TIFF), as the PNG of what clipc decodes from it. */
-static int make_png(const char *path, int fd, off_t file_size, uint8_t **png, size_t *png_size) {
+static int make_png(request *r, const char *path, int fd, off_t file_size, uint8_t **png, size_t *png_size,
+                    int *status) {
     cc_image img = {0};
-    if (decode_item_file(path, fd, file_size, 0, &img) != 0) return -1;
+    if (read_and_decode(r, path, fd, file_size, 0, &img, status) != 0) return -1;
+    *status = 500;
     int rc = cc_image_encode_png(img.rgb, img.width, img.height, 3, png, png_size);
     cc_image_free(&img);
     return rc;
 }
 
-static int make_thumbnail(const char *path, int fd, off_t file_size, uint8_t **jpeg, size_t *jpeg_size) {
+static int make_thumbnail(request *r, const char *path, int fd, off_t file_size, uint8_t **jpeg, size_t *jpeg_size,
+                          int *status) {
     cc_image img = {0};
-    if (decode_item_file(path, fd, file_size, THUMB_SIDE, &img) != 0) return -1;
-    int rc;
+    int rc = read_and_decode(r, path, fd, file_size, THUMB_SIDE, &img, status);
+    if (rc != 0) return -1;
+    *status = 500;
     int w = img.width, h = img.height, side = w > h ? w : h;
     int tw = w, th = h;
     if (side > THUMB_SIDE) {
@@ -424,6 +506,21 @@ static const char *image_type(int fd, int *reencode) {
     return strcmp(format, "jpeg") == 0 ? "image/jpeg" : "image/png";
 }
 
+/* Opens an indexed file for reading: a regular file only, never through a symbolic link, and without
+ * blocking (a path that became a FIFO or a device would otherwise hang the HTTP thread in open() for
+ * good). -1 when it is not such a file. */
+static int open_item_file(const char *path, struct stat *st) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return -1;
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(fd);
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+}
+
 /* "/api/item/<digits>": the id, or -1. */
 static int64_t parse_item_id(const char *rest) {
     size_t len = strlen(rest);
@@ -455,10 +552,9 @@ static enum MHD_Result serve_item(request *r, const char *id_text) {
             goto done;
         }
     }
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        if (fd >= 0) close(fd);
+    int fd = open_item_file(path, &st);
+    if (fd < 0) {
         ret = send_error(r, 404, "the file of item %lld is no longer readable", (long long)id);
         goto done;
     }
@@ -483,10 +579,13 @@ static enum MHD_Result serve_item(request *r, const char *id_text) {
     }
     uint8_t *jpeg = NULL;
     size_t jpeg_size = 0;
-    int rc = thumb ? make_thumbnail(path, fd, st.st_size, &jpeg, &jpeg_size) : make_png(path, fd, st.st_size, &jpeg, &jpeg_size);
+    int status = 500;
+    int rc = thumb ? make_thumbnail(r, path, fd, st.st_size, &jpeg, &jpeg_size, &status)
+                   : make_png(r, path, fd, st.st_size, &jpeg, &jpeg_size, &status);
     close(fd);
+    request_give(r, r->budget_held); /* the decoded pixels are freed */
     if (rc != 0) {
-        ret = send_error(r, 415, "item %lld: %s", (long long)id, cc_last_error());
+        ret = send_error(r, status, "item %lld: %s", (long long)id, cc_last_error());
         goto done;
     }
     if (thumb) thumb_store(r->s, ix->generation, id, jpeg, jpeg_size);
@@ -511,7 +610,7 @@ static enum MHD_Result serve_health(request *r) {
     cJSON_AddStringToObject(root, "item_key", app_item_key(ix->idx));
     cJSON_AddNumberToObject(root, "generation", (double)ix->generation);
     cJSON_AddStringToObject(root, "model", r->s->model.session.model_dir);
-    cJSON_AddNumberToObject(root, "max_k", SERVE_MAX_K);
+    cJSON_AddNumberToObject(root, "max_k", r->s->max_k);
     cJSON_AddNumberToObject(root, "uptime_s", round((cc_now() - r->s->start_time) * 10) / 10);
     serve_index_release(r->s, ix);
     return send_json(r, 200, root);
@@ -559,6 +658,13 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *c, const char *ur
         r->connection = c;
         r->start = cc_now();
         r->route = route_of(method, url);
+        __atomic_add_fetch(&s->active_requests, 1, __ATOMIC_ACQ_REL);
+        /* the headers are in: an upload body has its own deadline, anything else none */
+        serve_set_deadline(s, c, r->route == ROUTE_SEARCH_IMAGE ? s->upload_timeout_s : 0);
+        if (__atomic_load_n(&s->http_stopping, __ATOMIC_ACQUIRE))
+            return send_error(r, 503, "the server is shutting down");
+        if (serve_open_connections(s) > s->max_connections)
+            return send_error(r, 503, "too many connections (the limit is %d)", s->max_connections);
         if (r->route == ROUTE_SEARCH_IMAGE) return start_upload(r);
         return MHD_YES;
     }
@@ -580,6 +686,7 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *c, const char *ur
         return append_body(r, upload_data, size) == 0 ? MHD_YES : MHD_NO;
     }
     /* the request is complete (or resumed after its job) */
+    if (r->route == ROUTE_SEARCH_IMAGE) serve_set_deadline(s, c, 0);
     if (r->responded) return MHD_YES;
     if (r->job) {
         if (!__atomic_load_n(&r->job_done, __ATOMIC_ACQUIRE)) return MHD_YES;
@@ -605,8 +712,12 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *c, const char *ur
 }
 
 void serve_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode code) {
+    server *s = cls;
+    serve_set_deadline(s, c, s->header_timeout_s); /* a kept-alive connection must send its next request */
     request *r = *req_cls;
     if (!r) return;
+    request_give(r, r->budget_held);
+    __atomic_sub_fetch(&s->active_requests, 1, __ATOMIC_ACQ_REL);
     if (r->job) {
         serve_index_release(r->s, r->job->index);
         serve_job_free(r->job);
