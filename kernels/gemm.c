@@ -667,11 +667,13 @@ int cc_gemm_has_int8(void) { return cc_gemm_cpu_has_int8() && !getenv("CLIPC_NO_
 /* Scale (max |x| / 127) of `count` values `stride` apart, and its inverse (0 for all zeros). */
 static void int8_scale(const float *x, int64_t count, int64_t stride, float *scale, float *inv_scale) {
     float largest = 0;
-    for (int64_t i = 0; i < count; i++) {
-        float v = fabsf(x[i * stride]);
-        if (!(v <= largest)) largest = v; /* NaN sticks (fmaxf would drop it) */
-        if (isnan(largest)) break;
-    }
+    if (stride == 1) largest = cc_gemm_int8_avx512.absmax(x, count);
+    else
+        for (int64_t i = 0; i < count; i++) {
+            float v = fabsf(x[i * stride]);
+            if (!(v <= largest)) largest = v; /* NaN sticks (fmaxf would drop it) */
+            if (isnan(largest)) break;
+        }
     *scale = isfinite(largest) ? largest / 127.0f : NAN; /* NaN or Inf in: NaN out, as a float product */
     *inv_scale = largest > 0 && isfinite(largest) ? 127.0f / largest : 0.0f;
 }

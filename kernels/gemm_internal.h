@@ -58,6 +58,7 @@ int cc_gemm_cpu_has_bf16(void);
  * scale per row, B as s8 with a scale per column and the column sums of its codes per k block. */
 typedef struct cc_gemm_int8_backend {
     int mr, nr, kc, mc;
+    float (*absmax)(const float *x, int64_t n); /* max |x| of a contiguous row, NaN if any is NaN */
     void (*pack_a)(int trans_a, const float *A, int64_t lda, int64_t i0, int64_t m, int64_t k0, int64_t kc,
                    const float *inv_scale, uint32_t *dst);
     void (*pack_b)(int trans_b, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t n,
