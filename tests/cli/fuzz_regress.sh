@@ -1,7 +1,7 @@
 #!/bin/sh
 # fuzz_regress.sh — the fuzz targets as a regression suite: builds them with clang (make fuzz-bins,
 # a no-op when `make test` built them), writes the seed corpora, and runs every target over its seeds
-# and committed crash reproducers plus 2 s of fuzzing (tests/fuzz/run.sh regress). Fails clearly
+# and committed crash reproducers (tests/fuzz/run.sh regress, deterministic). Fails clearly
 # when clang is missing.
 cd "${CLIPC_SRC:?}" || exit 2
 if ! command -v clang >/dev/null 2>&1; then

@@ -129,11 +129,11 @@ static float *points(int64_t n, int dim) {
 static void index_seeds(void) {
     struct { const char *desc, *name; cc_metric metric; } types[] = {
         {"Flat", "flat.cci", CC_METRIC_IP}, {"Flat", "flat_l2.cci", CC_METRIC_L2}, {"IVF4,Flat", "ivf.cci", CC_METRIC_L2},
-        {"PQ2", "pq.cci", CC_METRIC_IP},   {"IVF4,PQ2", "ivfpq.cci", CC_METRIC_L2}, {"PQ2x4,RFlat", "pq_rflat.cci", CC_METRIC_IP},
+        {"PQ2", "pq.cci", CC_METRIC_IP},   {"IVF4,PQ2", "ivfpq.cci", CC_METRIC_L2}, {"PQ2,RFlat", "pq_rflat.cci", CC_METRIC_IP},
         {"HNSW4", "hnsw.cci", CC_METRIC_IP}};
     int dim = 4;
-    int64_t n = 40;
-    float *x = points(n, dim);
+    int64_t n = 40, n_train = 300; /* PQ codebooks (256 centroids) need 256+ training vectors */
+    float *x = points(n_train, dim);
     const char *texts[40];
     char text_buf[40][16];
     int64_t times[40];
@@ -146,7 +146,7 @@ static void index_seeds(void) {
         cc_index *idx = cc_index_create(types[t].desc, dim, types[t].metric);
         if (!idx) fail(types[t].desc);
         cc_index_set_param(idx, "seed", 1);
-        if (!cc_index_is_trained(idx) && cc_index_train(idx, n, x) != 0) fail(types[t].desc);
+        if (!cc_index_is_trained(idx) && cc_index_train(idx, n_train, x) != 0) fail(types[t].desc);
         /* half with texts and timestamps, a few removed, metadata */
         if (cc_index_add_items(idx, n / 2, x, NULL, texts, times) != 0 || cc_index_add(idx, n / 2, x + n / 2 * dim) != 0)
             fail(types[t].desc);

@@ -10,7 +10,7 @@ build=${1:-build-fuzz}
 out="$build/corpus"
 rm -rf "$out"
 mkdir -p "$out"
-"$build/gen_seeds" "$out"
+ASAN_OPTIONS=detect_leaks=0 "$build/gen_seeds" "$out"
 
 seed() { # seed TARGET NAME: writes stdin to the seed file
     mkdir -p "$out/$1"

@@ -5,9 +5,9 @@
 #                                        build-fuzz/crashes/<target>/); known bugs do not stop it
 #                                        (-fork=1 -ignore_crashes=1). Log: build-fuzz/logs/<target>.log
 #   run.sh regress [TARGET...]           each target over its seed corpus and its committed crash
-#                                        reproducers (tests/fuzz/regress/<target>/), then
-#                                        FUZZ_REGRESS_SECONDS (default 2) of fuzzing; fails on any crash.
-#                                        Ends with "N passed, M failed".
+#                                        reproducers (tests/fuzz/regress/<target>/): deterministic
+#                                        (-runs=0), unless FUZZ_REGRESS_SECONDS > 0 adds that much
+#                                        random fuzzing; fails on any crash. Ends with "N passed, M failed".
 # Per-target options (max_len, dictionary) are in target_options below.
 cd "$(dirname "$0")/../.." || exit 2
 build=${FUZZ_BUILD:-build-fuzz}
@@ -64,8 +64,11 @@ for t in $targets; do
         mkdir -p "$new" "$crashes"
         log="$build/logs/$t.log"
         echo "== $t: ${seconds}s"
+        # a copy runs (fork mode re-executes it), so that rebuilding during a campaign is safe
+        mkdir -p "$build/campaign-bin"
+        cp "$bin" "$build/campaign-bin/$t"
         # shellcheck disable=SC2086
-        nice "$bin" $opts -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -timeout=20 -rss_limit_mb=2048 \
+        nice "$build/campaign-bin/$t" $opts -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -timeout=20 -rss_limit_mb=2048 \
             -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$crashes/" "$new" $dirs >"$log" 2>&1
         grep -E '^#[0-9]+' "$log" | tail -n 1
         n_crash=$(find "$crashes" -type f | wc -l)
@@ -74,8 +77,10 @@ for t in $targets; do
         tmp=$(mktemp -d)
         log="$build/logs/$t.regress.log"
         # shellcheck disable=SC2086
-        if "$bin" $opts -timeout=20 -rss_limit_mb=2048 -max_total_time="${FUZZ_REGRESS_SECONDS:-2}" \
-            -artifact_prefix="$tmp/" "$tmp" $dirs >"$log" 2>&1; then
+        how="-runs=0"
+        [ "${FUZZ_REGRESS_SECONDS:-0}" -gt 0 ] && how="-max_total_time=$FUZZ_REGRESS_SECONDS"
+        # shellcheck disable=SC2086
+        if "$bin" $opts -timeout=20 -rss_limit_mb=2048 $how -artifact_prefix="$tmp/" "$tmp" $dirs >"$log" 2>&1; then
             echo "ok   fuzz/$t ($(grep -E '^#[0-9]+' "$log" | tail -n 1 | awk '{print $1, $2, $3, $4, $5}'))"
             pass=$((pass + 1))
         else
