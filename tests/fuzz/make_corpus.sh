@@ -2,7 +2,8 @@
 # make_corpus.sh — writes the seed corpora of the fuzz targets: BUILD/corpus/<target>/ (generated, not
 # committed; crash reproducers live in tests/fuzz/regress/<target>/). Binary seeds come from
 # BUILD/gen_seeds (clipc's own writers); text seeds are written here; with /usr/bin/python3 and PIL,
-# a few more PNG layouts (palette, 16-bit, alpha, interlaced, 1-bit) and a progressive/CMYK JPEG.
+# a few more PNG layouts (palette, 16-bit, alpha, interlaced, 1-bit), progressive/CMYK JPEGs, and
+# WebP, GIF, BMP and TIFF files (for the decoders of branch images).
 # Usage: tests/fuzz/make_corpus.sh [BUILD]   (default build-fuzz)
 set -e
 cd "$(dirname "$0")/../.."
@@ -74,6 +75,13 @@ base.save(f"{out}/interlaced.png", interlace=1)
 base.save(f"{out}/progressive.jpg", progressive=True, quality=60)
 base.convert("CMYK").save(f"{out}/cmyk.jpg", quality=60)
 base.save(f"{out}/subsampled.jpg", subsampling=2, quality=40)
+# formats the decoder may add (branch images): seeds in place for when they are merged
+for name, kwargs in [("lossy.webp", {"quality": 50}), ("lossless.webp", {"lossless": True}), ("anim.gif", {}),
+                     ("rgb.bmp", {}), ("rgb.tiff", {}), ("lzw.tiff", {"compression": "tiff_lzw"})]:
+    try:
+        (base.convert("P") if name.endswith(".gif") else base).save(f"{out}/{name}", **kwargs)
+    except Exception:
+        pass
 PY
 fi
 n=$(find "$out" -type f | wc -l)
