@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <zlib.h>
 
 /* Keeps OpenMP and OpenBLAS on one thread: the fuzzer is one process per core. */
 static void fuzz_single_thread(void) {
@@ -83,6 +84,39 @@ static char *fuzz_strndup(const uint8_t *data, size_t size) {
     memcpy(s, data, size);
     s[size] = 0;
     return s;
+}
+
+/* Index files (docs/FORMATS.md, "Index file") carry a CRC-32 per section, of the section table and of
+ * the header, and the file size: a mutated file nearly always fails those checks first. This writes
+ * into a copy of the input the CRCs and size that make it pass them, so that the checks behind
+ * (sizes, offsets, structure) see the mutations. Returns the malloc'd copy. */
+static void fuzz_put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t fuzz_get_u64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint8_t *fuzz_index_fix_crcs(const uint8_t *data, size_t size) {
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy) abort();
+    memcpy(copy, data, size);
+    if (size < 128 || memcmp(copy, "CLIPCIDX", 8) != 0) return copy;
+    uint32_t n_sections = (uint32_t)copy[48] | (uint32_t)copy[49] << 8 | (uint32_t)copy[50] << 16 | (uint32_t)copy[51] << 24;
+    if (n_sections > 32) n_sections = 32;
+    for (uint32_t i = 0; i < n_sections && 128 + 32 * (size_t)(i + 1) <= size; i++) {
+        uint8_t *entry = copy + 128 + 32 * (size_t)i;
+        uint64_t offset = fuzz_get_u64(entry + 8), length = fuzz_get_u64(entry + 16);
+        if (offset <= size && length <= size - offset)
+            fuzz_put_u32(entry + 24, (uint32_t)crc32(0, copy + offset, (uInt)length));
+    }
+    for (int i = 0; i < 8; i++) copy[56 + i] = (uint8_t)((uint64_t)size >> (8 * i));
+    if (128 + 32 * (size_t)n_sections <= size)
+        fuzz_put_u32(copy + 120, (uint32_t)crc32(0, copy + 128, (uInt)(32 * n_sections)));
+    fuzz_put_u32(copy + 124, (uint32_t)crc32(0, copy, 124));
+    return copy;
 }
 
 /* 1 when the JSON text holds a number outside int range: engine/clip.c converts config numbers to int

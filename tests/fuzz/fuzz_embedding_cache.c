@@ -1,7 +1,7 @@
 /* fuzz_embedding_cache.c — libFuzzer target: the embedding cache of `clipc index build/add`
  * (INDEX.cache, a Flat index file whose item texts are the cache keys; tools/cmd_index.c). The tool's
  * file is compiled into this target (its cache functions are static), and the fuzzed file is opened
- * with the stamp the seeds were written with, looked up by key and path, and merged into a new cache
+ * (its CRC and size fields first made to match its bytes) with the stamp the seeds were written with, looked up by key and path, and merged into a new cache
  * as `index build` does. */
 #include "tools/cmd_index.c"
 #include "tests/fuzz/fuzz_common.h"
@@ -15,7 +15,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    const char *path = fuzz_file_slot(0, "index.cache", data, size);
+    uint8_t *fixed = fuzz_index_fix_crcs(data, size); /* else mutations stop at the CRC checks */
+    const char *path = fuzz_file_slot(0, "index.cache", fixed, size);
+    free(fixed);
     char out_path[600];
     snprintf(out_path, sizeof out_path, "%s.new", path);
     for (int kind = 0; kind < 2; kind++) {

@@ -1,6 +1,6 @@
 /* fuzz_index.c — libFuzzer target: index files of every type (Flat, IVF-Flat, PQ, IVF-PQ, RFlat, HNSW;
- * index/io.c). Each input is loaded twice: without the CRC pass (so mutations reach the structure
- * checks) and with it. A loaded index is searched (plain, with nprobe/efSearch overrides, filtered),
+ * index/io.c). Each input is loaded twice: as it is without the CRC pass, and with the CRC pass after
+ * its CRC and size fields were made to match its bytes (fuzz_index_fix_crcs). A loaded index is searched (plain, with nprobe/efSearch overrides, filtered),
  * the result ids reconstructed and their texts and timestamps read, then an id removed and the index
  * searched again (copy-on-write pages of the mapping). */
 #include "index/index.h"
@@ -66,7 +66,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         exercise(idx);
         cc_index_free(idx);
     }
-    idx = cc_index_load(path);
+    /* with the CRC pass, on a copy whose CRCs and size fields match its bytes */
+    uint8_t *fixed = fuzz_index_fix_crcs(data, size);
+    idx = cc_index_load(fuzz_file("index.cci", fixed, size));
+    free(fixed);
     if (idx) {
         exercise(idx);
         cc_index_free(idx);
