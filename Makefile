@@ -172,6 +172,65 @@ test-unit: $(BUILD)/tests/gpu/check_ops_fake $(BUILD)/tests/gpu/vit_check_fake
 .PRECIOUS: $(BUILD)/tests/gpu/%.o
 endif
 
+# ---- fuzzing (tests/fuzz/README.md): libFuzzer targets built with clang in build-fuzz/ ----
+#   make fuzz FUZZ_SECONDS=N   builds every tests/fuzz/fuzz_*.c and fuzzes each N seconds on its corpus
+#   make fuzz-regress          runs each target over its seed corpus and committed crash reproducers
+FUZZ_CC ?= clang
+FUZZ_BUILD := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OMP = -fopenmp
+FUZZ_CFLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer $(FUZZ_OMP) $(FUZZ_SAN) -I. -D_GNU_SOURCE -MMD -MP -Wall \
+	-Wno-unused-parameter -Wno-missing-field-initializers -Wno-unused-function -Wno-unknown-warning-option
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_TOOL_OBJS := $(filter-out $(FUZZ_BUILD)/tools/main.o,$(TOOL_SRCS:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/gen/web_page.o
+
+.PHONY: fuzz fuzz-bins fuzz-corpus fuzz-regress
+# clang ignores `#pragma GCC target`: the two SIMD kernel files get their ISA from flags (they run only
+# where the CPU has it, as in the gcc build)
+$(FUZZ_BUILD)/kernels/cpu_ops_avx2.o: FUZZ_ARCH = -mavx2 -mfma -mbmi -mbmi2 -mf16c -mpopcnt
+$(FUZZ_BUILD)/kernels/cpu_ops_avx512.o: FUZZ_ARCH = -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma -mbmi \
+	-mbmi2 -mf16c -mpopcnt
+# clang 14 does not carry a function's target("avx512f") into the OpenMP regions outlined from it:
+# kmeans.c is built without OpenMP here (serial; the fuzz targets run one thread anyway)
+$(FUZZ_BUILD)/index/kmeans.o: FUZZ_OMP =
+# nor does it make the ifunc clones of cpu_ops.c's target_clones(arch=...): the default version only
+$(FUZZ_BUILD)/kernels/cpu_ops.o: FUZZ_ARCH = '-Dtarget_clones(...)=unused'
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_ARCH) -Wno-unknown-pragmas -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/gen/web_page.o: $(BUILD)/gen/web_page.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/libclipc.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/libtools.a: $(FUZZ_TOOL_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# fuzz_embedding_cache and fuzz_meta_tsv #include tools/cmd_index.c (its parsers are static)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_BUILD)/libtools.a $(FUZZ_BUILD)/libclipc.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fopenmp -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libtools.a $(FUZZ_BUILD)/libclipc.a $(LDLIBS)
+
+$(FUZZ_BUILD)/gen_seeds: tests/fuzz/gen_seeds.c $(FUZZ_BUILD)/libclipc.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fopenmp -o $@ $< $(FUZZ_BUILD)/libclipc.a $(LDLIBS)
+
+fuzz-bins: $(FUZZ_TARGETS) $(FUZZ_BUILD)/gen_seeds
+
+fuzz-corpus: fuzz-bins
+	@tests/fuzz/make_corpus.sh $(FUZZ_BUILD)
+
+fuzz: fuzz-corpus
+	@tests/fuzz/run.sh campaign $(FUZZ_SECONDS)
+
+fuzz-regress: fuzz-corpus
+	@tests/fuzz/run.sh regress
+
 deps:
 	@scripts/install-deps.sh
 
@@ -204,6 +263,7 @@ python-lib: $(BUILD)/libclipc.so
 	cp $(BUILD)/libclipc.so python/clipc/libclipc.so
 
 clean:
-	rm -rf build build-asan build-cuda
+	rm -rf build build-asan build-cuda build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -345,7 +345,7 @@ static int read_json_dataset(const char *path, const char *text, size_t size, co
     }
     if (coco) {
         /* resolve image ids: sort the images by id, binary-search each annotation's */
-        qsort(st.images, (size_t)st.n_images, sizeof(coco_image), cmp_coco_image);
+        if (st.n_images > 1) qsort(st.images, (size_t)st.n_images, sizeof(coco_image), cmp_coco_image);
         for (int64_t i = 1; i < st.n_images; i++)
             if (st.images[i].id == st.images[i - 1].id) {
                 cc_set_error("%s: image id %lld appears twice in \"images\"", path, (long long)st.images[i].id);
@@ -354,7 +354,8 @@ static int read_json_dataset(const char *path, const char *text, size_t size, co
         for (int64_t k = 0; k < st.n_annotations; k++) {
             coco_annotation *a = &st.annotations[k];
             coco_image probe = {a->image_id, NULL};
-            coco_image *image = bsearch(&probe, st.images, (size_t)st.n_images, sizeof(coco_image), cmp_coco_image);
+            coco_image *image =
+                st.n_images ? bsearch(&probe, st.images, (size_t)st.n_images, sizeof(coco_image), cmp_coco_image) : NULL;
             if (!image) {
                 cc_set_error("%s: annotation %lld refers to image_id %lld, which is not in \"images\"", path,
                              (long long)a->index, (long long)a->image_id);
@@ -506,6 +507,7 @@ static int read_csv_dataset(const char *path, const char *text, size_t size, con
         last = 0;
         while (!last) {
             if (csv_field(&c, &last) != 0) {
+                free(caption);
                 free(image);
                 goto done;
             }
@@ -514,6 +516,7 @@ static int read_csv_dataset(const char *path, const char *text, size_t size, con
                     image_cap = c.field_len + 1;
                     char *grown = cc_realloc(image, image_cap, "field");
                     if (!grown) {
+                        free(caption);
                         free(image);
                         goto done;
                     }

@@ -12,6 +12,7 @@
  */
 #include "data/preprocess.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -627,20 +628,22 @@ int cc_preprocess_file(const cc_preprocess_config *cfg, const char *path, float 
 /* preprocessor_config.json                                                                       */
 /* ---------------------------------------------------------------------------------------------- */
 
+/* A JSON number that is a whole number in int range: 1 and *out set, else -1 (the range is checked
+ * before the conversion, which is undefined for values out of range). */
+static int json_whole_int(double v, int *out) {
+    if (!(v >= INT_MIN && v <= INT_MAX) || v != (double)(int)v) return -1;
+    *out = (int)v;
+    return 1;
+}
+
 /* An int, or an object holding one of `keys` (first found); 0 = absent, -1 = malformed. */
 static int json_size(const cJSON *item, const char *const *keys, int *out) {
     if (!item) return 0;
-    if (cJSON_IsNumber(item)) {
-        *out = (int)item->valuedouble;
-        return item->valuedouble == *out ? 1 : -1;
-    }
+    if (cJSON_IsNumber(item)) return json_whole_int(item->valuedouble, out);
     if (cJSON_IsObject(item))
         for (int i = 0; keys[i]; i++) {
             const cJSON *value = cJSON_GetObjectItemCaseSensitive(item, keys[i]);
-            if (cJSON_IsNumber(value)) {
-                *out = (int)value->valuedouble;
-                return value->valuedouble == *out ? 1 : -1;
-            }
+            if (cJSON_IsNumber(value)) return json_whole_int(value->valuedouble, out);
         }
     return -1;
 }

@@ -375,7 +375,8 @@ static size_t html_unescape(const uint32_t *in, size_t n, uint32_t *out) {
         /* the name as bytes; a non-ASCII code point can never be part of an entity name */
         char name[40];
         size_t len = k - j;
-        for (size_t m = 0; m < len; m++) name[m] = in[j + m] < 0x80 ? (char)in[j + m] : '\x01';
+        /* (nor can NUL: kept as it is, it would end the name early for strncmp in find_entity) */
+        for (size_t m = 0; m < len; m++) name[m] = in[j + m] > 0 && in[j + m] < 0x80 ? (char)in[j + m] : '\x01';
         const struct html_entity *entity = find_entity(name, len);
         size_t used = len;
         if (!entity) /* the longest prefix (at least 2) that is an entity; the rest is kept */

@@ -328,7 +328,8 @@ int cc_st_open(const char *path, cc_safetensors *out) {
         cc_st_close(out);
         return -1;
     }
-    qsort(out->entries, (size_t)out->n_entries, sizeof *out->entries, compare_entry);
+    if (out->n_entries > 1) /* a file may hold no tensors (entries is then NULL) */
+        qsort(out->entries, (size_t)out->n_entries, sizeof *out->entries, compare_entry);
     for (int i = 1; i < out->n_entries; i++)
         if (!strcmp(out->entries[i].name, out->entries[i - 1].name)) {
             cc_set_error("%s: tensor '%s' appears twice", path, out->entries[i].name);

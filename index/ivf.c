@@ -249,7 +249,7 @@ static int list_append_codes(ivf_list *L, int M, const uint8_t *rows, int64_t co
     int64_t nfull = old / CC_PQ_BLOCK, r = old - nfull * CC_PQ_BLOCK;
     uint8_t *tmp = cc_malloc((size_t)(r + count) * M, "PQ list append");
     if (!tmp) return -1;
-    const uint8_t *tail = L->data.ptr + nfull * CC_PQ_BLOCK * M;
+    const uint8_t *tail = r ? L->data.ptr + nfull * CC_PQ_BLOCK * M : NULL; /* an empty list has no buffer yet */
     for (int64_t e = 0; e < r; e++)
         for (int m = 0; m < M; m++) tmp[e * M + m] = tail[(size_t)m * r + e];
     memcpy(tmp + r * M, rows, (size_t)count * M);

@@ -8,6 +8,8 @@ set -e
 packages="build-essential pkg-config libopenblas-dev libturbojpeg0-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev
 libtiff-dev zlib1g-dev
 libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev"
+# fuzzing (make fuzz, tests/cli/fuzz_regress.sh): clang with libFuzzer and its OpenMP runtime
+packages="$packages clang libclang-rt-dev libomp-dev"
 if [ "${CLIPC_NO_PYTHON_DEPS:-0}" != 1 ]; then
     packages="$packages python3 python3-torch python3-numpy python3-pil python3-faiss python3-hnswlib python3-regex"
     packages="$packages python3-matplotlib" # benchmarks/index: the recall vs queries/s plot

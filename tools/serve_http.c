@@ -295,6 +295,7 @@ static enum MHD_Result search_image(request *r) {
 
 static int append_body(request *r, const char *data, size_t size) {
     r->received += size;
+    if (size == 0) return 0; /* (the post processor passes empty pieces, maybe before any body exists) */
     if (r->too_large || r->over_budget) return r->received <= ABORT_FACTOR * r->s->max_body ? 0 : -1;
     if (r->body_len + size > r->s->max_body) {
         r->too_large = 1;
@@ -324,6 +325,7 @@ static enum MHD_Result on_form_field(void *cls, enum MHD_ValueKind kind, const c
                                      const char *content_type, const char *transfer_encoding, const char *data,
                                      uint64_t off, size_t size) {
     request *r = cls;
+    if (!key) return MHD_YES; /* a part without a name (MHD passes NULL): not one of ours */
     if (!strcmp(key, "image")) {
         r->saw_image = 1;
         return append_body(r, data, size) == 0 ? MHD_YES : MHD_NO;
