@@ -24,9 +24,8 @@ static int small_model(const char *path) {
     if (cc_st_open(path, &st) != 0) return 0;
     const char *config = cc_st_metadata(&st, "config");
     cc_clip_config cfg;
-    int ok = config && !fuzz_json_text_number_too_big(config, strlen(config)) && cc_clip_config_parse(config, strlen(config), path, &cfg) == 0 && tower_small(&cfg.text) &&
-             tower_small(&cfg.vision) && cfg.projection_dim <= 64 &&
-             cfg.vision.num_channels == 3; /* known bug (branch bugs): other channel counts */
+    int ok = config && cc_clip_config_parse(config, strlen(config), path, &cfg) == 0 && tower_small(&cfg.text) &&
+             tower_small(&cfg.vision) && cfg.projection_dim <= 64;
     cc_st_close(&st);
     return ok;
 }

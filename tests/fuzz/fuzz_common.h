@@ -119,22 +119,4 @@ static uint8_t *fuzz_index_fix_crcs(const uint8_t *data, size_t size) {
     return copy;
 }
 
-/* 1 when the JSON text holds a number outside int range: engine/clip.c converts config numbers to int
- * before checking their range (a known bug, fixed on branch `bugs`); the config and checkpoint
- * targets skip such inputs so that the campaign looks further. Remove once that fix is merged. */
-static int fuzz_json_number_too_big(const cJSON *item) {
-    for (; item; item = item->next) {
-        if (cJSON_IsNumber(item) && !(item->valuedouble > -2147483648.0 && item->valuedouble < 2147483648.0)) return 1;
-        if (fuzz_json_number_too_big(item->child)) return 1;
-    }
-    return 0;
-}
-
-static int fuzz_json_text_number_too_big(const char *text, size_t size) {
-    cJSON *root = cJSON_ParseWithLength(text, size);
-    int big = root && fuzz_json_number_too_big(root);
-    cJSON_Delete(root);
-    return big;
-}
-
 #endif
