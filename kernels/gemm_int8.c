@@ -164,8 +164,8 @@ INT8_INLINE void tile(const int rows, const int nv, const int full, int n, int64
 #pragma GCC unroll 14
         for (int r = 0; r < rows; r++) {
             __v16si a = (__v16si)_mm512_set1_epi32((int)acol[r]);
-            acc[r][0] = __builtin_ia32_vpdpbusd_v16si(acc[r][0], a, b0);
-            if (nv == 2) acc[r][1] = __builtin_ia32_vpdpbusd_v16si(acc[r][1], a, b1);
+            acc[r][0] = (__v16si)_mm512_dpbusd_epi32((__m512i)acc[r][0], (__m512i)a, (__m512i)b0);
+            if (nv == 2) acc[r][1] = (__v16si)_mm512_dpbusd_epi32((__m512i)acc[r][1], (__m512i)a, (__m512i)b1);
         }
     }
     const __m512 scale0 = _mm512_loadu_ps(b_scale), scale1 = _mm512_loadu_ps(b_scale + 16);

@@ -116,7 +116,7 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) static float dpbusd_loop
     for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = (__v16si)_mm512_set1_epi32(i);
     for (int64_t it = 0; it < iters; it++) {
 #pragma GCC unroll 24
-        for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = __builtin_ia32_vpdpbusd_v16si(acc[i], a, b);
+        for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = (__v16si)_mm512_dpbusd_epi32((__m512i)acc[i], (__m512i)a, (__m512i)b);
     }
     __m512i sum = (__m512i)acc[0];
     for (int i = 1; i < PEAK_CHAINS; i++) sum = _mm512_add_epi32(sum, (__m512i)acc[i]);

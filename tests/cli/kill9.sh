@@ -19,6 +19,15 @@ random_delay() { # max_ms: a random number of seconds in [0, max_ms] ms, as "S.m
     ms=$((r % ($1 + 1)))
     printf '%d.%03d' $((ms / 1000)) $((ms % 1000))
 }
+# Milliseconds the command takes to run to its end (output discarded). Kill delays are drawn below
+# half of it, so that kills land inside the run on a fast machine as on a loaded one.
+duration_ms() {
+    t_start=$(date +%s%N)
+    "$@" >/dev/null 2>&1 || true
+    t_ms=$((($(date +%s%N) - t_start) / 1000000))
+    [ $t_ms -ge 10 ] || t_ms=10
+    echo $t_ms
+}
 # Runs the command in the background, kills it with SIGKILL after a random delay (if still running).
 # Sets $killed to 1 when the kill happened.
 run_and_kill() { # max_ms, command...
@@ -46,7 +55,8 @@ EOF
 STEPS=40
 # (a variable, not a function: run_and_kill must kill clipc itself, not a subshell around it)
 TRAIN="train --arch micro.json --merges 100 --threads 2 --quiet --data syn/pairs.tsv --steps $STEPS --batch 8 --save-every 1 --seed 11"
-"$CLIPC" $TRAIN --out straight >/dev/null
+train_ms=$(duration_ms "$CLIPC" $TRAIN --out straight)
+test -f straight/model/model.safetensors || fail "the uninterrupted training run failed"
 t0=$(date +%s)
 check_checkpoints() { # out dir: latest names a checkpoint that loads; every checkpoint loads
     dir=$1/checkpoints
@@ -63,7 +73,7 @@ check_checkpoints() { # out dir: latest names a checkpoint that loads; every che
 }
 kills=0
 for i in 1 2 3 4 5 6; do
-    run_and_kill 900 "$CLIPC" $TRAIN --out killed_run --resume
+    run_and_kill $((train_ms / 2)) "$CLIPC" $TRAIN --out killed_run --resume
     kills=$((kills + killed))
     check_checkpoints killed_run
 done
@@ -95,19 +105,24 @@ check_index() { # file, old copy, new count, what[, queries]
     test "$c" = "$3" || fail "$4: $c vectors after kill -9, expected $3"
     "$CLIPC" index search --index "$1" --queries "$queries" --k 3 --out I.npy >/dev/null 2>err.txt || fail "$4: search: $(cat err.txt)"
 }
+build_ms=$(duration_ms "$CLIPC" index build --type HNSW16 --vectors y.npy --out timed.idx --threads 2)
+cp base.idx timed.idx
+add_ms=$(duration_ms "$CLIPC" index add --index timed.idx --vectors more.npy)
+cp base.idx timed.idx
+remove_ms=$(duration_ms "$CLIPC" index remove --index timed.idx --ids rm.npy)
 t0=$(date +%s)
 kills=0
 for i in 1 2 3 4 5; do
     cp base.idx cur.idx
-    run_and_kill 1200 "$CLIPC" index build --type HNSW16 --vectors y.npy --out cur.idx --threads 2
+    run_and_kill $((build_ms / 2)) "$CLIPC" index build --type HNSW16 --vectors y.npy --out cur.idx --threads 2
     kills=$((kills + killed))
     check_index cur.idx base.idx 4000 build
     cp base.idx cur.idx
-    run_and_kill 400 "$CLIPC" index add --index cur.idx --vectors more.npy
+    run_and_kill $((add_ms / 2)) "$CLIPC" index add --index cur.idx --vectors more.npy
     kills=$((kills + killed))
     check_index cur.idx base.idx 6000 add
     cp base.idx cur.idx
-    run_and_kill 400 "$CLIPC" index remove --index cur.idx --ids rm.npy
+    run_and_kill $((remove_ms / 2)) "$CLIPC" index remove --index cur.idx --ids rm.npy
     kills=$((kills + killed))
     check_index cur.idx base.idx $((5000 - n_removed)) remove
 done
@@ -115,13 +130,14 @@ done
 echo "index: $kills kills ($(($(date +%s) - t0)) s)"
 
 # from images with the model trained above: the index and its embedding cache survive kills
-"$CLIPC" index build --model straight/model --images syn/images --out img.idx --quiet >/dev/null
+images_ms=$(duration_ms "$CLIPC" index build --model straight/model --images syn/images --out img.idx --quiet)
+test -f img.idx || fail "index build from images failed"
 cp img.idx img_base.idx
 kills=0
 for i in 1 2 3 4; do
     cp img_base.idx img.idx
     rm -f img.idx.cache # embedded again, and the cache written again
-    run_and_kill 600 "$CLIPC" index build --model straight/model --images syn/images --out img.idx --type HNSW16
+    run_and_kill $((images_ms / 2)) "$CLIPC" index build --model straight/model --images syn/images --out img.idx --type HNSW16
     kills=$((kills + killed))
     check_index img.idx img_base.idx 64 "build from images" q16.npy
     if [ -e img.idx.cache ]; then

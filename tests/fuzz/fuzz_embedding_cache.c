@@ -6,6 +6,8 @@
 #include "tools/cmd_index.c"
 #include "tests/fuzz/fuzz_common.h"
 
+#define SEED_DIM 4
+
 static cache_stamp stamp = {.model = "/models/tiny", .model_files = "10:20,30:40", .kind = "images", .scales = "",
                             .long_text = ""};
 
@@ -23,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int kind = 0; kind < 2; kind++) {
         snprintf(stamp.kind, sizeof stamp.kind, "%s", kind ? "texts" : "images");
         emb_cache c;
-        if (cache_open(&c, path, &stamp) != 0 || !c.idx) continue;
+        /* the model's dimension: the seeds' (tests/fuzz/gen_seeds.c); a cache of another is ignored */
+        if (cache_open(&c, path, &stamp, SEED_DIM) != 0 || !c.idx) continue;
         int dim = cc_index_dim(c.idx);
         if (dim >= 1 && dim <= 4096) {
             float *row = calloc((size_t)dim, sizeof(float));
