@@ -1,7 +1,7 @@
 /* bench_train.c — time of one CLIP training step (forward both towers, InfoNCE, backward, AdamW)
  * on a model directory with random inputs.
  *
- * usage: bench_train MODEL_DIR BATCH TOKENS [STEPS]
+ * usage: bench_train MODEL_DIR BATCH TOKENS [STEPS [recompute] [bf16]]   (bf16: --precision bf16 products)
  * Prints one JSON line: {"batch", "tokens", "threads", "s_per_step", "loss_first", "loss_last",
  * "peak_rss_mb", "peak_activations_mb"}. Threads: CLIPC_THREADS or all cores. */
 #include <stdio.h>
@@ -11,11 +11,12 @@
 
 #include "engine/clip.h"
 #include "engine/util.h"
+#include "kernels/gemm.h"
 #include "train/trainer.h"
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_train MODEL_DIR BATCH TOKENS [STEPS [recompute]]\n");
+        fprintf(stderr, "usage: bench_train MODEL_DIR BATCH TOKENS [STEPS [recompute] [bf16]]\n");
         return 2;
     }
     const char *threads = getenv("CLIPC_THREADS");
@@ -44,7 +45,10 @@ int main(int argc, char **argv) {
     cc_trainer_config_default(&cfg);
     cfg.adamw.lr = 1e-5f;
     cfg.adamw.total_steps = steps + 1;
-    cfg.checkpoint_activations = argc > 5 && strcmp(argv[5], "recompute") == 0;
+    for (int i = 5; i < argc; i++) {
+        if (strcmp(argv[i], "recompute") == 0) cfg.checkpoint_activations = 1;
+        else if (strcmp(argv[i], "bf16") == 0) cfg.bf16_matmul = cc_gemm_has_bf16();
+    }
     cc_trainer tr;
     if (cc_trainer_init(&tr, m, &cfg) != 0) return fprintf(stderr, "%s\n", cc_last_error()), 1;
     cc_train_batch tb = {pixels, ids, eot, batch};
@@ -61,9 +65,9 @@ int main(int argc, char **argv) {
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);
     if (getenv("CLIPC_PROFILE")) cc_trainer_print_profile(&tr, stderr);
-    printf("{\"batch\": %lld, \"tokens\": %lld, \"threads\": %d, \"s_per_step\": %.3f, \"loss_first\": %.4f, "
+    printf("{\"batch\": %lld, \"tokens\": %lld, \"threads\": %d, \"bf16\": %d, \"s_per_step\": %.3f, \"loss_first\": %.4f, "
            "\"loss_last\": %.4f, \"peak_rss_mb\": %.0f, \"activations_mb\": %.0f}\n",
-           (long long)batch, (long long)tokens, cc_get_threads(), best, first, loss, (double)usage.ru_maxrss / 1024.0,
+           (long long)batch, (long long)tokens, cc_get_threads(), cfg.bf16_matmul, best, first, loss, (double)usage.ru_maxrss / 1024.0,
            (double)cc_trainer_peak_activation_bytes(&tr) / 1e6);
     cc_trainer_free(&tr);
     cc_clip_free(m);

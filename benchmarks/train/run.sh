@@ -24,21 +24,27 @@ clipc77_json=$(CLIPC_THREADS=$THREADS build/bench/train/bench_train "$MODEL" 16 
 echo "$clipc77_json"
 clipc_rc_json=$(CLIPC_THREADS=$THREADS build/bench/train/bench_train "$MODEL" 16 77 3 recompute)
 echo "$clipc_rc_json"
+clipc_bf16_json=$(CLIPC_THREADS=$THREADS build/bench/train/bench_train "$MODEL" 16 77 3 bf16)
+echo "$clipc_bf16_json"
 echo "train: PyTorch step"
 torch_json=$(/usr/bin/python3 benchmarks/train/torch_step.py "$MODEL" 16 20 2 "$THREADS")
 echo "$torch_json"
 echo "train: tiny CLIP from scratch, $TINY_STEPS steps"
-rm -rf "$WORK/tiny_run"
+rm -rf "$WORK/tiny_run" "$WORK/tiny_run_bf16" "$WORK/tiny_losses.txt" "$WORK/tiny_losses_bf16.txt"
 [ -f "$WORK/synth/pairs.tsv" ] || build/clipc synth --out "$WORK/synth" --count 3000 --seed 7 --quiet
 start=$(date +%s)
 build/clipc train --arch tiny --data "$WORK/synth/pairs.tsv" --out "$WORK/tiny_run" --steps "$TINY_STEPS" --batch 64 \
-    --eval-every 100 --threads "$THREADS" --quiet > "$WORK/tiny_train.log" 2>&1
+    --eval-every 100 --threads "$THREADS" --quiet --loss-log "$WORK/tiny_losses.txt" > "$WORK/tiny_train.log" 2>&1
 seconds=$(($(date +%s) - start))
+# (c) the same tiny CLIP with --precision bf16, against the f32 run's losses (same seed, same data)
+build/clipc train --arch tiny --data "$WORK/synth/pairs.tsv" --out "$WORK/tiny_run_bf16" --steps "$TINY_STEPS" --batch 64 \
+    --eval-every 100 --threads "$THREADS" --quiet --precision bf16 --loss-log "$WORK/tiny_losses_bf16.txt" > "$WORK/tiny_train_bf16.log" 2>&1 || rm -rf "$WORK/tiny_run_bf16"
 cp "$WORK/tiny_run/curves.png" benchmarks/out/train_tiny_curves.png
-/usr/bin/python3 - "$clipc_json" "$clipc77_json" "$clipc_rc_json" "$torch_json" "$WORK/tiny_run/train_log.jsonl" "$seconds" "$THREADS" "$OUT" <<'PY'
-import json, sys, subprocess, datetime
+/usr/bin/python3 - "$clipc_json" "$clipc77_json" "$clipc_rc_json" "$torch_json" "$WORK/tiny_run/train_log.jsonl" "$seconds" "$THREADS" "$OUT" "$clipc_bf16_json" "$WORK" <<'PY'
+import json, os, sys, subprocess, datetime
 clipc, clipc77, clipc_rc, torch = (json.loads(a) for a in sys.argv[1:5])
 log, seconds, threads, out = sys.argv[5], int(sys.argv[6]), sys.argv[7], sys.argv[8]
+clipc_bf16, work = json.loads(sys.argv[9]), sys.argv[10]
 records = [json.loads(l) for l in open(log)]
 first, last = records[0], records[-1]
 cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True, text=True).stdout.strip()
@@ -52,6 +58,7 @@ lines = ["## Training", "",
     f"| clipc (captions of 20 tokens; text tower run to the longest caption) | {clipc['s_per_step']:.2f} | {clipc['peak_rss_mb']:.0f} | {clipc['activations_mb']:.0f} |",
     f"| clipc (captions of 77 tokens, as PyTorch here) | {clipc77['s_per_step']:.2f} | {clipc77['peak_rss_mb']:.0f} | {clipc77['activations_mb']:.0f} |",
     f"| clipc, 77 tokens, `--checkpoint-activations` (each block recomputed in backward) | {clipc_rc['s_per_step']:.2f} | {clipc_rc['peak_rss_mb']:.0f} | {clipc_rc['activations_mb']:.0f} |",
+    f"| clipc, 77 tokens, `--precision bf16` (bf16 products, f32 weights/AdamW/loss) | {clipc_bf16['s_per_step']:.2f} | {clipc_bf16['peak_rss_mb']:.0f} | {clipc_bf16['activations_mb']:.0f} |",
     f"| PyTorch (captions padded to 77, as HF's processor does) | {torch['s_per_step']:.2f} | {torch['peak_rss_mb']:.0f} | - |",
     "", f"PyTorch / clipc step time at equal caption length: {torch['s_per_step'] / clipc77['s_per_step']:.1f}x.", "",
     f"### Tiny CLIP from scratch on synthetic shapes ({last['step']} steps, batch 64, {seconds} s including evaluations)", "",
@@ -60,6 +67,22 @@ lines = ["## Training", "",
     f"| after | {last['val_loss']:.3f} | {r(last, 'text_to_image')} | {r(last, 'image_to_text')} |",
     "", f"Validation: {last['val']['n_images']} images, {last['val']['n_texts']} captions (chance R@1 = {1 / last['val']['n_images']:.3f}). "
     "Curves: `benchmarks/out/train_tiny_curves.png`.", ""]
+bf16_log = os.path.join(work, "tiny_run_bf16", "train_log.jsonl")
+if os.path.exists(bf16_log):
+    def losses(path):
+        return [float(l.split()[1]) for l in open(path) if len(l.split()) == 2]
+    a, b = losses(os.path.join(work, "tiny_losses.txt")), losses(os.path.join(work, "tiny_losses_bf16.txt"))
+    n = min(len(a), len(b))
+    # per-step losses are noisy: compare running means over 20 steps
+    def smooth(x): return [sum(x[max(0, i - 19):i + 1]) / len(x[max(0, i - 19):i + 1]) for i in range(len(x))]
+    sa, sb = smooth(a[:n]), smooth(b[:n])
+    worst = max(abs(u - v) / abs(u) for u, v in zip(sa, sb)) if n else float("nan")
+    last16 = [json.loads(l) for l in open(bf16_log)][-1]
+    lines += [f"### The same tiny CLIP with `--precision bf16` ({last16['step']} steps)", "",
+              "| | final val loss | text→image R@1 / R@5 / R@10 | image→text R@1 / R@5 / R@10 |", "|---|---|---|---|",
+              f"| f32 | {last['val_loss']:.3f} | {r(last, 'text_to_image')} | {r(last, 'image_to_text')} |",
+              f"| bf16 | {last16['val_loss']:.3f} | {r(last16, 'text_to_image')} | {r(last16, 'image_to_text')} |", "",
+              f"Training loss (running mean over 20 steps) of bf16 against f32: largest relative difference {worst:.2%} over {n} steps.", ""]
 open(out, "w").write("\n".join(lines))
 print("\n".join(lines))
 PY
