@@ -51,8 +51,43 @@ static void reference_trainer_config(cc_trainer_config *cfg, int64_t steps, floa
     cfg->modal_reg = modal_reg;
 }
 
-static void check_training_against_reference(float modal_reg) {
-    const int steps = 10;
+/* The loss of one step against the reference: relative 1e-5 at step 0 (loss ~ log B, or ~10 for
+ * SigLIP at its initial bias), then 1e-4 of the loss plus a few roundings of the logit scale. The
+ * loss is a difference of logits as large as s = exp(logit_scale): float32 rounds each by ~s·2⁻²⁴
+ * however small the loss gets (a batch memorised within 10 steps ends near 2e-4), so a bound
+ * relative to the loss alone would ask for more than float can give. */
+static float loss_bound(float ref, int step, const cc_clip_model *m) {
+    float s = expf(((float *)m->logit_scale->data)[0]);
+    return step == 0 ? 1e-5f * fabsf(ref) : 1e-4f * fabsf(ref) + 8 * s * FLT_EPSILON;
+}
+
+/* Every parameter's gradient after the first step against the reference's grad_<name>.npy. */
+static void check_gradients_against_reference(const cc_clip_model *m) {
+    for (int i = 0; i < m->n_params; i++) {
+        cc_tensor *p = m->params[i];
+        char name[256];
+        snprintf(name, sizeof name, "grad_%s.npy", p->name);
+        cc_npy ref_grad;
+        REQUIRE(cc_npy_read_f32(test_path(name), &ref_grad) == 0, "%s", cc_last_error());
+        REQUIRE(ref_grad.count == cc_nelements(p));
+        /* the key bias gets no gradient in exact arithmetic: compare it on an absolute scale */
+        if (strstr(p->name, "k_proj.bias")) {
+            double max_abs = 0;
+            for (int64_t j = 0; j < ref_grad.count; j++) max_abs = fmax(max_abs, fabs(((float *)p->grad_acc->data)[j]));
+            CHECK(max_abs < 1e-5, "%s: gradient %g should vanish", p->name, max_abs);
+        } else {
+            CHECK_REL((float *)p->grad_acc->data, (float *)ref_grad.data, ref_grad.count, 1e-4, p->name);
+        }
+        cc_npy_free(&ref_grad);
+    }
+}
+
+/* 10 AdamW steps from a random model written by clip_ref.py against its float64 PyTorch run: the
+ * loss at every step, every gradient at the first. --loss siglip: the model starts without
+ * logit_bias; both sides then use the paper's t' = log 10, b = -10 (loss about 10 over the 10 steps
+ * at lr 1e-3, asserted: no cancellation). */
+static void check_training_against_reference(float modal_reg, cc_loss_kind loss_kind) {
+    const int steps = 10, siglip = loss_kind == CC_LOSS_SIGLIP;
     char seed[32], steps_text[16], reg_text[32], model_dir[1024];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)test_seed());
     snprintf(steps_text, sizeof steps_text, "%d", steps);
@@ -62,82 +97,8 @@ static void check_training_against_reference(float modal_reg) {
                         "6", NULL) == 0);
     snprintf(model_dir, sizeof model_dir, "%s/model_f32", test_tmpdir());
     REQUIRE(test_python("clip_ref.py", "train", model_dir, test_path("pixels.npy"), test_path("ids.npy"),
-                        test_path("eot.npy"), test_tmpdir(), steps_text, reg_text, NULL) == 0);
-    cc_clip_model *m = cc_clip_load(model_dir, NULL);
-    REQUIRE(m, "%s", cc_last_error());
-    ref_batch rb;
-    REQUIRE(load_batch(&rb) == 0, "%s", cc_last_error());
-    cc_trainer_config cfg;
-    reference_trainer_config(&cfg, steps, modal_reg);
-    cc_trainer tr;
-    REQUIRE(cc_trainer_init(&tr, m, &cfg) == 0, "%s", cc_last_error());
-    cc_npy ref_losses;
-    REQUIRE(cc_npy_read_f32(test_path("losses.npy"), &ref_losses) == 0);
-    cc_train_batch batch = {rb.pixels.data, rb.ids, rb.eot, rb.n};
-    for (int step = 0; step < steps; step++) {
-        float loss;
-        REQUIRE(cc_trainer_accumulate(&tr, &batch, &loss) == 0, "%s", cc_last_error());
-        float ref = ((float *)ref_losses.data)[step];
-        /* The loss is log-sum-exp minus the diagonal logit, a difference of logits as large as
-         * s = exp(logit_scale): float32 rounds each of them by ~s·2⁻²⁴ however small the loss gets
-         * (a batch memorised within 10 steps ends near 2e-4). So after step 0 the bound is relative
-         * to the loss plus a few roundings of the logit scale; step 0 (loss ~ log B) stays relative. */
-        float s = expf(((float *)m->logit_scale->data)[0]);
-        float bound = step == 0 ? 1e-5f * fabsf(ref) : 1e-4f * fabsf(ref) + 8 * s * FLT_EPSILON;
-        CHECK(fabsf(loss - ref) <= bound, "step %d: loss %.7g, reference %.7g, bound %.3g (logit scale %.4g)", step, loss,
-              ref, bound, s);
-        if (step == 0) {
-            for (int i = 0; i < m->n_params; i++) {
-                cc_tensor *p = m->params[i];
-                char name[256];
-                snprintf(name, sizeof name, "grad_%s.npy", p->name);
-                cc_npy ref_grad;
-                REQUIRE(cc_npy_read_f32(test_path(name), &ref_grad) == 0, "%s", cc_last_error());
-                REQUIRE(ref_grad.count == cc_nelements(p));
-                /* the key bias gets no gradient in exact arithmetic: compare it on an absolute scale */
-                if (strstr(p->name, "k_proj.bias")) {
-                    double max_abs = 0;
-                    for (int64_t j = 0; j < ref_grad.count; j++) max_abs = fmax(max_abs, fabs(((float *)p->grad_acc->data)[j]));
-                    CHECK(max_abs < 1e-5, "%s: gradient %g should vanish", p->name, max_abs);
-                } else {
-                    CHECK_REL((float *)p->grad_acc->data, (float *)ref_grad.data, ref_grad.count, 1e-4, p->name);
-                }
-                cc_npy_free(&ref_grad);
-            }
-        }
-        REQUIRE(cc_trainer_apply(&tr, 1.0f, NULL) == 0, "%s", cc_last_error());
-    }
-    cc_npy_free(&ref_losses);
-    cc_trainer_free(&tr);
-    free_batch(&rb);
-    cc_clip_free(m);
-}
-
-TEST_SLOW(train_matches_pytorch_loss_gradients_and_ten_adamw_steps) { check_training_against_reference(0.0f); }
-
-TEST_SLOW(train_with_modal_regulariser_matches_pytorch) { check_training_against_reference(0.5f); }
-
-/* |loss - ref| within rel·|ref|, or a few float ulps of the largest logit (t = exp(logit_scale))
- * when the loss is near zero and the relative bound would ask for more than float can give. */
-static float siglip_loss_tolerance(float ref, float rel, const cc_clip_model *m) {
-    float t = expf(((float *)m->logit_scale->data)[0]);
-    return fmaxf(rel * fabsf(ref), 8.0f * FLT_EPSILON * t);
-}
-
-/* --loss siglip: the loss, every gradient (logit_bias included) and a 10-step AdamW trajectory
- * equal clip_ref.py's float64 PyTorch SigLIP. The model starts without logit_bias; both sides then
- * use the paper's t' = log 10, b = -10 (loss about 10 over the 10 steps at lr 1e-3: no cancellation). */
-static void check_siglip_against_reference(float modal_reg) {
-    const int steps = 10;
-    char seed[32], steps_text[16], reg_text[32], model_dir[1024];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)test_seed());
-    snprintf(steps_text, sizeof steps_text, "%d", steps);
-    snprintf(reg_text, sizeof reg_text, "%g", modal_reg);
-    REQUIRE(test_python("clip_ref.py", "make", test_tmpdir(), seed, "--dtypes", "f32", "--n-images", "6", "--n-texts",
-                        "6", NULL) == 0);
-    snprintf(model_dir, sizeof model_dir, "%s/model_f32", test_tmpdir());
-    REQUIRE(test_python("clip_ref.py", "train", model_dir, test_path("pixels.npy"), test_path("ids.npy"),
-                        test_path("eot.npy"), test_tmpdir(), steps_text, reg_text, "--loss", "siglip", NULL) == 0);
+                        test_path("eot.npy"), test_tmpdir(), steps_text, reg_text, "--loss", siglip ? "siglip" : "clip",
+                        NULL) == 0);
     cc_clip_model *m = cc_clip_load(model_dir, NULL);
     REQUIRE(m, "%s", cc_last_error());
     CHECK(m->logit_bias == NULL, "a CLIP model directory has no logit_bias");
@@ -145,39 +106,23 @@ static void check_siglip_against_reference(float modal_reg) {
     REQUIRE(load_batch(&rb) == 0, "%s", cc_last_error());
     cc_trainer_config cfg;
     reference_trainer_config(&cfg, steps, modal_reg);
-    cfg.loss = CC_LOSS_SIGLIP;
+    cfg.loss = loss_kind;
     cc_trainer tr;
     REQUIRE(cc_trainer_init(&tr, m, &cfg) == 0, "%s", cc_last_error());
-    REQUIRE(m->logit_bias && m->logit_bias->grad_acc, "SigLIP adds a trainable logit_bias");
-    CHECK(((float *)m->logit_bias->data)[0] == -10.0f && fabsf(((float *)m->logit_scale->data)[0] - logf(10.0f)) < 1e-6f);
+    if (siglip) {
+        REQUIRE(m->logit_bias && m->logit_bias->grad_acc, "SigLIP adds a trainable logit_bias");
+        CHECK(((float *)m->logit_bias->data)[0] == -10.0f && fabsf(((float *)m->logit_scale->data)[0] - logf(10.0f)) < 1e-6f);
+    }
     cc_npy ref_losses;
     REQUIRE(cc_npy_read_f32(test_path("losses.npy"), &ref_losses) == 0);
     cc_train_batch batch = {rb.pixels.data, rb.ids, rb.eot, rb.n};
     for (int step = 0; step < steps; step++) {
         float loss;
         REQUIRE(cc_trainer_accumulate(&tr, &batch, &loss) == 0, "%s", cc_last_error());
-        float ref = ((float *)ref_losses.data)[step];
-        CHECK(fabsf(loss - ref) <= siglip_loss_tolerance(ref, step == 0 ? 1e-5f : 1e-4f, m),
-              "step %d: SigLIP loss %.7f, reference %.7f", step, loss, ref);
-        CHECK(ref > 0.1f, "step %d: reference loss %g left O(1): pick another learning rate", step, ref);
-        if (step == 0) {
-            for (int i = 0; i < m->n_params; i++) {
-                cc_tensor *p = m->params[i];
-                char name[256];
-                snprintf(name, sizeof name, "grad_%s.npy", p->name);
-                cc_npy ref_grad;
-                REQUIRE(cc_npy_read_f32(test_path(name), &ref_grad) == 0, "%s", cc_last_error());
-                REQUIRE(ref_grad.count == cc_nelements(p));
-                if (strstr(p->name, "k_proj.bias")) {
-                    double max_abs = 0;
-                    for (int64_t j = 0; j < ref_grad.count; j++) max_abs = fmax(max_abs, fabs(((float *)p->grad_acc->data)[j]));
-                    CHECK(max_abs < 1e-5, "%s: gradient %g should vanish", p->name, max_abs);
-                } else {
-                    CHECK_REL((float *)p->grad_acc->data, (float *)ref_grad.data, ref_grad.count, 1e-4, p->name);
-                }
-                cc_npy_free(&ref_grad);
-            }
-        }
+        float ref = ((float *)ref_losses.data)[step], bound = loss_bound(ref, step, m);
+        CHECK(fabsf(loss - ref) <= bound, "step %d: loss %.7g, reference %.7g, bound %.3g", step, loss, ref, bound);
+        if (siglip) CHECK(ref > 0.1f, "step %d: reference loss %g left O(1): pick another learning rate", step, ref);
+        if (step == 0) check_gradients_against_reference(m);
         REQUIRE(cc_trainer_apply(&tr, 1.0f, NULL) == 0, "%s", cc_last_error());
     }
     cc_npy_free(&ref_losses);
@@ -186,7 +131,13 @@ static void check_siglip_against_reference(float modal_reg) {
     cc_clip_free(m);
 }
 
-TEST_SLOW(train_siglip_matches_pytorch_loss_gradients_and_ten_adamw_steps) { check_siglip_against_reference(0.0f); }
+TEST_SLOW(train_matches_pytorch_loss_gradients_and_ten_adamw_steps) { check_training_against_reference(0.0f, CC_LOSS_CLIP); }
+
+TEST_SLOW(train_with_modal_regulariser_matches_pytorch) { check_training_against_reference(0.5f, CC_LOSS_CLIP); }
+
+TEST_SLOW(train_siglip_matches_pytorch_loss_gradients_and_ten_adamw_steps) {
+    check_training_against_reference(0.0f, CC_LOSS_SIGLIP);
+}
 
 /* a small random model and batch, no Python */
 static cc_clip_model *small_model_sized(uint64_t seed, int n_layers, int wide) {
