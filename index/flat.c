@@ -29,14 +29,15 @@
 #define FLAT_GEMM_DB_BLOCK 4096  /* rows per GEMM block (score block per thread = 4 MB) */
 #define FLAT_GEMM_MIN_Q_PER_THREAD 64 /* below this many queries per thread, threads split the rows */
 
-int cc_flat_init(cc_index *idx) {
-    (void)idx;
+static int flat_init(cc_index *idx, const cc_index_spec *spec) {
+    (void)spec;
+    idx->exact_vectors = 1;
     return 0;
 }
 
-void cc_flat_free(cc_index *idx) { (void)idx; }
-
-int cc_flat_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, int64_t new_n_slots) {
+static int flat_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, const int64_t *labels,
+                    int64_t new_n_slots) {
+    (void)labels;
     size_t row = (size_t)idx->dim * sizeof(float);
     size_t bytes;
     if (!cc_mul_size((size_t)new_n_slots, row, &bytes)) {
@@ -264,8 +265,8 @@ int cc_exact_search_rows(const cc_index *idx, const float *base, int64_t stride,
     return 0;
 }
 
-int cc_flat_search(const cc_index *idx, int64_t nq, const float *q, int k, const cc_search_ctx *ctx,
-                   int64_t *out_slots, float *out_sims) {
+static int flat_search(const cc_index *idx, int64_t nq, const float *q, int k, const cc_search_ctx *ctx,
+                       int64_t *out_slots, float *out_sims) {
     if (nq >= FLAT_GEMM_MIN_QUERIES)
         return cc_exact_search_rows(idx, (const float *)idx->vectors.ptr, idx->dim, idx->n_slots,
                                     (const float *)idx->norms.ptr, 1, ctx->filter, nq, q, k, out_slots, out_sims);
@@ -304,3 +305,27 @@ void cc_rerank_exact(const cc_index *idx, const float *q, const int64_t *cand, i
     }
     cc_topk_finish(&heap);
 }
+
+/* ------------------------------------------------------------------ table */
+
+static const float *flat_slot_vector(const cc_index *idx, int64_t slot) {
+    return (const float *)idx->vectors.ptr + slot * idx->dim;
+}
+
+static int flat_load(cc_index *idx, const cc_reader *r) { return cc_load_float_rows(idx, r, 1); }
+
+static int flat_tune_space(const cc_index *idx, int k, cc_tune_space *out) {
+    (void)idx, (void)k, (void)out;
+    cc_set_error("tune: Flat search is exact; there is nothing to tune");
+    return -1;
+}
+
+const cc_index_ops cc_flat_ops = {
+    .name = "Flat",
+    .init = flat_init,
+    .add = flat_add,
+    .search = flat_search,
+    .slot_vector = flat_slot_vector,
+    .load = flat_load,
+    .tune_space = flat_tune_space,
+};

@@ -73,6 +73,8 @@ struct cc_hnsw {
 
 /* ------------------------------------------------------------------ accessors */
 
+static inline struct cc_hnsw *hnsw_of(const cc_index *idx) { return (struct cc_hnsw *)idx->impl; }
+
 static inline const float *node_vec(const struct cc_hnsw *h, int64_t s) {
     return (const float *)(h->level0.ptr + (size_t)s * h->rec_size);
 }
@@ -82,22 +84,24 @@ static inline uint32_t *node_links(const struct cc_hnsw *h, int64_t s, int level
 }
 static inline int node_level(const struct cc_hnsw *h, int64_t s) { return h->levels.ptr[s]; }
 
-int64_t cc_hnsw_slot_label(const cc_index *idx, int64_t slot) {
-    const struct cc_hnsw *h = idx->hnsw;
+static int64_t hnsw_slot_label(const cc_index *idx, int64_t slot) {
+    const struct cc_hnsw *h = hnsw_of(idx);
     int64_t label;
     memcpy(&label, h->level0.ptr + (size_t)slot * h->rec_size + h->label_off, 8);
     return label;
 }
 
-const float *cc_hnsw_vector(const cc_index *idx, int64_t slot) { return node_vec(idx->hnsw, slot); }
+static const float *hnsw_slot_vector(const cc_index *idx, int64_t slot) { return node_vec(hnsw_of(idx), slot); }
 
-int64_t cc_hnsw_memory(const cc_index *idx) {
-    const struct cc_hnsw *h = idx->hnsw;
+static int64_t hnsw_memory(const cc_index *idx) {
+    const struct cc_hnsw *h = hnsw_of(idx);
     return (int64_t)(h->level0.size + h->levels.size + h->upper.size) + idx->n_slots * 8;
 }
 
-int64_t cc_hnsw_get_param(const cc_index *idx, const char *name) {
-    if (!strcmp(name, "M")) return idx->hnsw->M;
+static int64_t hnsw_get_param(const cc_index *idx, const char *name) {
+    if (!strcmp(name, "M")) return hnsw_of(idx)->M;
+    if (!strcmp(name, "efSearch")) return idx->ef_search;
+    if (!strcmp(name, "efConstruction")) return idx->ef_construction;
     return -1;
 }
 
@@ -111,10 +115,12 @@ static inline void unlock_node(struct cc_hnsw *h, int64_t s) {
 
 /* ------------------------------------------------------------------ lifetime */
 
-int cc_hnsw_init(cc_index *idx, int M) {
+static int hnsw_init(cc_index *idx, const cc_index_spec *spec) {
+    int M = spec->hnsw_m;
+    idx->exact_vectors = 1;
     struct cc_hnsw *h = cc_calloc(1, sizeof *h, "HNSW state");
     if (!h) return -1;
-    idx->hnsw = h;
+    idx->impl = h;
     h->M = M;
     h->M0 = 2 * M;
     size_t vec = (size_t)idx->dim * sizeof(float);
@@ -130,8 +136,8 @@ int cc_hnsw_init(cc_index *idx, int M) {
     return 0;
 }
 
-void cc_hnsw_free(cc_index *idx) {
-    struct cc_hnsw *h = idx->hnsw;
+static void hnsw_free(cc_index *idx) {
+    struct cc_hnsw *h = hnsw_of(idx);
     if (!h) return;
     cc_buf_free(&h->level0);
     cc_buf_free(&h->levels);
@@ -145,7 +151,7 @@ void cc_hnsw_free(cc_index *idx) {
     free(h->pool);
     pthread_mutex_destroy(&h->pool_lock);
     free(h);
-    idx->hnsw = NULL;
+    idx->impl = NULL;
 }
 
 /* ------------------------------------------------------------------ visited marks */
@@ -395,13 +401,13 @@ static int search_layer(layer_search *ls, const float *q, uint32_t ep, float ep_
 static int layer_search_init(layer_search *ls, const cc_index *idx, int64_t n_nodes) {
     memset(ls, 0, sizeof *ls);
     ls->idx = idx;
-    ls->h = idx->hnsw;
+    ls->h = hnsw_of(idx);
     ls->sc.dk = cc_dist();
     ls->sc.ip = idx->metric == CC_METRIC_IP;
     ls->sc.d = (size_t)idx->dim;
     ls->n_nodes = n_nodes;
     ls->batch = malloc(sizeof(uint32_t) * 512);
-    ls->vis = visited_get(idx->hnsw, n_nodes > 0 ? n_nodes : 1);
+    ls->vis = visited_get(hnsw_of(idx), n_nodes > 0 ? n_nodes : 1);
     return ls->batch && ls->vis ? 0 : -1;
 }
 
@@ -439,8 +445,8 @@ static void search_query(layer_search *ls, const float *q, int k, int ef, int64_
     }
 }
 
-int cc_hnsw_search(const cc_index *idx, int64_t nq, const float *q, int k, const cc_search_ctx *ctx,
-                   int64_t *out_slots, float *out_sims) {
+static int hnsw_search(const cc_index *idx, int64_t nq, const float *q, int k, const cc_search_ctx *ctx,
+                       int64_t *out_slots, float *out_sims) {
     int failed = 0;
     int has_removed = idx->n_removed > 0;
 #pragma omp parallel reduction(| : failed)
@@ -653,9 +659,9 @@ static int compute_upper_offsets(struct cc_hnsw *h, int64_t n, uint64_t *total) 
     return 0;
 }
 
-int cc_hnsw_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, const int64_t *labels,
-                int64_t new_n_slots) {
-    struct cc_hnsw *h = idx->hnsw;
+static int hnsw_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, const int64_t *labels,
+                    int64_t new_n_slots) {
+    struct cc_hnsw *h = hnsw_of(idx);
     int64_t old_n = h->n_nodes;
     size_t bytes;
     if (!cc_mul_size((size_t)new_n_slots, h->rec_size, &bytes)) {
@@ -754,14 +760,14 @@ int cc_hnsw_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, 
 
 /* ------------------------------------------------------------------ file */
 
-int cc_hnsw_params(const cc_index *idx, char *buf, size_t size) {
-    const struct cc_hnsw *h = idx->hnsw;
+static int hnsw_write_params(const cc_index *idx, char *buf, size_t size) {
+    const struct cc_hnsw *h = hnsw_of(idx);
     return snprintf(buf, size, "hnsw.entry=%lld\nhnsw.maxLevel=%d\nhnsw.recordSize=%zu\n", (long long)h->entry,
                     h->max_level, h->rec_size);
 }
 
-int cc_hnsw_set_params(cc_index *idx, const char *key, const char *value) {
-    struct cc_hnsw *h = idx->hnsw;
+static int hnsw_read_param(cc_index *idx, const char *key, const char *value) {
+    struct cc_hnsw *h = hnsw_of(idx);
     int64_t v;
     if (!strcmp(key, "hnsw.entry")) {
         if (cc_parse_int64(value, -1, CC_INDEX_MAX_SLOTS, &v) != 0) goto bad;
@@ -781,8 +787,8 @@ bad:
     return -1;
 }
 
-int cc_hnsw_save(const cc_index *idx, cc_writer *w) {
-    const struct cc_hnsw *h = idx->hnsw;
+static int hnsw_save(const cc_index *idx, cc_writer *w) {
+    const struct cc_hnsw *h = hnsw_of(idx);
     if (cc_writer_section(w, "hnswlev") != 0 || cc_writer_write(w, h->levels.ptr, (size_t)idx->n_slots) != 0) return -1;
     if (cc_writer_section(w, "hnswup") != 0 || cc_writer_write(w, h->upper.ptr, h->upper.size) != 0) return -1;
     if (cc_writer_section(w, "hnswl0") != 0 || cc_writer_write(w, h->level0.ptr, (size_t)idx->n_slots * h->rec_size) != 0)
@@ -790,8 +796,8 @@ int cc_hnsw_save(const cc_index *idx, cc_writer *w) {
     return 0;
 }
 
-int cc_hnsw_load(cc_index *idx, const cc_reader *r) {
-    struct cc_hnsw *h = idx->hnsw;
+static int hnsw_load(cc_index *idx, const cc_reader *r) {
+    struct cc_hnsw *h = hnsw_of(idx);
     size_t n = (size_t)idx->n_slots;
     const uint8_t *lev, *up, *l0;
     size_t up_size, l0_bytes;
@@ -826,3 +832,45 @@ int cc_hnsw_load(cc_index *idx, const cc_reader *r) {
     }
     return 0;
 }
+
+/* ------------------------------------------------------------------ parameters and table */
+
+#define HNSW_TUNE_MAX_EF 8192 /* efSearch explored by tuning at most */
+
+static int hnsw_set_param(cc_index *idx, const char *name, int64_t value) {
+    int *field = !strcmp(name, "efSearch") ? &idx->ef_search
+                 : !strcmp(name, "efConstruction") ? &idx->ef_construction
+                                                     : NULL;
+    if (!field) return CC_PARAM_NOT_APPLICABLE;
+    if (value < 1 || value > CC_INDEX_MAX_EF) return CC_PARAM_BAD_VALUE;
+    *field = (int)value;
+    return 0;
+}
+
+static int hnsw_tune_space(const cc_index *idx, int k, cc_tune_space *out) {
+    (void)idx;
+    out->knob = "efSearch";
+    out->lo = k;
+    out->hi = HNSW_TUNE_MAX_EF;
+    out->exact_at_hi = 0;
+    out->rerank = 0;
+    return 0;
+}
+
+const cc_index_ops cc_hnsw_ops = {
+    .name = "HNSW",
+    .init = hnsw_init,
+    .free = hnsw_free,
+    .add = hnsw_add,
+    .search = hnsw_search,
+    .slot_vector = hnsw_slot_vector,
+    .slot_label = hnsw_slot_label,
+    .save = hnsw_save,
+    .load = hnsw_load,
+    .write_params = hnsw_write_params,
+    .read_param = hnsw_read_param,
+    .memory = hnsw_memory,
+    .get_param = hnsw_get_param,
+    .set_param = hnsw_set_param,
+    .tune_space = hnsw_tune_space,
+};

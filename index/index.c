@@ -1,12 +1,11 @@
-/* index.c — the common layer of clipc's indexes: description parsing, slots and ids, removal,
- * argument checks, the search entry points (which convert internal similarities and slots into
- * scores and ids), parameters and metadata. The per-type work lives in flat.c, ivf.c and hnsw.c,
- * the file format in io.c, tuning in tune.c. See index.h for the API and internal.h for the
- * shared structures. */
+/* index.c — the dispatcher of clipc's indexes: argument checks, ids and slots, removal, the
+ * search entry points (which convert internal similarities and slots into scores and ids),
+ * parameters and metadata, each calling the index type through its table of functions
+ * (idx->ops, internal.h). The types live in flat.c, ivf.c and hnsw.c, descriptions in factory.c,
+ * buffers, the label map and per-item arrays in slots.c, the file format in io.c, tuning in
+ * tune.c. See index.h for the API. */
 #include "index/index.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,239 +13,10 @@
 #include "engine/util.h"
 #include "index/internal.h"
 
-#define MAX_IVF_NLIST (1 << 20)  /* largest nlist accepted */
-#define MAX_PQ_M 256             /* sub-quantisers: 8-bit sums of M bytes must fit uint16 */
-#define MIN_HNSW_M 2
-#define MAX_HNSW_M 256           /* level-0 degree is 2*M */
 #define MAX_KV_ENTRIES 4096      /* metadata keys */
 #define MAX_KV_TEXT 65536        /* bytes of one metadata key or value */
-#define BAD_ROWS_LISTED 5        /* rows named in a NaN/Inf error */
-
-/* ------------------------------------------------------------------ buffers */
-
-int cc_buf_reserve(cc_buf *b, size_t bytes, const char *what) {
-    if (b->owned && b->cap >= bytes) return 0;
-    size_t cap = b->owned ? b->cap + b->cap / 2 : 0;
-    if (cap < bytes) cap = bytes;
-    if (cap < 64) cap = 64;
-    uint8_t *p = cc_malloc_aligned(cap, what);
-    if (!p) return -1;
-    if (b->size) memcpy(p, b->ptr, b->size);
-    if (b->owned) cc_free_aligned(b->ptr);
-    b->ptr = p;
-    b->cap = cap;
-    b->owned = 1;
-    return 0;
-}
-
-int cc_buf_resize(cc_buf *b, size_t bytes, const char *what) {
-    if (bytes > b->size && (!b->owned || bytes > b->cap)) {
-        if (cc_buf_reserve(b, bytes, what) != 0) return -1;
-    }
-    if (bytes > b->size) memset(b->ptr + b->size, 0, bytes - b->size);
-    b->size = bytes;
-    return 0;
-}
-
-int cc_buf_append(cc_buf *b, const void *data, size_t bytes, const char *what) {
-    size_t old = b->size;
-    if (cc_buf_resize(b, old + bytes, what) != 0) return -1;
-    if (bytes) memcpy(b->ptr + old, data, bytes);
-    return 0;
-}
-
-void cc_buf_view(cc_buf *b, const void *ptr, size_t size) {
-    cc_buf_free(b);
-    b->ptr = (uint8_t *)ptr;
-    b->size = size;
-    b->cap = size;
-    b->owned = 0;
-}
-
-void cc_buf_free(cc_buf *b) {
-    if (b->owned) cc_free_aligned(b->ptr);
-    memset(b, 0, sizeof *b);
-}
-
-/* ------------------------------------------------------------------ small helpers */
-
-int cc_parse_int64(const char *text, int64_t lo, int64_t hi, int64_t *out) {
-    if (!text || !*text) return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
 
 const char *cc_metric_name(cc_metric metric) { return metric == CC_METRIC_L2 ? "l2" : "ip"; }
-
-/* A float is NaN or Inf exactly when its exponent bits are all ones: an integer test the compiler
- * vectorises (a float reduction would need -ffast-math). */
-static int row_finite(const float *row, int dim) {
-    uint32_t any = 0;
-    for (int j = 0; j < dim; j++) {
-        uint32_t bits;
-        memcpy(&bits, row + j, sizeof bits);
-        any |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    return !any;
-}
-
-int cc_check_finite(const float *x, int64_t n, int dim, const char *what) {
-    int64_t bad[BAD_ROWS_LISTED], n_bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (row_finite(x + i * dim, dim)) continue;
-        if (n_bad < BAD_ROWS_LISTED) bad[n_bad] = i;
-        n_bad++;
-    }
-    if (!n_bad) return 0;
-    char list[128] = "";
-    int len = 0;
-    for (int64_t i = 0; i < n_bad && i < BAD_ROWS_LISTED; i++)
-        len += snprintf(list + len, sizeof list - (size_t)len, "%s%lld", i ? ", " : "", (long long)bad[i]);
-    cc_set_error("%s contain NaN or Inf at row%s %s%s (%lld row%s in all)", what, n_bad > 1 ? "s" : "", list,
-                 n_bad > BAD_ROWS_LISTED ? ", ..." : "", (long long)n_bad, n_bad > 1 ? "s" : "");
-    return -1;
-}
-
-/* ------------------------------------------------------------------ description */
-
-typedef struct parsed_desc {
-    cc_index_kind kind;
-    int nlist, pq_m, pq_nbits, by_residual, refine, hnsw_m;
-} parsed_desc;
-
-/* Reads "<prefix><number>" from the token; 0 on success. */
-static int parse_prefixed(const char *tok, size_t len, const char *prefix, int lo, int hi, int *out,
-                          const char **rest) {
-    size_t plen = strlen(prefix);
-    if (len <= plen || strncmp(tok, prefix, plen) != 0 || !isdigit((unsigned char)tok[plen])) return -1;
-    long v = 0;
-    size_t i = plen;
-    while (i < len && isdigit((unsigned char)tok[i])) {
-        v = v * 10 + (tok[i] - '0');
-        if (v > hi) return -2;
-        i++;
-    }
-    if (v < lo) return -2;
-    *out = (int)v;
-    *rest = tok + i;
-    return 0;
-}
-
-static int parse_pq_token(const char *tok, size_t len, parsed_desc *p, const char *desc) {
-    const char *rest;
-    int rc = parse_prefixed(tok, len, "PQ", 1, MAX_PQ_M, &p->pq_m, &rest);
-    if (rc == -2) {
-        cc_set_error("index type '%s': PQ needs 1..%d sub-quantisers", desc, MAX_PQ_M);
-        return -1;
-    }
-    if (rc != 0) return -1;
-    p->pq_nbits = 8;
-    size_t left = len - (size_t)(rest - tok);
-    if (left > 0) {
-        if (rest[0] != 'x' || left < 2) return -1;
-        int nbits = 0;
-        for (size_t i = 1; i < left; i++) {
-            if (!isdigit((unsigned char)rest[i])) return -1;
-            nbits = nbits * 10 + (rest[i] - '0');
-            if (nbits > 64) break;
-        }
-        if (nbits != 8) {
-            cc_set_error("index type '%s': only 8-bit PQ codes are supported (PQ%dx8), not %d bits", desc, p->pq_m,
-                         nbits);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int parse_desc(const char *desc, parsed_desc *p) {
-    memset(p, 0, sizeof *p);
-    const char *tokens[4];
-    size_t lens[4];
-    int n_tok = 0;
-    for (const char *s = desc;;) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        if (n_tok == 4 || len == 0) goto bad;
-        tokens[n_tok] = s;
-        lens[n_tok++] = len;
-        if (!comma) break;
-        s = comma + 1;
-    }
-#define TOKEN_IS(i, text) (lens[i] == strlen(text) && strncmp(tokens[i], text, lens[i]) == 0)
-    const char *rest;
-    int rc;
-    if (n_tok == 1 && TOKEN_IS(0, "Flat")) {
-        p->kind = CC_KIND_FLAT;
-        return 0;
-    }
-    if ((rc = parse_prefixed(tokens[0], lens[0], "HNSW", MIN_HNSW_M, MAX_HNSW_M, &p->hnsw_m, &rest)) != -1) {
-        if (rc == -2) {
-            cc_set_error("index type '%s': HNSW M must be %d..%d", desc, MIN_HNSW_M, MAX_HNSW_M);
-            return -1;
-        }
-        if (rest != tokens[0] + lens[0]) goto bad;
-        if (n_tok == 2 && !TOKEN_IS(1, "Flat")) {
-            cc_set_error("index type '%s': HNSW stores raw vectors only (HNSW%d or HNSW%d,Flat)", desc, p->hnsw_m,
-                         p->hnsw_m);
-            return -1;
-        }
-        if (n_tok > 2) goto bad;
-        p->kind = CC_KIND_HNSW;
-        return 0;
-    }
-    int tok = 0;
-    p->kind = CC_KIND_IVF;
-    if ((rc = parse_prefixed(tokens[0], lens[0], "IVF", 1, MAX_IVF_NLIST, &p->nlist, &rest)) != -1) {
-        if (rc == -2) {
-            cc_set_error("index type '%s': IVF needs 1..%d lists", desc, MAX_IVF_NLIST);
-            return -1;
-        }
-        if (rest != tokens[0] + lens[0]) goto bad;
-        p->by_residual = 1;
-        tok = 1;
-        if (n_tok == 2 && TOKEN_IS(1, "Flat")) return 0;
-    } else {
-        p->nlist = 1;
-        p->by_residual = 0;
-    }
-    if (tok >= n_tok) goto bad;
-    cc_clear_error();
-    if (parse_pq_token(tokens[tok], lens[tok], p, desc) != 0) {
-        if (strcmp(cc_last_error(), "unknown error") != 0) return -1;
-        goto bad;
-    }
-    tok++;
-    if (tok < n_tok && TOKEN_IS(tok, "RFlat")) {
-        p->refine = 1;
-        tok++;
-    }
-    if (tok != n_tok) goto bad;
-    return 0;
-#undef TOKEN_IS
-bad:
-    cc_set_error("unknown index type '%s' (expected Flat, IVF<nlist>,Flat, IVF<nlist>,PQ<M>[x8][,RFlat], "
-                 "PQ<M>[x8][,RFlat], HNSW<M>[,Flat])",
-                 desc);
-    return -1;
-}
-
-static void canonical_desc(const parsed_desc *p, char *out, size_t size) {
-    int len = 0;
-    switch (p->kind) {
-    case CC_KIND_FLAT: snprintf(out, size, "Flat"); return;
-    case CC_KIND_HNSW: snprintf(out, size, "HNSW%d", p->hnsw_m); return;
-    case CC_KIND_IVF:
-        if (p->by_residual) len = snprintf(out, size, "IVF%d,", p->nlist);
-        if (!p->pq_m) snprintf(out + len, size - (size_t)len, "Flat");
-        else snprintf(out + len, size - (size_t)len, "PQ%d%s", p->pq_m, p->refine ? ",RFlat" : "");
-        return;
-    }
-}
 
 /* ------------------------------------------------------------------ lifetime */
 
@@ -263,25 +33,6 @@ static cc_index *index_alloc(int dim, cc_metric metric) {
     idx->labels_identity = 1;
     pthread_mutex_init(&idx->map_lock, NULL);
     return idx;
-}
-
-/* Shared by create and load: sets kind, desc and the type state. */
-int cc_index_setup_type(cc_index *idx, const char *desc) {
-    parsed_desc p;
-    if (parse_desc(desc, &p) != 0) return -1;
-    idx->kind = p.kind;
-    canonical_desc(&p, idx->desc, sizeof idx->desc);
-    switch (p.kind) {
-    case CC_KIND_FLAT: idx->trained = 1; return cc_flat_init(idx);
-    case CC_KIND_HNSW: idx->trained = 1; return cc_hnsw_init(idx, p.hnsw_m);
-    case CC_KIND_IVF:
-        if (p.pq_m && idx->dim % p.pq_m != 0) {
-            cc_set_error("index type '%s': dimension %d is not a multiple of PQ M = %d", desc, idx->dim, p.pq_m);
-            return -1;
-        }
-        return cc_ivf_init(idx, p.nlist, p.pq_m, p.pq_nbits, p.by_residual, p.refine);
-    }
-    return -1;
 }
 
 cc_index *cc_index_create_empty(int dim, cc_metric metric) { return index_alloc(dim, metric); }
@@ -321,9 +72,7 @@ static void free_kv(cc_index *idx) {
 
 void cc_index_free(cc_index *idx) {
     if (!idx) return;
-    if (idx->kind == CC_KIND_FLAT) cc_flat_free(idx);
-    if (idx->ivf) cc_ivf_free(idx);
-    if (idx->hnsw) cc_hnsw_free(idx);
+    if (idx->ops && idx->ops->free) idx->ops->free(idx);
     cc_buf_free(&idx->labels);
     cc_buf_free(&idx->removed);
     cc_buf_free(&idx->vectors);
@@ -332,8 +81,7 @@ void cc_index_free(cc_index *idx) {
     cc_buf_free(&idx->text_pool);
     cc_buf_free(&idx->item_time);
     free_kv(idx);
-    free(idx->map.keys);
-    free(idx->map.values);
+    cc_label_map_free(idx);
     pthread_mutex_destroy(&idx->map_lock);
     cc_index_unmap(idx);
     free(idx);
@@ -350,155 +98,11 @@ int cc_index_is_trained(const cc_index *idx) { return idx->trained; }
 int64_t cc_index_memory_bytes(const cc_index *idx) {
     int64_t bytes = (int64_t)(idx->labels.size + idx->removed.size + idx->vectors.size + idx->norms.size +
                               idx->item_text.size + idx->text_pool.size + idx->item_time.size);
-    if (idx->ivf) bytes += cc_ivf_memory(idx);
-    if (idx->hnsw) bytes += cc_hnsw_memory(idx);
+    if (idx->ops->memory) bytes += idx->ops->memory(idx);
     return bytes;
 }
 
-/* ------------------------------------------------------------------ label -> slot map */
-
-static uint64_t hash_label(int64_t label) {
-    uint64_t z = (uint64_t)label + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static int map_grow(cc_label_map *m, int64_t min_count) {
-    int64_t cap = 64;
-    while (cap < 2 * min_count) cap *= 2;
-    if (cap <= m->cap) return 0;
-    int64_t *keys = cc_malloc((size_t)cap * sizeof(int64_t), "id map");
-    int64_t *values = cc_malloc((size_t)cap * sizeof(int64_t), "id map");
-    if (!keys || !values) {
-        free(keys);
-        free(values);
-        return -1;
-    }
-    memset(keys, 0xff, (size_t)cap * sizeof(int64_t)); /* -1 = empty */
-    for (int64_t i = 0; i < m->cap; i++) {
-        if (m->keys[i] < 0) continue;
-        int64_t pos = (int64_t)(hash_label(m->keys[i]) & (uint64_t)(cap - 1));
-        while (keys[pos] >= 0) pos = (pos + 1) & (cap - 1);
-        keys[pos] = m->keys[i];
-        values[pos] = m->values[i];
-    }
-    free(m->keys);
-    free(m->values);
-    m->keys = keys;
-    m->values = values;
-    m->cap = cap;
-    return 0;
-}
-
-static int map_put(cc_label_map *m, int64_t label, int64_t slot) {
-    if (2 * (m->count + 1) > m->cap && map_grow(m, m->count + 1) != 0) return -1;
-    int64_t pos = (int64_t)(hash_label(label) & (uint64_t)(m->cap - 1));
-    while (m->keys[pos] >= 0 && m->keys[pos] != label) pos = (pos + 1) & (m->cap - 1);
-    if (m->keys[pos] < 0) m->count++;
-    m->keys[pos] = label;
-    m->values[pos] = slot;
-    return 0;
-}
-
-static int64_t map_get(const cc_label_map *m, int64_t label) {
-    if (!m->cap) return -1;
-    int64_t pos = (int64_t)(hash_label(label) & (uint64_t)(m->cap - 1));
-    while (m->keys[pos] >= 0) {
-        if (m->keys[pos] == label) return m->values[pos];
-        pos = (pos + 1) & (m->cap - 1);
-    }
-    return -1;
-}
-
-static void map_del(cc_label_map *m, int64_t label) {
-    if (!m->cap) return;
-    int64_t mask = m->cap - 1;
-    int64_t pos = (int64_t)(hash_label(label) & (uint64_t)mask);
-    while (m->keys[pos] >= 0 && m->keys[pos] != label) pos = (pos + 1) & mask;
-    if (m->keys[pos] < 0) return;
-    /* backward-shift deletion keeps probe chains intact without tombstones */
-    int64_t hole = pos;
-    for (int64_t next = (hole + 1) & mask; m->keys[next] >= 0; next = (next + 1) & mask) {
-        int64_t home = (int64_t)(hash_label(m->keys[next]) & (uint64_t)mask);
-        /* move next into the hole when its home is not in (hole, next] cyclically */
-        int64_t dist_next = (next - home) & mask, dist_hole = (next - hole) & mask;
-        if (dist_next >= dist_hole) {
-            m->keys[hole] = m->keys[next];
-            m->values[hole] = m->values[next];
-            hole = next;
-        }
-    }
-    m->keys[hole] = -1;
-    m->count--;
-}
-
-static int build_map_locked(cc_index *idx) {
-    if (idx->map_valid) return 0;
-    cc_label_map fresh = {0};
-    if (map_grow(&fresh, idx->n_live) != 0) return -1;
-    for (int64_t s = 0; s < idx->n_slots; s++) {
-        if (cc_slot_removed(idx, s)) continue;
-        if (map_put(&fresh, cc_slot_label(idx, s), s) != 0) {
-            free(fresh.keys);
-            free(fresh.values);
-            return -1;
-        }
-    }
-    free(idx->map.keys);
-    free(idx->map.values);
-    idx->map = fresh;
-    idx->map_valid = 1;
-    return 0;
-}
-
-static int ensure_map(const cc_index *cidx) {
-    cc_index *idx = (cc_index *)cidx; /* the map is a cache: building it does not change the index */
-    if (__atomic_load_n(&idx->map_valid, __ATOMIC_ACQUIRE)) return 0;
-    pthread_mutex_lock(&idx->map_lock);
-    int rc = build_map_locked(idx);
-    pthread_mutex_unlock(&idx->map_lock);
-    return rc;
-}
-
-int64_t cc_label_to_slot(const cc_index *idx, int64_t label) {
-    if (label < 0) return -1;
-    if (idx->labels_identity) {
-        if (label >= idx->n_slots || cc_slot_removed(idx, label)) return -1;
-        return label;
-    }
-    if (ensure_map(idx) != 0) return -1;
-    return map_get(&idx->map, label);
-}
-
 /* ------------------------------------------------------------------ adding */
-
-int cc_utf8_valid(const char *s, size_t len) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            if (c == 0) return 0;
-            i++;
-            continue;
-        }
-        int extra;
-        unsigned min;
-        if ((c & 0xe0) == 0xc0) extra = 1, min = 0x80, c &= 0x1f;
-        else if ((c & 0xf0) == 0xe0) extra = 2, min = 0x800, c &= 0x0f;
-        else if ((c & 0xf8) == 0xf0) extra = 3, min = 0x10000, c &= 0x07;
-        else return 0;
-        if (i + (size_t)extra >= len) return 0;
-        for (int j = 1; j <= extra; j++) {
-            if ((p[i + j] & 0xc0) != 0x80) return 0;
-            c = (c << 6) | (p[i + j] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-        i += (size_t)extra + 1;
-    }
-    return 1;
-}
 
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -528,39 +132,6 @@ static int check_new_ids(const cc_index *idx, int64_t n, const int64_t *ids) {
             cc_set_error("id %lld (row %lld) is already in the index", (long long)ids[i], (long long)i);
             return -1;
         }
-    return 0;
-}
-
-#define BITMAP_WORDS(n) (((size_t)(n) + 63) / 64)
-
-/* Per-item arrays grow with the slots; texts/timestamps start when the first item has one. */
-static int grow_item_arrays(cc_index *idx, int64_t new_n_slots, int need_text, int need_time) {
-    if (idx->item_text.size || need_text) {
-        size_t old = idx->item_text.size / 16;
-        if (cc_buf_resize(&idx->item_text, (size_t)new_n_slots * 16, "item texts") != 0) return -1;
-        uint64_t *e = (uint64_t *)idx->item_text.ptr;
-        for (size_t s = old; s < (size_t)new_n_slots; s++) e[2 * s] = UINT64_MAX, e[2 * s + 1] = 0;
-    }
-    if (idx->item_time.size || need_time) {
-        size_t old = idx->item_time.size / 8;
-        if (cc_buf_resize(&idx->item_time, (size_t)new_n_slots * 8, "item timestamps") != 0) return -1;
-        int64_t *t = (int64_t *)idx->item_time.ptr;
-        for (size_t s = old; s < (size_t)new_n_slots; s++) t[s] = CC_INDEX_NO_TIMESTAMP;
-    }
-    return 0;
-}
-
-static int set_item_text(cc_index *idx, int64_t slot, const char *text) {
-    uint64_t *e = (uint64_t *)idx->item_text.ptr;
-    if (!text) {
-        e[2 * slot] = UINT64_MAX;
-        e[2 * slot + 1] = 0;
-        return 0;
-    }
-    size_t len = strlen(text), off = idx->text_pool.size;
-    if (cc_buf_append(&idx->text_pool, text, len + 1, "item text pool") != 0) return -1;
-    e[2 * slot] = off;
-    e[2 * slot + 1] = len;
     return 0;
 }
 
@@ -606,7 +177,7 @@ int cc_index_add_items(cc_index *idx, int64_t n, const float *x, const int64_t *
     int64_t reused = 0;
     if (idx->n_removed > 0) {
         const uint64_t *w = (const uint64_t *)idx->removed.ptr;
-        for (size_t wi = 0; wi < BITMAP_WORDS(idx->n_slots) && reused < n; wi++) {
+        for (size_t wi = 0; wi < CC_BITMAP_WORDS(idx->n_slots) && reused < n; wi++) {
             uint64_t bits = w[wi];
             while (bits && reused < n) {
                 int b = __builtin_ctzll(bits);
@@ -626,25 +197,22 @@ int cc_index_add_items(cc_index *idx, int64_t n, const float *x, const int64_t *
     }
 
     /* common arrays first, so that the type add is the last step that can fail */
-    if (!identity && idx->kind != CC_KIND_HNSW) {
+    int common_labels = idx->ops->slot_label == NULL;
+    if (!identity && common_labels) {
         if (cc_buf_resize(&idx->labels, (size_t)new_n_slots * 8, "labels") != 0) goto done;
         int64_t *l = (int64_t *)idx->labels.ptr;
         if (idx->labels_identity)
             for (int64_t s = 0; s < idx->n_slots; s++) l[s] = s;
     }
-    if (idx->removed.size && cc_buf_resize(&idx->removed, BITMAP_WORDS(new_n_slots) * 8, "removed flags") != 0)
+    if (idx->removed.size && cc_buf_resize(&idx->removed, CC_BITMAP_WORDS(new_n_slots) * 8, "removed flags") != 0)
         goto done;
-    if (grow_item_arrays(idx, new_n_slots, need_text, need_time) != 0) goto done;
+    if (cc_items_grow(idx, new_n_slots, need_text, need_time) != 0) goto done;
 
-    switch (idx->kind) {
-    case CC_KIND_FLAT: rc = cc_flat_add(idx, n, x, slots, new_n_slots); break;
-    case CC_KIND_IVF: rc = cc_ivf_add(idx, n, x, slots, new_n_slots); break;
-    case CC_KIND_HNSW: rc = cc_hnsw_add(idx, n, x, slots, labels, new_n_slots); break;
-    }
+    rc = idx->ops->add(idx, n, x, slots, labels, new_n_slots);
     if (rc != 0) goto done;
 
     /* commit */
-    if (!identity && idx->kind != CC_KIND_HNSW) {
+    if (!identity && common_labels) {
         int64_t *l = (int64_t *)idx->labels.ptr;
         for (int64_t i = 0; i < n; i++) l[slots[i]] = labels[i];
     }
@@ -657,17 +225,12 @@ int cc_index_add_items(cc_index *idx, int64_t n, const float *x, const int64_t *
     idx->n_slots = new_n_slots;
     idx->n_live += n;
     idx->next_id = max_label + 1;
-    if (idx->map_valid) {
-        if (identity) idx->map_valid = 0;
-        else
-            for (int64_t i = 0; i < n; i++)
-                if (map_put(&idx->map, labels[i], slots[i]) != 0) {
-                    idx->map_valid = 0; /* rebuilt on next use */
-                    break;
-                }
-    }
+    if (identity) idx->map_valid = 0; /* labels are slots: no map needed */
+    else
+        for (int64_t i = 0; i < n; i++)
+            if (cc_label_map_put(idx, labels[i], slots[i]) != 0) break; /* rebuilt on next use */
     for (int64_t i = 0; i < n; i++) {
-        if (idx->item_text.size && set_item_text(idx, slots[i], texts ? texts[i] : NULL) != 0) {
+        if (idx->item_text.size && cc_item_set_text(idx, slots[i], texts ? texts[i] : NULL) != 0) {
             rc = -1; /* vectors are in; only a text failed (out of memory) */
             break;
         }
@@ -695,13 +258,13 @@ int cc_index_train(cc_index *idx, int64_t n, const float *x) {
         cc_set_error("index train: bad arguments");
         return -1;
     }
-    if (idx->kind != CC_KIND_IVF) return 0; /* Flat and HNSW need no training */
+    if (!idx->ops->train) return 0; /* the type needs no training */
     if (idx->n_slots > 0) {
         cc_set_error("index %s already holds vectors; train before adding", idx->desc);
         return -1;
     }
     if (cc_check_finite(x, n, idx->dim, "training vectors") != 0) return -1;
-    if (cc_ivf_train(idx, n, x) != 0) return -1;
+    if (idx->ops->train(idx, n, x) != 0) return -1;
     idx->trained = 1;
     return 0;
 }
@@ -714,7 +277,7 @@ int64_t cc_index_remove(cc_index *idx, int64_t n, const int64_t *ids) {
         return -1;
     }
     if (n == 0 || idx->n_live == 0) return 0;
-    uint64_t *doomed = cc_calloc(BITMAP_WORDS(idx->n_slots), 8, "removal flags");
+    uint64_t *doomed = cc_calloc(CC_BITMAP_WORDS(idx->n_slots), 8, "removal flags");
     if (!doomed) return -1;
     int64_t count = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -727,23 +290,23 @@ int64_t cc_index_remove(cc_index *idx, int64_t n, const int64_t *ids) {
         free(doomed);
         return 0;
     }
-    if (!idx->removed.size && cc_buf_resize(&idx->removed, BITMAP_WORDS(idx->n_slots) * 8, "removed flags") != 0) {
+    if (!idx->removed.size && cc_buf_resize(&idx->removed, CC_BITMAP_WORDS(idx->n_slots) * 8, "removed flags") != 0) {
         free(doomed);
         return -1;
     }
-    if (idx->kind == CC_KIND_IVF && cc_ivf_remove_slots(idx, doomed) != 0) {
+    if (idx->ops->remove && idx->ops->remove(idx, doomed) != 0) {
         free(doomed);
         return -1;
     }
     uint64_t *w = (uint64_t *)idx->removed.ptr;
-    for (size_t wi = 0; wi < BITMAP_WORDS(idx->n_slots); wi++) {
+    for (size_t wi = 0; wi < CC_BITMAP_WORDS(idx->n_slots); wi++) {
         uint64_t bits = doomed[wi];
         w[wi] |= bits;
         while (bits) {
             int64_t s = (int64_t)wi * 64 + __builtin_ctzll(bits);
             bits &= bits - 1;
-            if (idx->map_valid) map_del(&idx->map, cc_slot_label(idx, s));
-            if (idx->item_text.size) set_item_text(idx, s, NULL);
+            cc_label_map_del(idx, cc_slot_label(idx, s));
+            if (idx->item_text.size) cc_item_set_text(idx, s, NULL);
             if (idx->item_time.size) ((int64_t *)idx->item_time.ptr)[s] = CC_INDEX_NO_TIMESTAMP;
         }
     }
@@ -755,22 +318,11 @@ int64_t cc_index_remove(cc_index *idx, int64_t n, const int64_t *ids) {
 
 /* ------------------------------------------------------------------ searching */
 
-#define MAX_RERANK 1024              /* largest re-ranking factor */
-#define MAX_EF_SEARCH (1 << 20)      /* largest efSearch */
 #define SMALL_FILTER_EXACT 4096      /* filters allowing at most this many ids: exact scan of those */
-
-int cc_index_has_exact_vectors(const cc_index *idx) {
-    return idx->kind == CC_KIND_FLAT || idx->kind == CC_KIND_HNSW || (idx->ivf && idx->vectors.size);
-}
-
-const float *cc_index_slot_vector(const cc_index *idx, int64_t slot) {
-    if (idx->kind == CC_KIND_HNSW) return cc_hnsw_vector(idx, slot);
-    return (const float *)idx->vectors.ptr + slot * idx->dim;
-}
 
 static int64_t filter_popcount(const cc_id_filter *f) {
     int64_t count = 0;
-    size_t words = BITMAP_WORDS(f->n_bits);
+    size_t words = CC_BITMAP_WORDS(f->n_bits);
     for (size_t i = 0; i < words; i++) {
         uint64_t w = f->words[i];
         if (i == words - 1 && (f->n_bits & 63)) w &= (1ull << (f->n_bits & 63)) - 1;
@@ -785,7 +337,7 @@ static int search_small_filter(const cc_index *idx, int64_t nq, const float *q, 
     int64_t *cand = cc_malloc((size_t)(n_allowed ? n_allowed : 1) * sizeof(int64_t), "filter candidates");
     if (!cand) return -1;
     int64_t n_cand = 0;
-    size_t words = BITMAP_WORDS(f->n_bits);
+    size_t words = CC_BITMAP_WORDS(f->n_bits);
     for (size_t wi = 0; wi < words; wi++) {
         uint64_t bits = f->words[wi];
         while (bits) {
@@ -831,12 +383,12 @@ int cc_index_search_ex(const cc_index *idx, int64_t nq, const float *q, int k, c
     cc_search_ctx ctx;
     ctx.filter = params ? params->filter : NULL;
     ctx.nprobe = params && params->nprobe > 0 ? params->nprobe : idx->nprobe;
-    if (idx->ivf && ctx.nprobe > cc_ivf_nlist(idx)) ctx.nprobe = cc_ivf_nlist(idx);
+    /* (types clamp nprobe to their lists) */
     ctx.ef_search = params && params->ef_search > 0 ? params->ef_search : idx->ef_search;
-    if (ctx.ef_search > MAX_EF_SEARCH) ctx.ef_search = MAX_EF_SEARCH;
+    if (ctx.ef_search > CC_INDEX_MAX_EF) ctx.ef_search = CC_INDEX_MAX_EF;
     if (ctx.ef_search < k) ctx.ef_search = k;
     ctx.rerank = params && params->rerank > 0 ? params->rerank : idx->rerank;
-    if (ctx.rerank > MAX_RERANK) ctx.rerank = MAX_RERANK;
+    if (ctx.rerank > CC_INDEX_MAX_RERANK) ctx.rerank = CC_INDEX_MAX_RERANK;
     if (ctx.filter && (ctx.filter->n_bits < 0 || (ctx.filter->n_bits > 0 && !ctx.filter->words))) {
         cc_set_error("index search: bad filter");
         return -1;
@@ -850,11 +402,7 @@ int cc_index_search_ex(const cc_index *idx, int64_t nq, const float *q, int k, c
     if (ctx.filter && n_allowed <= SMALL_FILTER_EXACT && cc_index_has_exact_vectors(idx)) {
         rc = search_small_filter(idx, nq, q, k, ctx.filter, n_allowed, slots, sims);
     } else {
-        switch (idx->kind) {
-        case CC_KIND_FLAT: rc = cc_flat_search(idx, nq, q, k, &ctx, slots, sims); break;
-        case CC_KIND_IVF: rc = cc_ivf_search(idx, nq, q, k, &ctx, slots, sims); break;
-        default: rc = cc_hnsw_search(idx, nq, q, k, &ctx, slots, sims); break;
-        }
+        rc = idx->ops->search(idx, nq, q, k, &ctx, slots, sims);
     }
     if (rc == 0) {
         for (int64_t i = 0; i < nq * k; i++) {
@@ -888,7 +436,7 @@ int cc_index_reconstruct(const cc_index *idx, int64_t id, float *out) {
         cc_set_error("index: id %lld is not in the index", (long long)id);
         return -1;
     }
-    if (idx->kind == CC_KIND_IVF && !idx->vectors.size) return cc_ivf_reconstruct_slot(idx, slot, out);
+    if (!idx->exact_vectors) return idx->ops->reconstruct(idx, slot, out);
     memcpy(out, cc_index_slot_vector(idx, slot), (size_t)idx->dim * sizeof(float));
     return 0;
 }
@@ -901,35 +449,18 @@ static void mirror_param(cc_index *idx, const char *key, int64_t value) {
     cc_index_kv_set_raw(idx, key, text);
 }
 
+/* Parameters the dispatcher knows by name (for "does not apply" versus "unknown"); the search
+ * defaults among them are mirrored in the metadata as "search.<name>". */
+static const char *const known_params[] = {"nprobe", "efSearch", "rerank", "efConstruction", "seed"};
+static const char *const mirrored_params[] = {"nprobe", "efSearch", "rerank"};
+
+static int name_in(const char *name, const char *const *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, list[i])) return 1;
+    return 0;
+}
+
 int cc_index_set_param(cc_index *idx, const char *name, int64_t value) {
-    if (!strcmp(name, "nprobe")) {
-        if (!idx->ivf) goto not_applicable;
-        if (value < 1) goto bad_value;
-        int clamped = value > cc_ivf_nlist(idx);
-        idx->nprobe = clamped ? cc_ivf_nlist(idx) : (int)value;
-        mirror_param(idx, "search.nprobe", idx->nprobe);
-        return clamped;
-    }
-    if (!strcmp(name, "efSearch")) {
-        if (idx->kind != CC_KIND_HNSW) goto not_applicable;
-        if (value < 1 || value > MAX_EF_SEARCH) goto bad_value;
-        idx->ef_search = (int)value;
-        mirror_param(idx, "search.efSearch", value);
-        return 0;
-    }
-    if (!strcmp(name, "rerank")) {
-        if (!idx->ivf || cc_ivf_get_param(idx, "refine") != 1) goto not_applicable;
-        if (value < 1 || value > MAX_RERANK) goto bad_value;
-        idx->rerank = (int)value;
-        mirror_param(idx, "search.rerank", value);
-        return 0;
-    }
-    if (!strcmp(name, "efConstruction")) {
-        if (idx->kind != CC_KIND_HNSW) goto not_applicable;
-        if (value < 1 || value > MAX_EF_SEARCH) goto bad_value;
-        idx->ef_construction = (int)value;
-        return 0;
-    }
     if (!strcmp(name, "seed")) {
         if (value < 0) goto bad_value;
         idx->seed = (uint64_t)value;
@@ -939,11 +470,23 @@ int cc_index_set_param(cc_index *idx, const char *name, int64_t value) {
         cc_set_error("index parameter %s is fixed by the index type (%s)", name, idx->desc);
         return -1;
     }
-    cc_set_error("unknown index parameter '%s' (nprobe, efSearch, rerank, efConstruction, seed)", name);
-    return -1;
-not_applicable:
-    cc_set_error("index parameter %s does not apply to %s", name, idx->desc);
-    return -1;
+    int rc = idx->ops->set_param ? idx->ops->set_param(idx, name, value) : CC_PARAM_NOT_APPLICABLE;
+    if (rc == CC_PARAM_BAD_VALUE) goto bad_value;
+    if (rc == CC_PARAM_NOT_APPLICABLE) {
+        if (name_in(name, known_params, sizeof known_params / sizeof known_params[0])) {
+            cc_set_error("index parameter %s does not apply to %s", name, idx->desc);
+            return -1;
+        }
+        cc_set_error("unknown index parameter '%s' (nprobe, efSearch, rerank, efConstruction, seed)", name);
+        return -1;
+    }
+    if (rc < 0) return -1;
+    if (name_in(name, mirrored_params, sizeof mirrored_params / sizeof mirrored_params[0])) {
+        char key[64];
+        snprintf(key, sizeof key, "search.%s", name);
+        mirror_param(idx, key, cc_index_get_param(idx, name));
+    }
+    return rc;
 bad_value:
     cc_set_error("index parameter %s: bad value %lld", name, (long long)value);
     return -1;
@@ -951,17 +494,7 @@ bad_value:
 
 int64_t cc_index_get_param(const cc_index *idx, const char *name) {
     if (!strcmp(name, "seed")) return (int64_t)idx->seed;
-    if (idx->ivf) {
-        if (!strcmp(name, "nprobe")) return idx->nprobe;
-        if (!strcmp(name, "rerank")) return cc_ivf_get_param(idx, "refine") == 1 ? idx->rerank : -1;
-        return cc_ivf_get_param(idx, name);
-    }
-    if (idx->kind == CC_KIND_HNSW) {
-        if (!strcmp(name, "efSearch")) return idx->ef_search;
-        if (!strcmp(name, "efConstruction")) return idx->ef_construction;
-        return cc_hnsw_get_param(idx, name);
-    }
-    return -1;
+    return idx->ops->get_param ? idx->ops->get_param(idx, name) : -1;
 }
 
 /* ------------------------------------------------------------------ key/value metadata */

@@ -7,7 +7,8 @@
  *   [1152, ...)      sections, each at a 64-byte aligned offset (so float arrays can be used in place)
  *
  * All integers are little-endian. Sections every index may have: params, metakv, labels, removed,
- * vectors, norms, itemtext, itempool, itemtime; IVF and HNSW add theirs (ivf.c, hnsw.c).
+ * vectors, norms, itemtext, itempool, itemtime; index types add theirs through their table of
+ * functions (save, load, write_params, read_param: ivf.c, hnsw.c). This file never names a type.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -200,7 +201,7 @@ static int write_params(const cc_index *idx, cc_writer *w) {
     char text[1024];
     int len = snprintf(text, sizeof text, "seed=%llu\nefConstruction=%d\n", (unsigned long long)idx->seed,
                        idx->ef_construction);
-    if (idx->kind == CC_KIND_HNSW) cc_hnsw_params(idx, text + len, sizeof text - (size_t)len);
+    if (idx->ops->write_params) idx->ops->write_params(idx, text + len, sizeof text - (size_t)len);
     /* "k=v\n" lines -> key\0value\0 */
     char *keys[MAX_PARAMS], *values[MAX_PARAMS];
     int n = 0;
@@ -257,7 +258,7 @@ int cc_index_save(const cc_index *idx, const char *path) {
     int rc = writer_raw(w, zeros, DATA_START);
     if (rc == 0) rc = write_params(idx, w);
     if (rc == 0 && idx->n_kv) rc = write_kv(w, "metakv", idx->n_kv, idx->kv_keys, idx->kv_values);
-    if (rc == 0 && !idx->labels_identity && idx->kind != CC_KIND_HNSW)
+    if (rc == 0 && !idx->labels_identity && !idx->ops->slot_label)
         rc = write_section(w, "labels", idx->labels.ptr, (size_t)idx->n_slots * 8);
     if (rc == 0 && idx->n_removed)
         rc = write_section(w, "removed", idx->removed.ptr, ((size_t)idx->n_slots + 63) / 64 * 8);
@@ -265,8 +266,7 @@ int cc_index_save(const cc_index *idx, const char *path) {
         rc = write_section(w, "vectors", idx->vectors.ptr, (size_t)idx->n_slots * (size_t)idx->dim * 4);
     if (rc == 0 && idx->norms.size) rc = write_section(w, "norms", idx->norms.ptr, (size_t)idx->n_slots * 4);
     if (rc == 0) rc = write_items(idx, w);
-    if (rc == 0 && idx->kind == CC_KIND_IVF) rc = cc_ivf_save(idx, w);
-    if (rc == 0 && idx->kind == CC_KIND_HNSW) rc = cc_hnsw_save(idx, w);
+    if (rc == 0 && idx->ops->save) rc = idx->ops->save(idx, w);
     writer_close_section(w);
     if (rc == 0) {
         uint8_t head[DATA_START];
@@ -344,10 +344,10 @@ static int parse_common_param(void *ctx, const char *key, const char *value) {
         if (cc_parse_int64(value, 0, INT64_MAX, &v) != 0) goto bad;
         idx->seed = (uint64_t)v;
     } else if (!strcmp(key, "efConstruction")) {
-        if (cc_parse_int64(value, 1, 1 << 20, &v) != 0) goto bad;
+        if (cc_parse_int64(value, 1, CC_INDEX_MAX_EF, &v) != 0) goto bad;
         idx->ef_construction = (int)v;
-    } else if (idx->kind == CC_KIND_HNSW) {
-        return cc_hnsw_set_params(idx, key, value);
+    } else if (idx->ops->read_param) {
+        return idx->ops->read_param(idx, key, value);
     }
     return 0; /* unknown keys from a newer writer are ignored */
 bad:
@@ -444,13 +444,29 @@ static int read_table(cc_reader *r, const uint8_t *base, size_t size, int flags,
     return 0;
 }
 
+int cc_load_float_rows(cc_index *idx, const cc_reader *r, int want_norms) {
+    size_t n = (size_t)idx->n_slots, vec_bytes;
+    const uint8_t *p;
+    if (!cc_mul_size(n, (size_t)idx->dim * 4, &vec_bytes)) {
+        cc_set_error("%s: vector count overflows", r->path);
+        return -1;
+    }
+    if (cc_reader_get(r, "vectors", vec_bytes, n > 0, &p, NULL) < 0) return -1; /* an empty index has none */
+    if (n) cc_buf_view(&idx->vectors, p, vec_bytes);
+    if (want_norms && idx->metric == CC_METRIC_L2) {
+        if (cc_reader_get(r, "norms", n * 4, n > 0, &p, NULL) < 0) return -1;
+        if (n) cc_buf_view(&idx->norms, p, n * 4);
+    }
+    return 0;
+}
+
 static int load_common(cc_index *idx, const cc_reader *r) {
     size_t n = (size_t)idx->n_slots, size;
     const uint8_t *p;
     int found;
     if (cc_reader_get(r, "params", CC_ANY_SIZE, 1, &p, &size) < 0) return -1;
     if (cc_kv_parse(p, size, r->path, "params", parse_common_param, idx) != 0) return -1;
-    if (!idx->labels_identity && idx->kind != CC_KIND_HNSW) {
+    if (!idx->labels_identity && !idx->ops->slot_label) {
         if (cc_reader_get(r, "labels", n * 8, 1, &p, NULL) < 0) return -1;
         cc_buf_view(&idx->labels, p, n * 8);
         const int64_t *l = (const int64_t *)p;
@@ -477,20 +493,6 @@ static int load_common(cc_index *idx, const cc_reader *r) {
         cc_set_error("%s: header says %lld vectors, slots and removals give %lld", r->path, (long long)idx->n_live,
                      (long long)(idx->n_slots - idx->n_removed));
         return -1;
-    }
-    size_t vec_bytes;
-    if (!cc_mul_size(n, (size_t)idx->dim * 4, &vec_bytes)) {
-        cc_set_error("%s: vector count overflows", r->path);
-        return -1;
-    }
-    int need_vectors = idx->kind == CC_KIND_FLAT || (idx->kind == CC_KIND_IVF && cc_ivf_get_param(idx, "refine") == 1);
-    if (need_vectors) {
-        if (cc_reader_get(r, "vectors", vec_bytes, 1, &p, NULL) < 0) return -1;
-        if (n) cc_buf_view(&idx->vectors, p, vec_bytes);
-    }
-    if (idx->kind == CC_KIND_FLAT && idx->metric == CC_METRIC_L2) {
-        if (cc_reader_get(r, "norms", n * 4, 1, &p, NULL) < 0) return -1;
-        if (n) cc_buf_view(&idx->norms, p, n * 4);
     }
     if ((found = cc_reader_get(r, "itemtext", n * 16, 0, &p, NULL)) < 0) return -1;
     if (found && n) {
@@ -575,15 +577,14 @@ cc_index *cc_index_load_flags(const char *path, int flags) {
     idx->n_slots = (int64_t)n_slots;
     idx->n_live = (int64_t)n_live;
     idx->next_id = (int64_t)next_id;
-    idx->trained = (hflags & FLAG_TRAINED) || idx->kind != CC_KIND_IVF;
+    idx->trained = (hflags & FLAG_TRAINED) || !idx->ops->train;
     idx->labels_identity = (hflags & FLAG_LABELS_IDENTITY) != 0;
     if (idx->labels_identity && idx->next_id < idx->n_slots) {
         cc_set_error("%s: inconsistent id counter in the header", path);
         goto fail;
     }
     if (load_common(idx, &r) != 0) goto fail;
-    if (idx->kind == CC_KIND_IVF && cc_ivf_load(idx, &r) != 0) goto fail;
-    if (idx->kind == CC_KIND_HNSW && cc_hnsw_load(idx, &r) != 0) goto fail;
+    if (idx->ops->load && idx->ops->load(idx, &r) != 0) goto fail;
     free(r.sections);
     return idx;
 fail:

@@ -57,8 +57,10 @@ struct cc_ivf {
     ivf_list *lists;
 };
 
+static inline struct cc_ivf *ivf_of(const cc_index *idx) { return (struct cc_ivf *)idx->impl; }
+
 static size_t entry_bytes(const cc_index *idx) {
-    return idx->ivf->M ? (size_t)idx->ivf->M : (size_t)idx->dim * sizeof(float);
+    return ivf_of(idx)->M ? (size_t)ivf_of(idx)->M : (size_t)idx->dim * sizeof(float);
 }
 
 /* Byte offset of sub-quantiser m of entry e in a PQ list of `size` codes. */
@@ -75,8 +77,13 @@ static inline size_t code_offset(int64_t size, int M, int64_t e, int m, size_t *
 
 /* ------------------------------------------------------------------ lifetime */
 
-int cc_ivf_init(cc_index *idx, int nlist, int pq_m, int pq_nbits, int by_residual, int refine) {
-    (void)pq_nbits;
+static int ivf_init(cc_index *idx, const cc_index_spec *spec) {
+    int nlist = spec->nlist, pq_m = spec->pq_m, by_residual = spec->by_residual, refine = spec->refine;
+    if (pq_m && idx->dim % pq_m != 0) {
+        cc_set_error("index type '%s': dimension %d is not a multiple of PQ M = %d", idx->desc, idx->dim, pq_m);
+        return -1;
+    }
+    idx->exact_vectors = refine;
     struct cc_ivf *ivf = cc_calloc(1, sizeof *ivf, "IVF state");
     if (!ivf) return -1;
     ivf->nlist = nlist;
@@ -84,7 +91,7 @@ int cc_ivf_init(cc_index *idx, int nlist, int pq_m, int pq_nbits, int by_residua
     ivf->M = pq_m;
     ivf->refine = refine;
     ivf->lists = cc_calloc((size_t)nlist, sizeof(ivf_list), "IVF lists");
-    idx->ivf = ivf;
+    idx->impl = ivf;
     if (!ivf->lists) return -1;
     if (pq_m) {
         ivf->pq.d = idx->dim;
@@ -102,8 +109,8 @@ static void release_derived(struct cc_ivf *ivf) {
     ivf->precomputed = NULL;
 }
 
-void cc_ivf_free(cc_index *idx) {
-    struct cc_ivf *ivf = idx->ivf;
+static void ivf_free(cc_index *idx) {
+    struct cc_ivf *ivf = ivf_of(idx);
     if (!ivf) return;
     release_derived(ivf);
     cc_buf_free(&ivf->centroids);
@@ -115,13 +122,13 @@ void cc_ivf_free(cc_index *idx) {
         }
     free(ivf->lists);
     free(ivf);
-    idx->ivf = NULL;
+    idx->impl = NULL;
 }
 
-int cc_ivf_nlist(const cc_index *idx) { return idx->ivf->nlist; }
-
-int64_t cc_ivf_get_param(const cc_index *idx, const char *name) {
-    const struct cc_ivf *ivf = idx->ivf;
+static int64_t ivf_get_param(const cc_index *idx, const char *name) {
+    const struct cc_ivf *ivf = ivf_of(idx);
+    if (!strcmp(name, "nprobe")) return idx->nprobe;
+    if (!strcmp(name, "rerank")) return ivf->refine ? idx->rerank : -1;
     if (!strcmp(name, "nlist")) return ivf->by_residual ? ivf->nlist : -1;
     if (!strcmp(name, "M")) return ivf->M ? ivf->M : -1;
     if (!strcmp(name, "nbits")) return ivf->M ? 8 : -1;
@@ -129,8 +136,8 @@ int64_t cc_ivf_get_param(const cc_index *idx, const char *name) {
     return -1;
 }
 
-int64_t cc_ivf_memory(const cc_index *idx) {
-    const struct cc_ivf *ivf = idx->ivf;
+static int64_t ivf_memory(const cc_index *idx) {
+    const struct cc_ivf *ivf = ivf_of(idx);
     int64_t bytes = (int64_t)(ivf->centroids.size + ivf->books.size);
     if (ivf->precomputed) bytes += (int64_t)ivf->nlist * ivf->M * CC_PQ_KSUB * 4;
     for (int l = 0; l < ivf->nlist; l++) bytes += (int64_t)(ivf->lists[l].data.size + ivf->lists[l].slots.size);
@@ -139,7 +146,7 @@ int64_t cc_ivf_memory(const cc_index *idx) {
 
 /* Centroid norms, PQ tables and precomputed L2 terms from centroids and books. */
 static int prepare_derived(cc_index *idx) {
-    struct cc_ivf *ivf = idx->ivf;
+    struct cc_ivf *ivf = ivf_of(idx);
     release_derived(ivf);
     int d = idx->dim;
     const float *cent = (const float *)ivf->centroids.ptr;
@@ -170,7 +177,7 @@ static int prepare_derived(cc_index *idx) {
 /* ------------------------------------------------------------------ training */
 
 static int coarse_assign(const cc_index *idx, const float *x, int64_t n, int32_t *lists) {
-    const struct cc_ivf *ivf = idx->ivf;
+    const struct cc_ivf *ivf = ivf_of(idx);
     if (!ivf->by_residual) {
         memset(lists, 0, (size_t)n * sizeof(int32_t));
         return 0;
@@ -183,8 +190,8 @@ static int coarse_assign(const cc_index *idx, const float *x, int64_t n, int32_t
     return rc;
 }
 
-int cc_ivf_train(cc_index *idx, int64_t n, const float *x) {
-    struct cc_ivf *ivf = idx->ivf;
+static int ivf_train(cc_index *idx, int64_t n, const float *x) {
+    struct cc_ivf *ivf = ivf_of(idx);
     int d = idx->dim;
     if (ivf->by_residual && n < ivf->nlist) {
         cc_set_error("training %s needs at least %d vectors (one per list), got %lld", idx->desc, ivf->nlist,
@@ -267,8 +274,10 @@ static int list_append_codes(ivf_list *L, int M, const uint8_t *rows, int64_t co
     return 0;
 }
 
-int cc_ivf_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, int64_t new_n_slots) {
-    struct cc_ivf *ivf = idx->ivf;
+static int ivf_add(cc_index *idx, int64_t n, const float *x, const int64_t *slots, const int64_t *labels,
+                   int64_t new_n_slots) {
+    (void)labels;
+    struct cc_ivf *ivf = ivf_of(idx);
     int d = idx->dim, M = ivf->M;
     size_t eb = entry_bytes(idx);
     if (ivf->refine) {
@@ -370,8 +379,8 @@ done:
 
 /* ------------------------------------------------------------------ removing, reconstructing */
 
-int cc_ivf_remove_slots(cc_index *idx, const uint64_t *doomed) {
-    struct cc_ivf *ivf = idx->ivf;
+static int ivf_remove(cc_index *idx, const uint64_t *doomed) {
+    struct cc_ivf *ivf = ivf_of(idx);
     int M = ivf->M;
     size_t eb = entry_bytes(idx);
     int failed = 0;
@@ -426,8 +435,8 @@ int cc_ivf_remove_slots(cc_index *idx, const uint64_t *doomed) {
     return 0;
 }
 
-int cc_ivf_reconstruct_slot(const cc_index *idx, int64_t slot, float *out) {
-    const struct cc_ivf *ivf = idx->ivf;
+static int ivf_reconstruct(const cc_index *idx, int64_t slot, float *out) {
+    const struct cc_ivf *ivf = ivf_of(idx);
     int d = idx->dim;
     for (int l = 0; l < ivf->nlist; l++) {
         const ivf_list *L = &ivf->lists[l];
@@ -470,7 +479,7 @@ static void prepare_fast(query_scan *qs, int M) {
 
 static void scan_pq_list(query_scan *qs, const ivf_list *L, float base) {
     const cc_index *idx = qs->idx;
-    int M = idx->ivf->M;
+    int M = ivf_of(idx)->M;
     int64_t size = L->size, nfull = size / CC_PQ_BLOCK;
     const uint32_t *ls = (const uint32_t *)L->slots.ptr;
     /* a code's similarity is within bound of its 8-bit estimate (see pq.h) */
@@ -526,7 +535,7 @@ static void scan_flat_list(query_scan *qs, const ivf_list *L, const float *q) {
 static void search_one(query_scan *qs, const float *q, const int32_t *lists, const float *list_sims, int nprobe,
                        float *ip_table, float *scratch) {
     const cc_index *idx = qs->idx;
-    const struct cc_ivf *ivf = idx->ivf;
+    const struct cc_ivf *ivf = ivf_of(idx);
     int M = ivf->M, d = idx->dim;
     size_t tsize = (size_t)M * CC_PQ_KSUB;
     int ip = idx->metric == CC_METRIC_IP;
@@ -574,9 +583,9 @@ static void search_one(query_scan *qs, const float *q, const int32_t *lists, con
     }
 }
 
-int cc_ivf_search(const cc_index *idx, int64_t nq, const float *q, int k, const cc_search_ctx *ctx,
-                  int64_t *out_slots, float *out_sims) {
-    const struct cc_ivf *ivf = idx->ivf;
+static int ivf_search(const cc_index *idx, int64_t nq, const float *q, int k, const cc_search_ctx *ctx,
+                      int64_t *out_slots, float *out_sims) {
+    const struct cc_ivf *ivf = ivf_of(idx);
     int d = idx->dim, M = ivf->M;
     int nprobe = ivf->by_residual ? ctx->nprobe : 1;
     if (nprobe > ivf->nlist) nprobe = ivf->nlist;
@@ -660,8 +669,8 @@ int cc_ivf_search(const cc_index *idx, int64_t nq, const float *q, int k, const 
 
 /* ------------------------------------------------------------------ file */
 
-int cc_ivf_save(const cc_index *idx, cc_writer *w) {
-    const struct cc_ivf *ivf = idx->ivf;
+static int ivf_save(const cc_index *idx, cc_writer *w) {
+    const struct cc_ivf *ivf = ivf_of(idx);
     if (idx->trained && ivf->by_residual) {
         if (cc_writer_section(w, "centroid") != 0 || cc_writer_write(w, ivf->centroids.ptr, ivf->centroids.size) != 0)
             return -1;
@@ -684,10 +693,11 @@ int cc_ivf_save(const cc_index *idx, cc_writer *w) {
     return 0;
 }
 
-int cc_ivf_load(cc_index *idx, const cc_reader *r) {
-    struct cc_ivf *ivf = idx->ivf;
+static int ivf_load(cc_index *idx, const cc_reader *r) {
+    struct cc_ivf *ivf = ivf_of(idx);
     int d = idx->dim;
     const uint8_t *p;
+    if (ivf->refine && cc_load_float_rows(idx, r, 0) != 0) return -1;
     if (idx->trained && ivf->by_residual) {
         size_t bytes = (size_t)ivf->nlist * d * sizeof(float);
         if (cc_reader_get(r, "centroid", bytes, 1, &p, NULL) < 0) return -1;
@@ -753,3 +763,55 @@ int cc_ivf_load(cc_index *idx, const cc_reader *r) {
     if (idx->trained && prepare_derived(idx) != 0) return -1;
     return 0;
 }
+
+/* ------------------------------------------------------------------ parameters and table */
+
+static int ivf_set_param(cc_index *idx, const char *name, int64_t value) {
+    const struct cc_ivf *ivf = ivf_of(idx);
+    if (!strcmp(name, "nprobe")) {
+        if (value < 1) return CC_PARAM_BAD_VALUE;
+        int clamped = value > ivf->nlist;
+        idx->nprobe = clamped ? ivf->nlist : (int)value;
+        return clamped;
+    }
+    if (!strcmp(name, "rerank")) {
+        if (!ivf->refine) return CC_PARAM_NOT_APPLICABLE;
+        if (value < 1 || value > CC_INDEX_MAX_RERANK) return CC_PARAM_BAD_VALUE;
+        idx->rerank = (int)value;
+        return 0;
+    }
+    return CC_PARAM_NOT_APPLICABLE;
+}
+
+static const float *ivf_slot_vector(const cc_index *idx, int64_t slot) {
+    return (const float *)idx->vectors.ptr + slot * idx->dim; /* RFlat only (exact_vectors) */
+}
+
+static int ivf_tune_space(const cc_index *idx, int k, cc_tune_space *out) {
+    (void)k;
+    const struct cc_ivf *ivf = ivf_of(idx);
+    out->knob = "nprobe";
+    out->lo = 1;
+    out->hi = ivf->nlist;
+    out->exact_at_hi = !ivf->M; /* IVF-Flat visiting every list */
+    out->rerank = ivf->refine;
+    return 0;
+}
+
+const cc_index_ops cc_ivf_ops = {
+    .name = "IVF",
+    .init = ivf_init,
+    .free = ivf_free,
+    .train = ivf_train,
+    .add = ivf_add,
+    .search = ivf_search,
+    .remove = ivf_remove,
+    .reconstruct = ivf_reconstruct,
+    .slot_vector = ivf_slot_vector,
+    .save = ivf_save,
+    .load = ivf_load,
+    .memory = ivf_memory,
+    .get_param = ivf_get_param,
+    .set_param = ivf_set_param,
+    .tune_space = ivf_tune_space,
+};

@@ -1,8 +1,9 @@
 /* tune.c — picks search parameters for a target recall: exact neighbours of sample queries (GEMM
  * over the stored vectors, or over the original vectors for PQ without RFlat), then the smallest
- * nprobe (IVF) or efSearch (HNSW) whose recall@k reaches the target — doubling until reached,
- * then bisecting. For RFlat, each re-rank factor gets its smallest nprobe and the fastest
- * combination wins. The choice becomes the index default and is recorded in the metadata. */
+ * value of the type's search knob (its tune_space: nprobe for IVF, efSearch for HNSW) whose
+ * recall@k reaches the target — doubling until reached, then bisecting. For RFlat, each re-rank
+ * factor gets its smallest value and the fastest combination wins. The choice becomes the index
+ * default and is recorded in the metadata. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,6 @@
 #include "engine/util.h"
 #include "index/internal.h"
 
-#define TUNE_MAX_EF 8192                 /* efSearch explored at most */
 static const int tune_rerank_factors[] = {1, 2, 4, 8, 16, 32};
 
 typedef struct tune_ctx {
@@ -20,16 +20,23 @@ typedef struct tune_ctx {
     const float *q;
     int k;
     const int64_t *gt; /* nq * k exact labels */
+    const char *knob;  /* the parameter tuned */
     int64_t *ids;      /* scratch nq * k */
     float *scores;
 } tune_ctx;
 
-/* Recall@k at the given parameters; *seconds receives the search time. -1 on error. */
-static double measure(tune_ctx *t, int nprobe, int ef, int rerank, double *seconds) {
+/* The search parameters with the tuned knob at value (and the re-rank factor; 0 = default). */
+static cc_search_params knob_params(const char *knob, int value, int rerank) {
     cc_search_params p = {0};
-    p.nprobe = nprobe;
-    p.ef_search = ef;
+    if (!strcmp(knob, "nprobe")) p.nprobe = value;
+    else if (!strcmp(knob, "efSearch")) p.ef_search = value;
     p.rerank = rerank;
+    return p;
+}
+
+/* Recall@k with the knob at value; *seconds receives the search time. -1 on error. */
+static double measure(tune_ctx *t, int value, int rerank, double *seconds) {
+    cc_search_params p = knob_params(t->knob, value, rerank);
     double t0 = cc_now();
     if (cc_index_search_ex(t->idx, t->nq, t->q, t->k, &p, t->ids, t->scores) != 0) return -1;
     if (seconds) *seconds = cc_now() - t0;
@@ -46,13 +53,13 @@ static double measure(tune_ctx *t, int nprobe, int ef, int rerank, double *secon
     return (double)hits / (double)(t->nq * t->k);
 }
 
-/* Smallest value in [lo, hi] reaching target, assuming recall grows with the value; doubling
- * from lo then bisecting. kind 0 = nprobe, 1 = efSearch. Returns hi + 1 when hi misses. */
-static int smallest_reaching(tune_ctx *t, int kind, int lo, int hi, int rerank, double target, double *recall_out) {
+/* Smallest knob value in [lo, hi] reaching target, assuming recall grows with the value;
+ * doubling from lo then bisecting. Returns hi + 1 when hi misses. */
+static int smallest_reaching(tune_ctx *t, int lo, int hi, int rerank, double target, double *recall_out) {
     int below = lo - 1, above = -1;
     double above_recall = 0;
     for (int v = lo;; v = v * 2 > hi ? hi : v * 2) {
-        double r = measure(t, kind == 0 ? v : 0, kind == 1 ? v : 0, rerank, NULL);
+        double r = measure(t, v, rerank, NULL);
         if (r < 0) return -1;
         if (r >= target) {
             above = v;
@@ -65,7 +72,7 @@ static int smallest_reaching(tune_ctx *t, int kind, int lo, int hi, int rerank, 
     if (above < 0) return hi + 1;
     while (above - below > 1) {
         int mid = below + (above - below) / 2;
-        double r = measure(t, kind == 0 ? mid : 0, kind == 1 ? mid : 0, rerank, NULL);
+        double r = measure(t, mid, rerank, NULL);
         if (r < 0) return -1;
         if (r >= target) above = mid, above_recall = r;
         else below = mid;
@@ -74,15 +81,14 @@ static int smallest_reaching(tune_ctx *t, int kind, int lo, int hi, int rerank, 
     return above;
 }
 
-static int exact_ground_truth(cc_index *idx, int64_t nq, const float *q, int k, const float *exact, int64_t n_exact,
-                              int64_t *gt) {
+static int exact_ground_truth(cc_index *idx, const cc_tune_space *space, int64_t nq, const float *q, int k,
+                              const float *exact, int64_t n_exact, int64_t *gt) {
     float *sims = cc_malloc((size_t)nq * k * sizeof(float), "tuning ground truth");
     if (!sims) return -1;
     int rc;
-    if (idx->ivf && cc_ivf_get_param(idx, "M") < 0) {
-        /* IVF-Flat: visiting every list is exact */
-        cc_search_params p = {0};
-        p.nprobe = cc_ivf_nlist(idx);
+    if (space->exact_at_hi) {
+        /* e.g. IVF-Flat: visiting every list is exact */
+        cc_search_params p = knob_params(space->knob, space->hi, 0);
         rc = cc_index_search_ex(idx, nq, q, k, &p, gt, sims);
     } else if (cc_index_has_exact_vectors(idx)) {
         const float *base = idx->n_slots ? cc_index_slot_vector(idx, 0) : NULL;
@@ -114,60 +120,49 @@ int cc_index_tune(cc_index *idx, int64_t nq, const float *q, int k, double targe
         cc_set_error("tune: need at least one query, k >= 1 and a target recall in (0, 1]");
         return -1;
     }
-    if (idx->kind == CC_KIND_FLAT) {
-        cc_set_error("tune: Flat search is exact; there is nothing to tune");
+    cc_tune_space space;
+    if (!idx->ops->tune_space) {
+        cc_set_error("tune: %s has no search parameter to tune", idx->desc);
         return -1;
     }
+    if (idx->ops->tune_space(idx, k, &space) != 0) return -1;
     if (idx->n_live == 0 || k > idx->n_live) {
         cc_set_error("tune: the index holds %lld vectors, k = %d", (long long)idx->n_live, k);
         return -1;
     }
     if (cc_check_finite(q, nq, idx->dim, "tuning queries") != 0) return -1;
-    tune_ctx t = {idx, nq, q, k, NULL, NULL, NULL};
+    tune_ctx t = {idx, nq, q, k, NULL, space.knob, NULL, NULL};
     int64_t *gt = cc_malloc((size_t)nq * k * sizeof(int64_t), "tuning ground truth");
     t.ids = cc_malloc((size_t)nq * k * sizeof(int64_t), "tuning results");
     t.scores = cc_malloc((size_t)nq * k * sizeof(float), "tuning results");
     int rc = -1;
     if (!gt || !t.ids || !t.scores) goto done;
-    if (exact_ground_truth(idx, nq, q, k, exact, n_exact, gt) != 0) goto done;
+    if (exact_ground_truth(idx, &space, nq, q, k, exact, n_exact, gt) != 0) goto done;
     t.gt = gt;
 
-    double recall = 0, seconds = 0;
-    if (idx->kind == CC_KIND_HNSW) {
-        int hi = TUNE_MAX_EF;
-        int ef = smallest_reaching(&t, 1, k, hi, 0, target, &recall);
-        if (ef < 0) goto done;
-        out->reached = ef <= hi;
-        if (!out->reached) ef = hi;
-        recall = measure(&t, 0, ef, 0, &seconds);
-        out->ef_search = ef;
-        if (cc_index_set_param(idx, "efSearch", ef) < 0) goto done;
-    } else {
-        int nlist = cc_ivf_nlist(idx);
-        int refine = cc_ivf_get_param(idx, "refine") == 1;
-        int n_factors = refine ? (int)(sizeof tune_rerank_factors / sizeof tune_rerank_factors[0]) : 1;
-        double best_time = INFINITY;
-        int best_p = nlist, best_r = refine ? tune_rerank_factors[n_factors - 1] : 0;
-        for (int f = 0; f < n_factors; f++) {
-            int r = refine ? tune_rerank_factors[f] : 0;
-            double rec;
-            int p = smallest_reaching(&t, 0, 1, nlist, r, target, &rec);
-            if (p < 0) goto done;
-            if (p > nlist) continue;
-            double secs;
-            /* time it twice, keep the faster (the first run warms caches) */
-            measure(&t, p, 0, r, &secs);
-            double secs2;
-            rec = measure(&t, p, 0, r, &secs2);
-            if (secs2 < secs) secs = secs2;
-            if (secs < best_time) best_time = secs, best_p = p, best_r = r, out->reached = 1;
-        }
-        recall = measure(&t, best_p, 0, best_r, &seconds);
-        out->nprobe = best_p;
-        out->rerank = best_r;
-        if (cc_index_set_param(idx, "nprobe", best_p) < 0) goto done;
-        if (refine && cc_index_set_param(idx, "rerank", best_r) < 0) goto done;
+    /* each re-rank factor (RFlat) gets its smallest knob value; the fastest pair wins */
+    double recall = 0, seconds = 0, best_time = INFINITY;
+    int n_factors = space.rerank ? (int)(sizeof tune_rerank_factors / sizeof tune_rerank_factors[0]) : 1;
+    int best_v = space.hi, best_r = space.rerank ? tune_rerank_factors[n_factors - 1] : 0;
+    for (int f = 0; f < n_factors; f++) {
+        int r = space.rerank ? tune_rerank_factors[f] : 0;
+        double rec;
+        int v = smallest_reaching(&t, space.lo, space.hi, r, target, &rec);
+        if (v < 0) goto done;
+        if (v > space.hi) continue;
+        /* time it twice, keep the faster (the first run warms caches) */
+        double secs, secs2;
+        if (measure(&t, v, r, &secs) < 0 || measure(&t, v, r, &secs2) < 0) goto done;
+        if (secs2 < secs) secs = secs2;
+        if (secs < best_time) best_time = secs, best_v = v, best_r = r, out->reached = 1;
     }
+    recall = measure(&t, best_v, best_r, &seconds);
+    if (recall < 0) goto done;
+    if (!strcmp(space.knob, "nprobe")) out->nprobe = best_v;
+    else if (!strcmp(space.knob, "efSearch")) out->ef_search = best_v;
+    out->rerank = best_r;
+    if (cc_index_set_param(idx, space.knob, best_v) < 0) goto done;
+    if (space.rerank && cc_index_set_param(idx, "rerank", best_r) < 0) goto done;
     out->recall = recall;
     out->queries_per_s = seconds > 0 ? (double)nq / seconds : 0;
     char text[64];
