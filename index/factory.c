@@ -9,6 +9,7 @@
 
 #include "engine/util.h"
 #include "index/internal.h"
+#include "index/sq.h"
 
 #define MAX_IVF_NLIST (1 << 20) /* largest nlist accepted */
 #define MAX_PQ_M 256            /* sub-quantisers: 8-bit sums of M bytes must fit uint16 */
@@ -89,6 +90,23 @@ static int parse_flat(const desc_tokens *t, cc_index_spec *spec, char *canon, si
     return 1;
 }
 
+/* Scalar-quantised storage: "[Flat,]SQ8|F16|BF16[,RFlat]". */
+static int parse_flat_sq(const desc_tokens *t, cc_index_spec *spec, char *canon, size_t size) {
+    static const cc_sq_kind kinds[] = {CC_SQ_8, CC_SQ_F16, CC_SQ_BF16};
+    int i = token_is(t, 0, "Flat") ? 1 : 0;
+    for (size_t c = 0; c < sizeof kinds / sizeof kinds[0]; c++) {
+        if (!token_is(t, i, cc_sq_name(kinds[c]))) continue;
+        spec->storage = kinds[c];
+        int next = i + 1;
+        if (token_is(t, next, "RFlat")) spec->refine = 1, next++;
+        if (next != t->n) return -1;
+        spec->ops = &cc_flat_sq_ops;
+        snprintf(canon, size, "%s%s", cc_sq_name(kinds[c]), spec->refine ? ",RFlat" : "");
+        return 1;
+    }
+    return 0;
+}
+
 static int parse_hnsw(const desc_tokens *t, cc_index_spec *spec, char *canon, size_t size) {
     int rc = parse_prefixed(t, 0, "HNSW", MIN_HNSW_M, MAX_HNSW_M, &spec->hnsw_m, NULL);
     if (rc == -1) return strncmp(t->tok[0], "HNSW", 4) == 0 ? -1 : 0;
@@ -155,6 +173,7 @@ typedef struct factory_entry {
 
 static const factory_entry factory_entries[] = {
     {"Flat", parse_flat},
+    {"[Flat,]SQ8|F16|BF16[,RFlat]", parse_flat_sq},
     {"IVF<nlist>,Flat, IVF<nlist>,PQ<M>[x8][,RFlat]", parse_ivf},
     {"PQ<M>[x8][,RFlat]", parse_pq},
     {"HNSW<M>[,Flat]", parse_hnsw},

@@ -1,4 +1,4 @@
-/* index.h — clipc's vector indexes: one API for exact (Flat), inverted-file (IVF-Flat, IVF-PQ),
+/* index.h — clipc's vector indexes: one API for exact (Flat, scalar-quantised SQ8/F16/BF16), inverted-file (IVF-Flat, IVF-PQ),
  * product-quantised (PQ) and graph (HNSW) search over float vectors, with inner-product or L2
  * metric, int64 ids, removal, allow-list filters, per-item metadata and an mmap-able file format.
  *
@@ -10,6 +10,10 @@
  *   "...,RFlat"              (after a PQ type) keep the float vectors too and re-rank the top
  *                            k*rerank PQ candidates exactly
  *   "HNSW<M>" / "HNSW<M>,Flat"  hierarchical navigable small-world graph over raw vectors
+ *   "SQ8" / "Flat,SQ8"       exact scan over 8-bit scalar codes (per-dimension min/max, trained)
+ *   "F16", "BF16" (also "Flat,F16", "Flat,BF16")  exact scan over 16-bit float codes
+ *   "...,RFlat"              (after SQ8/F16/BF16 too) keep the float vectors and re-rank the top
+ *                            k*rerank code candidates exactly
  *
  * Scores: inner product (higher is better) for CC_METRIC_IP, squared L2 distance (lower is better)
  * for CC_METRIC_L2. Results are sorted best first; slots with no result (a filter that allows
@@ -91,7 +95,7 @@ int cc_index_reconstruct(const cc_index *index, int64_t id, float *out);
 /* ---- parameters, by name:
  *   "nprobe"          IVF search default (1..nlist; larger values are clamped, returning 1)
  *   "efSearch"        HNSW search default
- *   "rerank"          RFlat re-ranking factor (default 4)
+ *   "rerank"          RFlat re-ranking factor (default 4; PQ and SQ types)
  *   "efConstruction"  HNSW build (default 200); set before adding
  *   "seed"            training samples, k-means init and HNSW levels (default 1234)
  *   "nlist", "M", "nbits"  read-only structure

@@ -128,6 +128,7 @@ typedef struct cc_index_spec {
     const cc_index_ops *ops;
     int nlist, pq_m, pq_nbits, by_residual, refine; /* IVF / PQ */
     int hnsw_m;                                     /* HNSW */
+    int storage;                                    /* scalar codes: a cc_sq_kind (sq.h) */
 } cc_index_spec;
 
 /* The search knob that cc_index_tune sweeps (values lo..hi, recall growing with the value). */
@@ -180,7 +181,7 @@ struct cc_index_ops {
     int (*tune_space)(const cc_index *idx, int k, cc_tune_space *out);
 };
 
-extern const cc_index_ops cc_flat_ops, cc_ivf_ops, cc_hnsw_ops;
+extern const cc_index_ops cc_flat_ops, cc_flat_sq_ops, cc_ivf_ops, cc_hnsw_ops;
 
 static inline int64_t cc_slot_label(const cc_index *idx, int64_t slot) {
     if (idx->ops->slot_label) return idx->ops->slot_label(idx, slot);

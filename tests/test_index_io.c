@@ -27,7 +27,7 @@ TEST(index_save_load_round_trip_gives_identical_results) {
     cc_rng_seed(&rng, test_seed());
     int d = 32, k = 10;
     int64_t n = 3000, nq = 20;
-    const char *types[] = {"Flat", "IVF16,Flat", "IVF16,PQ8", "IVF16,PQ8,RFlat", "PQ8", "HNSW8"};
+    const char *types[] = {"Flat", "IVF16,Flat", "IVF16,PQ8", "IVF16,PQ8,RFlat", "PQ8", "HNSW8", "SQ8", "BF16,RFlat"};
     for (int m = 0; m < 2; m++) {
         cc_metric metric = m ? CC_METRIC_L2 : CC_METRIC_IP;
         float *x = tix_clustered(&rng, n, d, 20, !m), *q = tix_clustered(&rng, nq, d, 20, !m);
@@ -166,9 +166,12 @@ TEST(index_load_rejects_corrupted_and_truncated_files) {
     int d = 16;
     int64_t n = 1000;
     float *x = tix_clustered(&rng, n, d, 10, 1);
-    const char *types[] = {"HNSW8", "IVF8,PQ4,RFlat"};
-    const char *sections[2][4] = {{"hnswl0", "hnswup", "params", NULL}, {"listdata", "vectors", "centroid", "pqbook"}};
-    for (int t = 0; t < 2; t++) {
+    const char *types[] = {"HNSW8", "IVF8,PQ4,RFlat", "SQ8,RFlat", "F16"};
+    const char *sections[4][4] = {{"hnswl0", "hnswup", "params", NULL},
+                                  {"listdata", "vectors", "centroid", "pqbook"},
+                                  {"sqcodes", "sqrange", "vectors", NULL},
+                                  {"sqcodes", "params", NULL, NULL}};
+    for (int t = 0; t < 4; t++) {
         cc_index *idx = build(types[t], CC_METRIC_IP, x, n, d);
         REQUIRE(idx);
         REQUIRE(cc_index_save(idx, test_path("good.idx")) == 0);
