@@ -59,6 +59,9 @@ static void matmul_backward(cc_graph *g, cc_tensor *node, cc_tensor *dy) {
     int ta = node->iparams[0], tb = node->iparams[1];
     float alpha = node->fparams[0];
     cc_tensor *da = NULL, *db = NULL;
+    /* the gradient products multiply in the precision of the forward product */
+    int graph_bf16 = cc_graph_matmul_bf16(g);
+    cc_graph_set_matmul_bf16(g, node->iparams[2]);
     if (wants_grad(a)) {
         if (!ta) da = tb ? cc_matmul_scaled(g, dy, b, 0, 0, alpha) : cc_matmul_scaled(g, dy, b, 0, 1, alpha);
         else da = tb ? cc_matmul_scaled(g, b, dy, 1, 1, alpha) : cc_matmul_scaled(g, b, dy, 0, 1, alpha);
@@ -70,6 +73,7 @@ static void matmul_backward(cc_graph *g, cc_tensor *node, cc_tensor *dy) {
         if (db && b->ndim < db->ndim) db = cc_sum_to(g, db, b->ndim, b->shape);
         add_grad(g, b, db);
     }
+    cc_graph_set_matmul_bf16(g, graph_bf16);
 }
 
 static void view_backward(cc_graph *g, cc_tensor *node, cc_tensor *dy) {

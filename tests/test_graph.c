@@ -257,3 +257,41 @@ TEST_SLOW(f16_bf16_conversion_matches_numpy_and_torch) {
     cc_npy_free(&b);
     free(x);
 }
+
+/* The gradient products of a matmul multiply in the precision of the forward product, whatever
+ * the graph's bf16 setting is when backward is built: bf16 forward -> bf16 dA and dB; an f32
+ * forward product (the trainer's loss logits) stays f32 in backward. */
+TEST(graph_matmul_backward_keeps_forward_precision) {
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    cc_tensor *a = random_param(&rng, 2, (int64_t[]){4, 8}, 1.0f, 0.0f);
+    cc_tensor *b = random_param(&rng, 2, (int64_t[]){8, 8}, 1.0f, 0.0f);
+    cc_tensor *c = random_param(&rng, 2, (int64_t[]){8, 8}, 1.0f, 0.0f);
+    cc_graph *g = cc_graph_new();
+    cc_graph_set_matmul_bf16(g, 1);
+    cc_tensor *h = cc_matmul(g, a, b, 0, 1);     /* bf16 */
+    cc_graph_set_matmul_bf16(g, 0);
+    cc_tensor *y = cc_matmul(g, h, c, 0, 0);     /* f32 */
+    cc_graph_set_matmul_bf16(g, 1);              /* backward built with the flag on */
+    cc_tensor *loss = cc_sum(g, cc_mul(g, y, y));
+    REQUIRE(cc_graph_build(g, &loss, 1) == 0 && cc_graph_backward(g, loss) == 0, "%s", cc_last_error());
+    int n_bf16 = 0, n_f32 = 0;
+    for (int i = 0; i < cc_graph_n_nodes(g); i++) {
+        cc_tensor *t = cc_graph_node(g, i);
+        if (t->op != CC_OP_MATMUL || t == h || t == y) continue;
+        /* gradient products of y involve c or h's gradient; of h involve a or b */
+        int of_h = t->src[0] == a || t->src[1] == a || t->src[0] == b || t->src[1] == b;
+        if (of_h) {
+            n_bf16 += t->iparams[2] == 1;
+            CHECK(t->iparams[2] == 1, "a gradient product of the bf16 matmul is f32");
+        } else {
+            n_f32 += t->iparams[2] == 0;
+            CHECK(t->iparams[2] == 0, "a gradient product of the f32 matmul is bf16");
+        }
+    }
+    CHECK(n_bf16 == 2 && n_f32 == 2, "gradient products: %d bf16, %d f32 (expected 2 and 2)", n_bf16, n_f32);
+    cc_graph_free(g);
+    cc_tensor_free(a);
+    cc_tensor_free(b);
+    cc_tensor_free(c);
+}

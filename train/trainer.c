@@ -154,6 +154,9 @@ static int build_graph(cc_trainer *tr, trainer_graph *e) {
     cc_tensor *img = needs_pixels ? image_branch(tr, g, e->pixels) : NULL;
     cc_tensor *txt = needs_text ? text_branch(tr, g, e->ids, b, e->seq_len, e->pool) : NULL;
     int backward = 0;
+    /* the loss's logits (features of norm 1, scaled by up to 100) multiply in f32: a bf16 rounding of
+     * 2^-9 relative there moves each logit by up to 0.2 */
+    cc_graph_set_matmul_bf16(g, 0);
     cc_tensor *logit_scale = tr->model->logit_scale, *logit_bias = tr->model->logit_bias;
     int siglip = tr->config.loss == CC_LOSS_SIGLIP;
     if (e->scale_is_input) logit_scale = e->scale = cc_input(g, CC_F32, logit_scale->ndim, logit_scale->shape, "logit_scale");
