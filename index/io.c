@@ -578,6 +578,10 @@ cc_index *cc_index_load_flags(const char *path, int flags) {
     idx->n_live = (int64_t)n_live;
     idx->next_id = (int64_t)next_id;
     idx->trained = (hflags & FLAG_TRAINED) || !idx->ops->train;
+    if (!idx->trained && idx->n_slots > 0) { /* vectors are added only after training (fuzz_index) */
+        cc_set_error("%s: holds %lld vectors but is not trained", path, (long long)idx->n_slots);
+        goto fail;
+    }
     idx->labels_identity = (hflags & FLAG_LABELS_IDENTITY) != 0;
     if (idx->labels_identity && idx->next_id < idx->n_slots) {
         cc_set_error("%s: inconsistent id counter in the header", path);

@@ -3,12 +3,14 @@
  * and checks the documented behaviour: an error naming the file and the field, or the right result. */
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "data/dataset.h"
 #include "data/preprocess.h"
 #include "data/tokenizer.h"
 #include "engine/safetensors.h"
 #include "engine/util.h"
+#include "index/index.h"
 #include "tests/test.h"
 
 static void write_bytes(const char *path, const void *data, size_t size) {
@@ -92,4 +94,37 @@ TEST(fuzz_safetensors_without_tensors) {
     const char *format = cc_st_metadata(&st, "format");
     CHECK(format && !strcmp(format, "pt"));
     cc_st_close(&st);
+}
+
+/* fuzz_index: an IVF-PQ file whose header held vectors but not the "trained" flag loaded without
+ * codebooks; reconstruct then decoded from a NULL codebook. Such a file is now rejected. */
+TEST(fuzz_index_vectors_without_training) {
+    enum { n = 300, d = 8 };
+    float *x = malloc(sizeof(float) * n * d);
+    REQUIRE(x);
+    uint64_t state = 12345;
+    for (int i = 0; i < n * d; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((state >> 40) & 0xffff) / 65536.0f - 0.5f;
+    }
+    cc_index *idx = cc_index_create("IVF4,PQ2", d, CC_METRIC_L2);
+    REQUIRE(idx, "%s", cc_last_error());
+    REQUIRE(cc_index_train(idx, n, x) == 0 && cc_index_add(idx, n, x) == 0, "%s", cc_last_error());
+    const char *path = test_path("untrained.cci");
+    REQUIRE(cc_index_save(idx, path) == 0, "%s", cc_last_error());
+    cc_index_free(idx);
+    free(x);
+    size_t size;
+    char *bytes = NULL;
+    REQUIRE(cc_read_file(path, &bytes, &size) == 0 && size > 64, "%s", cc_last_error());
+    bytes[52] &= (char)~1; /* FLAG_TRAINED, bit 0 of the flags word at offset 52 */
+    uint32_t crc = (uint32_t)crc32(0, (const Bytef *)bytes, 124); /* the header CRC (docs/FORMATS.md) */
+    for (int i = 0; i < 4; i++) bytes[124 + i] = (char)(crc >> (8 * i));
+    write_bytes(path, bytes, size);
+    free(bytes);
+    idx = cc_index_load_flags(path, CC_INDEX_LOAD_NO_CRC);
+    CHECK(idx == NULL, "loaded an untrained IVF-PQ holding vectors");
+    if (idx) cc_index_free(idx);
+    CHECK(strstr(cc_last_error(), "untrained.cci") && strstr(cc_last_error(), "not trained"), "error '%s'",
+          cc_last_error());
 }
