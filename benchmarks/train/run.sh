@@ -1,7 +1,7 @@
 #!/bin/sh
 # benchmarks/train/run.sh — (a) one training step of ViT-B/32 + text at batch 16, clipc vs PyTorch
 # (same threads, same run, random weights from the reference); (b) a tiny CLIP trained from scratch
-# on the synthetic shapes data for 400 steps at batch 64: recall before and after.
+# on the synthetic shapes data for 400 steps at batch 64: recall before and after; (c) bf16_curves.sh.
 # Writes benchmarks/out/train.md. Env: THREADS (default 2), WORK (default build/bench-work),
 # TINY_STEPS (default 400).
 set -eu
@@ -30,15 +30,12 @@ echo "train: PyTorch step"
 torch_json=$(/usr/bin/python3 benchmarks/train/torch_step.py "$MODEL" 16 20 2 "$THREADS")
 echo "$torch_json"
 echo "train: tiny CLIP from scratch, $TINY_STEPS steps"
-rm -rf "$WORK/tiny_run" "$WORK/tiny_run_bf16" "$WORK/tiny_losses.txt" "$WORK/tiny_losses_bf16.txt"
+rm -rf "$WORK/tiny_run" "$WORK/tiny_losses.txt"
 [ -f "$WORK/synth/pairs.tsv" ] || build/clipc synth --out "$WORK/synth" --count 3000 --seed 7 --quiet
 start=$(date +%s)
 build/clipc train --arch tiny --data "$WORK/synth/pairs.tsv" --out "$WORK/tiny_run" --steps "$TINY_STEPS" --batch 64 \
     --eval-every 100 --threads "$THREADS" --quiet --loss-log "$WORK/tiny_losses.txt" > "$WORK/tiny_train.log" 2>&1
 seconds=$(($(date +%s) - start))
-# (c) the same tiny CLIP with --precision bf16, against the f32 run's losses (same seed, same data)
-build/clipc train --arch tiny --data "$WORK/synth/pairs.tsv" --out "$WORK/tiny_run_bf16" --steps "$TINY_STEPS" --batch 64 \
-    --eval-every 100 --threads "$THREADS" --quiet --precision bf16 --loss-log "$WORK/tiny_losses_bf16.txt" > "$WORK/tiny_train_bf16.log" 2>&1 || rm -rf "$WORK/tiny_run_bf16"
 cp "$WORK/tiny_run/curves.png" benchmarks/out/train_tiny_curves.png
 /usr/bin/python3 - "$clipc_json" "$clipc77_json" "$clipc_rc_json" "$torch_json" "$WORK/tiny_run/train_log.jsonl" "$seconds" "$THREADS" "$OUT" "$clipc_bf16_json" "$WORK" <<'PY'
 import json, os, sys, subprocess, datetime
@@ -67,22 +64,8 @@ lines = ["## Training", "",
     f"| after | {last['val_loss']:.3f} | {r(last, 'text_to_image')} | {r(last, 'image_to_text')} |",
     "", f"Validation: {last['val']['n_images']} images, {last['val']['n_texts']} captions (chance R@1 = {1 / last['val']['n_images']:.3f}). "
     "Curves: `benchmarks/out/train_tiny_curves.png`.", ""]
-bf16_log = os.path.join(work, "tiny_run_bf16", "train_log.jsonl")
-if os.path.exists(bf16_log):
-    def losses(path):
-        return [float(l.split()[1]) for l in open(path) if len(l.split()) == 2]
-    a, b = losses(os.path.join(work, "tiny_losses.txt")), losses(os.path.join(work, "tiny_losses_bf16.txt"))
-    n = min(len(a), len(b))
-    # per-step losses are noisy: compare running means over 20 steps
-    def smooth(x): return [sum(x[max(0, i - 19):i + 1]) / len(x[max(0, i - 19):i + 1]) for i in range(len(x))]
-    sa, sb = smooth(a[:n]), smooth(b[:n])
-    worst = max(abs(u - v) / abs(u) for u, v in zip(sa, sb)) if n else float("nan")
-    last16 = [json.loads(l) for l in open(bf16_log)][-1]
-    lines += [f"### The same tiny CLIP with `--precision bf16` ({last16['step']} steps)", "",
-              "| | final val loss | text→image R@1 / R@5 / R@10 | image→text R@1 / R@5 / R@10 |", "|---|---|---|---|",
-              f"| f32 | {last['val_loss']:.3f} | {r(last, 'text_to_image')} | {r(last, 'image_to_text')} |",
-              f"| bf16 | {last16['val_loss']:.3f} | {r(last16, 'text_to_image')} | {r(last16, 'image_to_text')} |", "",
-              f"Training loss (running mean over 20 steps) of bf16 against f32: largest relative difference {worst:.2%} over {n} steps.", ""]
 open(out, "w").write("\n".join(lines))
 print("\n".join(lines))
 PY
+# (c) bf16 against f32 over several seeds: benchmarks/out/train_bf16.md
+sh benchmarks/train/bf16_curves.sh
