@@ -463,9 +463,23 @@ static int ivf_reconstruct(const cc_index *idx, int64_t slot, float *out) {
 
 /* ------------------------------------------------------------------ searching */
 
+#define IVF_SPARSE_FILTER 0.25 /* below this allowed fraction, entries are filtered before their distance */
+
+/* Fraction of the live items a filter allows (popcount of its words, over the live count). */
+static double filter_fraction(const cc_index *idx, const cc_id_filter *f) {
+    int64_t set = 0;
+    for (int64_t w = 0; w < (f->n_bits + 63) / 64; w++) {
+        uint64_t word = f->words[w];
+        if (w == f->n_bits / 64) word &= (f->n_bits & 63) ? (1ull << (f->n_bits & 63)) - 1 : 0;
+        set += __builtin_popcountll(word);
+    }
+    return idx->n_live ? fmin(1.0, (double)set / (double)idx->n_live) : 1.0;
+}
+
 typedef struct query_scan {
     const cc_index *idx;
     const cc_id_filter *filter;
+    int sparse_filter; /* the filter allows few ids: test it before computing a distance */
     cc_topk heap;
     int fast;
     float *table;    /* similarity table [M][256] for the current list */
@@ -500,8 +514,9 @@ static void scan_pq_list(query_scan *qs, const ivf_list *L, float base) {
         while (mask) {
             int lane = __builtin_ctzll(mask);
             mask &= mask - 1;
-            float sim = base + cc_pq_code_sim(block + lane, stride, M, qs->table);
             int64_t slot = ls[b * CC_PQ_BLOCK + lane];
+            if (qs->sparse_filter && !cc_slot_ok(idx, qs->filter, slot)) continue;
+            float sim = base + cc_pq_code_sim(block + lane, stride, M, qs->table);
             if (sim > cc_topk_threshold(&qs->heap) && cc_slot_ok(idx, qs->filter, slot)) cc_topk_push(&qs->heap, sim, slot);
         }
     }
@@ -514,6 +529,14 @@ static void scan_flat_list(query_scan *qs, const ivf_list *L, const float *q) {
     int ip = idx->metric == CC_METRIC_IP;
     const uint32_t *ls = (const uint32_t *)L->slots.ptr;
     const float *rows = (const float *)L->data.ptr;
+    if (qs->sparse_filter) { /* few allowed: the filter first, then one distance per allowed entry */
+        for (int64_t e = 0; e < L->size; e++) {
+            if (!cc_slot_ok(idx, qs->filter, ls[e])) continue;
+            float s = ip ? dk->ip(q, rows + e * (int64_t)d, d) : -dk->l2sq(q, rows + e * (int64_t)d, d);
+            if (s > cc_topk_threshold(&qs->heap)) cc_topk_push(&qs->heap, s, ls[e]);
+        }
+        return;
+    }
     float scores[IVF_FLAT_SCAN_BLOCK];
     for (int64_t b = 0; b < L->size; b += IVF_FLAT_SCAN_BLOCK) {
         size_t count = (size_t)(L->size - b < IVF_FLAT_SCAN_BLOCK ? L->size - b : IVF_FLAT_SCAN_BLOCK);
@@ -588,6 +611,10 @@ static int ivf_search(const cc_index *idx, int64_t nq, const float *q, int k, co
     const struct cc_ivf *ivf = ivf_of(idx);
     int d = idx->dim, M = ivf->M;
     int nprobe = ivf->by_residual ? ctx->nprobe : 1;
+    double allowed = ctx->filter ? filter_fraction(idx, ctx->filter) : 1.0;
+    /* a filter keeping a fraction f of the items: the k best allowed lie about 1/f times deeper, so
+     * 1/f times more lists are probed (their disallowed entries cost a bit test, not a distance) */
+    if (ctx->filter && ivf->by_residual) nprobe = allowed > 0 ? (int)fmin((double)ivf->nlist, ceil(nprobe / allowed)) : 1;
     if (nprobe > ivf->nlist) nprobe = ivf->nlist;
     int heap_k = k;
     if (ivf->refine) {
@@ -643,6 +670,7 @@ static int ivf_search(const cc_index *idx, int64_t nq, const float *q, int k, co
                 query_scan qs = {0};
                 qs.idx = idx;
                 qs.filter = ctx->filter;
+                qs.sparse_filter = ctx->filter && allowed < IVF_SPARSE_FILTER;
                 qs.fast = fast;
                 qs.qtable = qtable;
                 if (ivf->refine) cc_topk_init(&qs.heap, heap_sims, heap_ids, heap_k);

@@ -56,6 +56,18 @@ out = ["# clipc command line", "",
 "alpha and 16-bit images (docs/DATA.md). An index built with `--model` remembers its style; `search`, `serve`",
 "and `index add` use it.", "",
 "| command | what it does |", "|---|---|"]
+notes = {"index build": """Index types (`--type`, faiss factory spelling; `index/index.h` has the full list):
+
+| type | stores | search |
+|---|---|---|
+| `Flat` | float32 vectors | exact scan (GEMM for batches) |
+| `SQ8` (or `Flat,SQ8`) | one byte per dimension, per-dimension min/max learnt from the training vectors | scan on the codes |
+| `F16`, `BF16` (or `Flat,F16`, `Flat,BF16`) | two bytes per dimension (half / bfloat16) | scan on the codes |
+| `...,RFlat` after `SQ8`/`F16`/`BF16`/`PQ<M>` | the codes and the float32 vectors | the best k·rerank code candidates re-scored exactly (`--rerank`) |
+| `IVF<n>,Flat`, `IVF<n>,PQ<M>[,RFlat]`, `PQ<M>[,RFlat]` | inverted lists / PQ codes | `--nprobe` lists |
+| `HNSW<M>` | float32 vectors and a graph | `--ef-search` |
+
+(Scalar codes for HNSW, `HNSW32,SQ8`, are not yet implemented.)"""}  # text after a command's example
 helps = {}
 def esc(s): return s.replace("|", "\\|")
 for c in order:
@@ -78,4 +90,5 @@ for c in order:
     if opts:
         out += ["| option | meaning |", "|---|---|"] + [f"| `{o}` | {esc(d)} |" for o, d in opts] + [""]
     out += ["Example:", "", "```sh", examples[c], "```", ""]
+    if c in notes: out += [notes[c], ""]
 open("docs/CLI.md", "w").write("\n".join(out))

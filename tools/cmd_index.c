@@ -15,6 +15,7 @@
 #include "data/npy.h"
 #include "engine/clip.h"
 #include "engine/util.h"
+#include "index/filter.h"
 #include "index/index.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -301,33 +302,6 @@ static int collect_texts(const char *path, item_set *set) {
  * an ISO 8601 UTC date ("2024-05-01", "2024-05-01T12:30:00Z"). A first line whose TIME does not parse
  * is a header; lines starting with # are comments. */
 
-#define MAX_ABS_TIME 253402300799LL /* 9999-12-31T23:59:59Z: times beyond are refused (ages never overflow) */
-
-static int parse_time(const char *text, int64_t *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (end != text && *end == 0 && !errno) {
-        if (v < -MAX_ABS_TIME || v > MAX_ABS_TIME) return -1;
-        *out = v;
-        return 0;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *rest = strptime(text, "%Y-%m-%d", &tm);
-    if (!rest) return -1;
-    if (*rest == 'T' || *rest == ' ') {
-        rest = strptime(rest + 1, "%H:%M:%S", &tm);
-        if (!rest) return -1;
-    }
-    if (*rest == 'Z') rest++;
-    if (*rest) return -1;
-    time_t t = timegm(&tm);
-    if (t < -MAX_ABS_TIME || t > MAX_ABS_TIME) return -1;
-    *out = (int64_t)t;
-    return 0;
-}
-
 static int apply_meta(const char *path, int images, item_set *set) {
     cc_lines lines;
     if (cc_lines_read(path, 1, &lines) != 0) return -1;
@@ -341,7 +315,7 @@ static int apply_meta(const char *path, int images, item_set *set) {
         if (line[0] == '#') continue;
         char *tab = strrchr(line, '\t');
         int64_t t;
-        if (!tab || parse_time(tab + 1, &t) != 0) {
+        if (!tab || cc_parse_time(tab + 1, &t) != 0) {
             if (i == 0) continue; /* header */
             cc_set_error("%s:%lld: expected KEY<TAB>TIME (unix seconds within years 0..9999, or YYYY-MM-DD[THH:MM:SS[Z]]), got '%.80s'", path,
                          (long long)i + 1, line);
@@ -1138,7 +1112,7 @@ const cc_command cmd_index_search = {
     "Search an index; prints queries/s and, with --gt, recall@k.", run_search};
 
 static int run_search(int argc, char **argv) {
-    const char *index_path = NULL, *queries = NULL, *out = NULL, *scores_path = NULL, *gt_path = NULL;
+    const char *index_path = NULL, *queries = NULL, *out = NULL, *scores_path = NULL, *gt_path = NULL, *filter_text = NULL;
     int64_t k = 10, nprobe = 0, ef = 0, rerank = 0, repeat = 1;
     int no_crc = 0;
     cc_option options[] = {
@@ -1152,6 +1126,7 @@ static int run_search(int argc, char **argv) {
         {"--rerank", CC_OPT_INT, &rerank, "R", "RFlat: re-score k*R PQ candidates exactly (default 4)"},
         {"--gt", CC_OPT_STRING, &gt_path, "GT.npy", "exact neighbour ids (queries x >=k) to report recall@k"},
         {"--repeat", CC_OPT_INT, &repeat, "N", "run the search N times, report the fastest (default 1)"},
+        {"--filter", CC_OPT_STRING, &filter_text, "EXPR", "only items matching, e.g. 'time>=2024-01-01' or 'id=3|5' (applied during the search)"},
         {"--no-crc", CC_OPT_FLAG, &no_crc, NULL, "skip the CRC check of the index file when loading"},
         {0},
     };
@@ -1173,6 +1148,9 @@ static int run_search(int argc, char **argv) {
     int64_t *ids = NULL;
     float *scores = NULL;
     int status = 1;
+    cc_filter_expr filter = {0};
+    cc_id_filter allow = {0};
+    int64_t n_allowed = 0;
     double t_load = cc_now();
     cc_index *idx = cc_index_load_flags(index_path, no_crc ? CC_INDEX_LOAD_NO_CRC : 0);
     if (!idx) goto fail;
@@ -1204,6 +1182,13 @@ static int run_search(int argc, char **argv) {
         if (cc_index_get_param(idx, "efSearch") < 0) fprintf(stderr, "note: --ef does not apply to %s, ignored\n", cc_index_desc(idx));
         params.ef_search = (int)(ef > 1 << 20 ? 1 << 20 : ef);
     }
+    if (filter_text) {
+        if (cc_filter_parse(filter_text, strlen(filter_text), &filter) != 0 ||
+            cc_filter_build(idx, &filter, &allow, &n_allowed) != 0)
+            goto fail;
+        params.filter = &allow;
+        if (!cc_quiet) fprintf(stderr, "filter: %lld of %lld items match\n", (long long)n_allowed, (long long)cc_index_count(idx));
+    }
     if (rerank) {
         if (cc_index_get_param(idx, "rerank") < 0) fprintf(stderr, "note: --rerank does not apply to %s, ignored\n", cc_index_desc(idx));
         params.rerank = (int)(rerank > 1024 ? 1024 : rerank);
@@ -1230,6 +1215,8 @@ static int run_search(int argc, char **argv) {
 fail:
     cc_command_error(&cmd_index_search, cc_last_error());
 done:
+    cc_filter_free_allow(&allow);
+    cc_filter_expr_free(&filter);
     cc_index_free(idx);
     cc_npy_free(&q);
     if (gt_path) cc_npy_free(&gt);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "engine/util.h"
+#include "index/filter.h"
 #include "index/index.h"
 #include "tools/commands.h"
 #include "tools/serve_query.h"
@@ -20,7 +21,7 @@ const cc_command cmd_search = {
     "Search an index built with --model by text or image; prints rank, score and path or caption.", run_search};
 
 typedef struct search_args {
-    const char *index, *model, *text, *image, *template_text, *long_text, *scales, *style;
+    const char *index, *model, *text, *image, *template_text, *long_text, *scales, *style, *filter;
     int64_t k, ef, nprobe, window_stride, now;
     double decay;
     int json;
@@ -32,6 +33,7 @@ static int print_results(const search_args *a, const cc_index *idx, const int64_
         cJSON *query = cJSON_CreateObject();
         if (a->text) cJSON_AddStringToObject(query, "text", a->text);
         else cJSON_AddStringToObject(query, "image", a->image);
+        if (a->filter) cJSON_AddStringToObject(query, "filter", a->filter);
         cJSON_AddItemToObject(root, "query", query);
         cJSON_AddNumberToObject(root, "k", (double)a->k);
         char *text = cJSON_PrintUnformatted(root);
@@ -60,6 +62,12 @@ static int search(const search_args *a) {
     int64_t *ids = NULL;
     float *scores = NULL;
     int rc = -1;
+    cc_filter_expr filter = {0};
+    cc_id_filter allow = {0};
+    int64_t n_allowed = 0;
+    if (a->filter && (cc_filter_parse(a->filter, strlen(a->filter), &filter) != 0 ||
+                      cc_filter_build(idx, &filter, &allow, &n_allowed) != 0))
+        goto done;
     const char *model_dir = app_index_model_dir(idx, a->model);
     if (!model_dir) goto done;
     const char *scales = a->scales ? a->scales : cc_index_get_meta(idx, APP_META_SCALES);
@@ -96,10 +104,13 @@ static int search(const search_args *a) {
     app_search_options o = {.k = (int)a->k, .decay = a->decay, .now = a->now ? a->now : (int64_t)time(NULL)};
     o.params.ef_search = (int)a->ef;
     o.params.nprobe = (int)a->nprobe;
+    if (a->filter) o.params.filter = &allow;
     int n = app_search(idx, query, &o, ids, scores);
     if (n < 0) goto done;
     rc = print_results(a, idx, ids, scores, n);
 done:
+    cc_filter_free_allow(&allow);
+    cc_filter_expr_free(&filter);
     free(query);
     free(ids);
     free(scores);
@@ -124,6 +135,7 @@ static int run_search(int argc, char **argv) {
         {"--window-stride", CC_OPT_INT, &a.window_stride, "N", "window mode: tokens between window starts"},
         {"--multiscale", CC_OPT_STRING, &a.scales, "S1,S2", "image query: average features at these sizes (default: the index's)"},
         {"--decay", CC_OPT_FLOAT, &a.decay, "ALPHA", "re-rank 3k candidates by score * exp(-ALPHA * age in days)"},
+        {"--filter", CC_OPT_STRING, &a.filter, "EXPR", "only items matching, e.g. 'time>=2024-01-01,time<2025-01-01' or 'id=3|5' (docs/SEARCH.md)"},
         {"--now", CC_OPT_INT, &a.now, "UNIX_S", "the time ages are measured from (default: now)"},
         {"--ef", CC_OPT_INT, &a.ef, "N", "HNSW efSearch (default: the index's)"},
         {"--nprobe", CC_OPT_INT, &a.nprobe, "N", "IVF lists visited (default: the index's)"},

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "data/image.h"
+#include "index/filter.h"
 #include "index/index.h"
 #include "tools/serve_query.h"
 
@@ -55,6 +56,8 @@ struct serve_job {
     cc_image image;      /* decoded upload (owned) */
     int k;
     double decay;
+    cc_filter_expr filter; /* filter= (parsed on the HTTP thread, applied by the engine) */
+    char *filter_text;   /* as given (owned), NULL when none */
     double deadline;     /* cc_now() after which the job is answered 503 instead of run */
     /* results, written by the engine before on_done */
     int http_status;     /* 200, or the error's status */

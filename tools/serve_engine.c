@@ -142,6 +142,8 @@ static void *watch_main(void *arg) {
 void serve_job_free(serve_job *job) {
     if (!job) return;
     free(job->text);
+    free(job->filter_text);
+    cc_filter_expr_free(&job->filter);
     cc_image_free(&job->image);
     free(job);
 }
@@ -225,7 +227,14 @@ static void run_batch(server *s, serve_job **batch, int n_batch) {
     for (int i = 0; i < n && rc == 0; i++) {
         serve_job *job = live[i];
         app_search_options o = {.k = job->k, .decay = job->decay, .now = (int64_t)time(NULL)};
-        int got = app_search(ix->idx, q + (size_t)i * dim, &o, job->ids, job->scores);
+        cc_id_filter allow = {0};
+        int64_t n_allowed = 0;
+        int got = -1;
+        if (!job->filter_text || cc_filter_build(ix->idx, &job->filter, &allow, &n_allowed) == 0) {
+            if (job->filter_text) o.params.filter = &allow;
+            got = app_search(ix->idx, q + (size_t)i * dim, &o, job->ids, job->scores);
+        }
+        cc_filter_free_allow(&allow);
         if (got < 0) {
             char message[256];
             snprintf(message, sizeof message, "search failed: %s", cc_last_error());

@@ -190,6 +190,24 @@ static serve_job *new_job(request *r, int k, double decay) {
     return job;
 }
 
+/* filter= (index/filter.h): parsed here, so a bad one is a 400 before any work; 0, or -1 with *ret sent */
+static int take_filter(request *r, serve_job *job, enum MHD_Result *ret) {
+    size_t len = 0;
+    const char *text = NULL;
+    if (MHD_lookup_connection_value_n(r->connection, MHD_GET_ARGUMENT_KIND, "filter", 6, &text, &len) != MHD_YES ||
+        !text)
+        return 0;
+    if (cc_filter_parse(text, len, &job->filter) != 0) {
+        *ret = send_error(r, 400, "%s", cc_last_error());
+        return -1;
+    }
+    if (!(job->filter_text = cc_strdup(text))) {
+        *ret = send_error(r, 500, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static enum MHD_Result submit(request *r, serve_job *job) {
     r->job = job;
     if (serve_submit(r->s, job) == 0) return MHD_YES; /* suspended until the engine is done */
@@ -206,6 +224,7 @@ static enum MHD_Result send_results(request *r) {
     cJSON *query = cJSON_CreateObject();
     if (job->is_image) cJSON_AddStringToObject(query, "image", "upload");
     else cJSON_AddStringToObject(query, "text", job->text);
+    if (job->filter_text) cJSON_AddStringToObject(query, "filter", job->filter_text);
     cJSON_AddItemToObject(root, "query", query);
     cJSON_AddNumberToObject(root, "k", job->k);
     cJSON_AddNumberToObject(root, "took_ms", round((cc_now() - r->start) * 1e5) / 100);
@@ -232,6 +251,11 @@ static enum MHD_Result search_text(request *r) {
     if (!job || !(job->text = cc_strdup(q))) {
         serve_job_free(job);
         return send_error(r, 500, "out of memory");
+    }
+    enum MHD_Result ret;
+    if (take_filter(r, job, &ret) != 0) {
+        serve_job_free(job);
+        return ret;
     }
     return submit(r, job);
 }
@@ -284,7 +308,7 @@ static enum MHD_Result search_image(request *r) {
     if (!job) return send_error(r, 500, "out of memory");
     job->is_image = 1;
     enum MHD_Result ret;
-    if (decode_upload(r, job, &ret) != 0) {
+    if (take_filter(r, job, &ret) != 0 || decode_upload(r, job, &ret) != 0) {
         serve_job_free(job);
         return ret;
     }

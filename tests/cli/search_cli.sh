@@ -175,6 +175,33 @@ assert [r["id"] for r in got] == [t[2] for t in rescored], (got, rescored)
 assert all(abs(r["score"] - t[0]) < 1e-5 for r, t in zip(got, rescored))
 EOF
 
+# ---- --filter: only items whose timestamp is in range (or listed ids); equals the filtered ranking
+$CLIPC search --index news.idx --text "$query" --k 21 --json >all.json
+$CLIPC search --index news.idx --text "$query" --k 5 --filter "time>=2023-10-01,time<1699900000" --json >filt.json ||
+    fail "--filter search"
+$CLIPC search --index news.idx --text "$query" --k 5 --filter "id=2|7|11|30" --json >ids.json || fail "--filter id="
+$PY - <<'EOF' || fail "filtered search"
+import json
+allr = json.load(open("all.json"))["results"]
+lo, hi = 1696118400, 1699900000 - 1  # 2023-10-01T00:00:00Z
+want = [r for r in allr if "timestamp" in r and lo <= r["timestamp"] <= hi][:5]
+got = json.load(open("filt.json"))
+assert got["query"]["filter"] == "time>=2023-10-01,time<1699900000", got["query"]
+assert [r["id"] for r in got["results"]] == [r["id"] for r in want], (got["results"], want)
+assert len(want) >= 2, want
+ids = json.load(open("ids.json"))["results"]
+assert [r["id"] for r in ids] == [r["id"] for r in allr if r["id"] in (2, 7, 11)], ids
+EOF
+if $CLIPC search --index news.idx --text "$query" --filter "time>=yesterday" 2>err.txt; then fail "bad --filter accepted"; fi
+grep -q "time>=yesterday" err.txt || fail "bad --filter error: $(cat err.txt)"
+$PY -c "import numpy as np; np.save('q24.npy', np.random.default_rng(2).standard_normal((3, 24)).astype(np.float32))"
+$CLIPC index search --index news.idx --queries q24.npy --k 3 --filter "id=4|9" --out fi.npy >/dev/null 2>err.txt ||
+    fail "index search --filter: $(cat err.txt)"
+grep -q "2 of 20 items match" err.txt || fail "index search --filter count: $(cat err.txt)"
+$PY -c "
+import numpy as np; ids = np.load('fi.npy')
+assert ids.shape == (3, 3) and set(ids[:, :2].ravel()) <= {4, 9} and (ids[:, 2] == -1).all(), ids" || fail "index search --filter ids"
+
 # ---- bad input: clear errors, non-zero exits
 if $CLIPC search --index img.idx --text "x" --k 0 2>err.txt; then fail "k = 0 accepted"; fi
 grep -q "between 1 and 1000" err.txt || fail "$(cat err.txt)"

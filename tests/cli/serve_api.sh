@@ -116,6 +116,18 @@ check(st == 200 and len(json.loads(data)["results"]) == 10, "default k = 10")
 st, doc = search("green", 100)
 check(st == 200 and len(doc["results"]) == 13, "k = 100 on 13 items")
 
+# ---- filter= (index/filter.h): applied in the search; a bad one is a 400 naming the clause
+st, full = search("green", 13)
+st2, ct, data = req("GET", "/api/search?q=green&k=5&filter=id%3D1%7C4%7C9")
+doc = json.loads(data) if ct.startswith("application/json") else {}
+want = [r["id"] for r in full["results"] if r["id"] in (1, 4, 9)]
+check(st2 == 200 and [r["id"] for r in doc.get("results", [])] == want and doc["query"].get("filter") == "id=1|4|9",
+      "filter=id list %s" % data[:300])
+st, ct, data = req("GET", "/api/search?q=green&filter=colour%3Dred")
+check(st == 400 and b"colour=red" in data, "bad filter= %d %s" % (st, data[:200]))
+st, ct, data = req("GET", "/api/search?q=green&filter=time%3E%3D2024-01-01")
+check(st == 200 and json.loads(data)["results"] == [], "time filter on an index without timestamps: %s" % data[:200])
+
 # ---- image search: multipart and raw body; an indexed image finds itself
 probe = os.path.realpath("syn/images/000005.png")
 png = open(probe, "rb").read()

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 256) {
         char *field = fuzz_strndup(data, size);
         int64_t t;
-        parse_time(field, &t);
+        cc_parse_time(field, &t);
         free(field);
     }
     return 0;

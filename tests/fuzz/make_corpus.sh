@@ -34,6 +34,12 @@ printf '3filepath,title,extra\r\na.jpg,"a ""quoted"" cat",1\r\n"b,c.jpg","multi\
 printf 'key\ttime\na cat\t1700000000\na dog\t2024-05-01\n# comment\ntwo birds\t2024-05-01T12:30:00Z\n\t-5\n' | seed fuzz_meta_tsv meta.tsv
 printf 'a cat\t2024-02-30 10:00:00\nnot\ta\ttime\n' | seed fuzz_meta_tsv bad.tsv
 
+# ---- search filters
+printf 'time>=2024-01-01,time<2024-07-01T12:00:00Z' | seed fuzz_filter range.txt
+printf 'id=3|5|8,id=5|8|13' | seed fuzz_filter ids.txt
+printf 'time=1699136000,id=0|1|2|40' | seed fuzz_filter both.txt
+printf 'time>-5,time<=1700086400,,id=' | seed fuzz_filter bad.txt
+
 # ---- tokenizer text
 printf 'a photo of a cat' | seed fuzz_tokenizer_text plain.txt
 printf 'Hello,&amp; W\xc3\xb6rld! &#x1F600; <|startoftext|>it'"'"'s  \xe2\x80\x83 \xce\xa3\xce\x91\xce\xa3 \xc4\xb0stanbul 123' | seed fuzz_tokenizer_text unicode.txt
