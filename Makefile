@@ -31,6 +31,18 @@ CFLAGS += -std=c11 $(OPTFLAGS) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno
 LDLIBS += -lopenblas -lturbojpeg -ljpeg -lpng -lwebpdemux -lwebp -lgif -ltiff -lz -lcjson -lpcre2-8 -lutf8proc -lmicrohttpd -lm -lpthread
 LDFLAGS += -fopenmp $(LDSAN)
 
+# MPI for data-parallel training (engine/comm.c): mpicc's flags where Open MPI's headers are installed,
+# else (or with MPI=0) the single-process stub
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+  MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+  MPI_LIBS := $(shell mpicc --showme:link 2>/dev/null)
+else
+  MPI_CFLAGS := -DCLIPC_NO_MPI
+  MPI_LIBS :=
+endif
+LDLIBS += $(MPI_LIBS)
+
 LIB_SRCS := $(wildcard engine/*.c kernels/*.c train/*.c index/*.c data/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 TEST_SRCS := $(wildcard tests/*.c)
@@ -82,6 +94,7 @@ endif
 # The stamp makes a build directory from before this rule recompile its library objects once.
 $(LIB_SRCS:%.c=$(BUILD)/%.o): CFLAGS += -fPIC -fno-semantic-interposition
 $(LIB_SRCS:%.c=$(BUILD)/%.o): $(BUILD)/.pic-objects
+$(BUILD)/engine/comm.o: CPPFLAGS += $(MPI_CFLAGS)
 $(BUILD)/.pic-objects:
 	@mkdir -p $(dir $@)
 	@touch $@
@@ -138,7 +151,7 @@ $(BUILD)/libclipc_core.a: $(CORE_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/tests/gpu/%: $(BUILD)/tests/gpu/%.o $(BUILD)/libclipc_core.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_BLAS) $(CUDA_LIBS) -lm -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_BLAS) $(CUDA_LIBS) $(MPI_LIBS) -lm -lpthread
 
 $(BUILD)/dev/%: kernels/cuda/dev/%.cu kernels/cuda/dev/common.cuh
 	@mkdir -p $(dir $@)
@@ -197,6 +210,7 @@ $(FUZZ_BUILD)/kernels/cpu_ops_avx512.o: FUZZ_ARCH = -mavx512f -mavx512dq -mavx51
 $(FUZZ_BUILD)/index/kmeans.o: FUZZ_OMP =
 # nor does it make the ifunc clones of cpu_ops.c's target_clones(arch=...): the default version only
 $(FUZZ_BUILD)/kernels/cpu_ops.o: FUZZ_ARCH = '-Dtarget_clones(...)=unused'
+$(FUZZ_BUILD)/engine/comm.o: FUZZ_ARCH = $(MPI_CFLAGS)
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_ARCH) -Wno-unknown-pragmas -fsanitize=fuzzer-no-link -c $< -o $@
