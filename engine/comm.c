@@ -18,7 +18,7 @@
 
 #define COMM_CHUNK (1 << 28) /* elements per MPI call: well inside int */
 
-static int comm_rank = 0, comm_size = 1, comm_mpi = 0;
+static int comm_rank = 0, comm_size = 1;
 
 /* The variables that Open MPI's mpirun, PMI launchers (MPICH, srun --mpi=pmi2) and PMIx set. */
 static int launched_by_mpi(void) {
@@ -57,6 +57,8 @@ _Noreturn void cc_comm_abort(const char *message) {
 }
 
 #else
+
+static int comm_mpi = 0; /* MPI_Init was called */
 
 _Noreturn void cc_comm_abort(const char *message) {
     fprintf(stderr, "clipc: rank %d: %s\n", comm_rank, message);
