@@ -677,7 +677,7 @@ static int run_train(int argc, char **argv) {
         {"--csv-caption-key", CC_OPT_STRING, &a.caption_key, "NAME", "TSV/CSV caption column (default caption)"},
         {"--epochs", CC_OPT_INT, &a.epochs, "N", "passes over the training pairs"},
         {"--steps", CC_OPT_INT, &a.steps, "N", "optimizer steps (instead of --epochs)"},
-        {"--batch", CC_OPT_INT, &a.batch, "B", "pairs per batch (default 64)"},
+        {"--batch", CC_OPT_INT, &a.batch, "B", "pairs per batch (default 64; under mpirun the global batch, split over the ranks)"},
         {"--lr", CC_OPT_FLOAT, &a.lr, "LR", "peak learning rate (default 5e-4)"},
         {"--wd", CC_OPT_FLOAT, &a.wd, "WD", "AdamW weight decay on weight matrices (default 0.2)"},
         {"--warmup", CC_OPT_INT, &a.warmup, "N", "linear warmup steps, then cosine decay (default 5% of the steps)"},
