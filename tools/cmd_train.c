@@ -727,6 +727,12 @@ static int train_main(train_args *args) {
                  cc_comm_size());
         return fail(text), 2;
     }
+    if (a.accum_freq > 1 && (a.batch / cc_comm_size()) % a.accum_freq != 0) {
+        char text[256];
+        snprintf(text, sizeof text, "each rank's slice of --batch (%lld / %d ranks) is not a multiple of --accum-freq %lld",
+                 (long long)a.batch, cc_comm_size(), (long long)a.accum_freq);
+        return fail(text), 2;
+    }
     if (!is_writer()) cc_quiet = 1; /* rank 0 alone prints progress and results */
     if (a.precision && strcmp(a.precision, "f32") && strcmp(a.precision, "bf16"))
         return fail("--precision must be f32 or bf16"), 2;
