@@ -2,8 +2,9 @@
 # train_mpi.sh — data-parallel `mpirun -np N clipc train` (docs/DISTRIBUTED.md) against one process:
 #   1. 20 steps of the tiny CLIP at global batch 32: N = 1, 2, 4 give the same per-step losses
 #      (relative 1e-4) and the same final weights (1e-3 of each tensor's largest value, at least 1e-5);
+#      N = 2 with --accum-freq 2 (micro-batches inside each rank's slice) too;
 #   2. resuming the N = 4 run's step-10 checkpoint with N = 2 continues the same trajectory;
-#   3. a batch that the ranks cannot split evenly, and a data file no rank can read, stop with an error
+#   3. a batch that the ranks (or --accum-freq) cannot split evenly, and a data file no rank can read, stop with an error
 #      naming the cause (and the rank), without hanging.
 # Skipped (passes) when mpirun is not installed.
 set -eu
@@ -67,6 +68,12 @@ for n in 2 4; do
     same weights "$TMPDIR/n1/model/model.safetensors" "$TMPDIR/n$n/model/model.safetensors"
 done
 
+# with --accum-freq 2 inside each rank's slice as well
+$mpi -np 2 "$CLIPC" train $common --out "$TMPDIR/n2k2" --loss-log "$TMPDIR/n2k2.txt" --accum-freq 2 > "$TMPDIR/n2k2.log" 2>&1 ||
+    { cat "$TMPDIR/n2k2.log"; exit 1; }
+same losses "$TMPDIR/n1.txt" "$TMPDIR/n2k2.txt"
+same weights "$TMPDIR/n1/model/model.safetensors" "$TMPDIR/n2k2/model/model.safetensors"
+
 # 2. the N = 4 run from its step-10 checkpoint, continued with N = 2
 cp -r "$TMPDIR/n4" "$TMPDIR/re"
 rm "$TMPDIR/re/checkpoints/step_0000020.safetensors"
@@ -80,6 +87,8 @@ same weights "$TMPDIR/n1/model/model.safetensors" "$TMPDIR/re/model/model.safete
 # 3. errors end the job
 if $mpi -np 3 "$CLIPC" train $common --out "$TMPDIR/three" > "$TMPDIR/three.log" 2>&1; then echo "batch 32 on 3 ranks ran"; exit 1; fi
 grep -q "not a multiple of the 3 ranks" "$TMPDIR/three.log" || { cat "$TMPDIR/three.log"; exit 1; }
+if $mpi -np 2 "$CLIPC" train $common --accum-freq 32 --out "$TMPDIR/k32" > "$TMPDIR/k32.log" 2>&1; then echo "accum-freq 32 of 16 ran"; exit 1; fi
+grep -q "slice of --batch (32 / 2 ranks) is not a multiple of --accum-freq 32" "$TMPDIR/k32.log" || { cat "$TMPDIR/k32.log"; exit 1; }
 if $mpi -np 2 "$CLIPC" train $common --data "$TMPDIR/nope.tsv" --out "$TMPDIR/nope" > "$TMPDIR/nope.log" 2>&1; then
     echo "a missing data file did not fail"; exit 1
 fi
