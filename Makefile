@@ -33,12 +33,13 @@ LDFLAGS += -fopenmp $(LDSAN)
 
 # MPI for data-parallel training (engine/comm.c): mpicc's flags where Open MPI's headers are installed,
 # else (or with MPI=0) the single-process stub
-MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+MPI_INCLUDE := $(shell mpicc --showme:compile 2>/dev/null)
+MPI ?= $(shell printf '\043include <mpi.h>\n' | $(CC) $(MPI_INCLUDE) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
 ifeq ($(MPI),1)
-  MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+  COMM_CFLAGS := $(MPI_INCLUDE)
   MPI_LIBS := $(shell mpicc --showme:link 2>/dev/null)
 else
-  MPI_CFLAGS := -DCLIPC_NO_MPI
+  COMM_CFLAGS := -DCLIPC_NO_MPI
   MPI_LIBS :=
 endif
 LDLIBS += $(MPI_LIBS)
@@ -94,7 +95,7 @@ endif
 # The stamp makes a build directory from before this rule recompile its library objects once.
 $(LIB_SRCS:%.c=$(BUILD)/%.o): CFLAGS += -fPIC -fno-semantic-interposition
 $(LIB_SRCS:%.c=$(BUILD)/%.o): $(BUILD)/.pic-objects
-$(BUILD)/engine/comm.o: CPPFLAGS += $(MPI_CFLAGS)
+$(BUILD)/engine/comm.o: CPPFLAGS += $(COMM_CFLAGS)
 $(BUILD)/.pic-objects:
 	@mkdir -p $(dir $@)
 	@touch $@
@@ -210,7 +211,7 @@ $(FUZZ_BUILD)/kernels/cpu_ops_avx512.o: FUZZ_ARCH = -mavx512f -mavx512dq -mavx51
 $(FUZZ_BUILD)/index/kmeans.o: FUZZ_OMP =
 # nor does it make the ifunc clones of cpu_ops.c's target_clones(arch=...): the default version only
 $(FUZZ_BUILD)/kernels/cpu_ops.o: FUZZ_ARCH = '-Dtarget_clones(...)=unused'
-$(FUZZ_BUILD)/engine/comm.o: FUZZ_ARCH = $(MPI_CFLAGS)
+$(FUZZ_BUILD)/engine/comm.o: FUZZ_ARCH = $(COMM_CFLAGS)
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_ARCH) -Wno-unknown-pragmas -fsanitize=fuzzer-no-link -c $< -o $@
