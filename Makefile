@@ -2,6 +2,7 @@
 #
 #   make            CPU build: build/clipc, build/libclipc.a, build/libclipc.so (python/clipc loads it)
 #   make CUDA=1     adds the CUDA backend (build-cuda/)
+#   make MPI=0      without Open MPI (found by default when mpicc's <mpi.h> compiles): single-process stub
 #   make test       unit tests (release and ASan+UBSan), parity tests, CLI tests
 #   make bench      benchmarks against the reference tools -> benchmarks/RESULTS.md
 #   make demo       installs missing packages, builds, runs the demo
