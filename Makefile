@@ -2,6 +2,7 @@
 #
 #   make            CPU build: build/clipc, build/libclipc.a, build/libclipc.so (python/clipc loads it)
 #   make CUDA=1     adds the CUDA backend (build-cuda/)
+#   make MPI=0      without Open MPI (found by default when mpicc's <mpi.h> compiles): single-process stub
 #   make test       unit tests (release and ASan+UBSan), parity tests, CLI tests
 #   make bench      benchmarks against the reference tools -> benchmarks/RESULTS.md
 #   make demo       installs missing packages, builds, runs the demo
@@ -30,6 +31,19 @@ CPPFLAGS += -I. -D_GNU_SOURCE
 CFLAGS += -std=c11 $(OPTFLAGS) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -MMD -MP -Wno-format-truncation -Wno-format-zero-length
 LDLIBS += -lopenblas -lturbojpeg -ljpeg -lpng -lwebpdemux -lwebp -lgif -ltiff -lz -lcjson -lpcre2-8 -lutf8proc -lmicrohttpd -lm -lpthread
 LDFLAGS += -fopenmp $(LDSAN)
+
+# MPI for data-parallel training (engine/comm.c): mpicc's flags where Open MPI's headers are installed,
+# else (or with MPI=0) the single-process stub
+MPI_INCLUDE := $(shell mpicc --showme:compile 2>/dev/null)
+MPI ?= $(shell printf '\043include <mpi.h>\n' | $(CC) $(MPI_INCLUDE) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(MPI),1)
+  COMM_CFLAGS := $(MPI_INCLUDE)
+  MPI_LIBS := $(shell mpicc --showme:link 2>/dev/null)
+else
+  COMM_CFLAGS := -DCLIPC_NO_MPI
+  MPI_LIBS :=
+endif
+LDLIBS += $(MPI_LIBS)
 
 LIB_SRCS := $(wildcard engine/*.c kernels/*.c train/*.c index/*.c data/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -82,6 +96,7 @@ endif
 # The stamp makes a build directory from before this rule recompile its library objects once.
 $(LIB_SRCS:%.c=$(BUILD)/%.o): CFLAGS += -fPIC -fno-semantic-interposition
 $(LIB_SRCS:%.c=$(BUILD)/%.o): $(BUILD)/.pic-objects
+$(BUILD)/engine/comm.o: CPPFLAGS += $(COMM_CFLAGS)
 $(BUILD)/.pic-objects:
 	@mkdir -p $(dir $@)
 	@touch $@
@@ -138,7 +153,7 @@ $(BUILD)/libclipc_core.a: $(CORE_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/tests/gpu/%: $(BUILD)/tests/gpu/%.o $(BUILD)/libclipc_core.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_BLAS) $(CUDA_LIBS) -lm -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_BLAS) $(CUDA_LIBS) $(MPI_LIBS) -lm -lpthread
 
 $(BUILD)/dev/%: kernels/cuda/dev/%.cu kernels/cuda/dev/common.cuh
 	@mkdir -p $(dir $@)
@@ -197,6 +212,7 @@ $(FUZZ_BUILD)/kernels/cpu_ops_avx512.o: FUZZ_ARCH = -mavx512f -mavx512dq -mavx51
 $(FUZZ_BUILD)/index/kmeans.o: FUZZ_OMP =
 # nor does it make the ifunc clones of cpu_ops.c's target_clones(arch=...): the default version only
 $(FUZZ_BUILD)/kernels/cpu_ops.o: FUZZ_ARCH = '-Dtarget_clones(...)=unused'
+$(FUZZ_BUILD)/engine/comm.o: FUZZ_ARCH = $(COMM_CFLAGS)
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_ARCH) -Wno-unknown-pragmas -fsanitize=fuzzer-no-link -c $< -o $@

@@ -89,6 +89,8 @@ typedef struct cc_loader_config {
     int shuffle;               /* 1: visit the pairs in a seeded random order */
     int64_t start_batch;       /* first batch to produce (resuming mid-epoch); earlier ones are not loaded */
     uint64_t seed;
+    int slice_count;           /* > 1 (data-parallel ranks): batch_size is the global batch; only the contiguous */
+    int slice_index;           /* slice_index-th 1/slice_count of each batch is loaded (needs drop_last) */
 } cc_loader_config;
 
 void cc_loader_config_default(cc_loader_config *cfg, int batch_size);

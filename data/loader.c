@@ -119,7 +119,23 @@ static void assign_slot(cc_loader *L, batch_slot *slot, int64_t b) {
     slot->error = slot->skip_reason = NULL;
 }
 
+/* Data-parallel: the epoch's order keeps only this slice of every batch, and batches shrink to the
+ * slice, so that the same global batches are cut the same way for any number of slices. */
+static void keep_slice(cc_loader *L) {
+    int64_t global = L->cfg.batch_size, local = global / L->cfg.slice_count, first = local * L->cfg.slice_index;
+    for (int64_t b = 0; b < L->n_batches; b++)
+        memmove(L->order + b * local, L->order + b * global + first, (size_t)local * sizeof(int64_t));
+    L->cfg.batch_size = (int)local;
+    L->n_items = L->n_batches * local;
+}
+
 cc_loader *cc_loader_create(const cc_dataset *ds, cc_tokenizer *tok, const cc_loader_config *cfg) {
+    if (cfg->slice_count > 1 && (!cfg->drop_last || cfg->batch_size % cfg->slice_count != 0 || cfg->slice_index < 0 ||
+                                 cfg->slice_index >= cfg->slice_count)) {
+        cc_set_error("loader: slice %d of %d of batches of %d (needs drop_last and a batch divisible by the slices)",
+                     cfg->slice_index, cfg->slice_count, cfg->batch_size);
+        return NULL;
+    }
     if (cfg->batch_size <= 0 || cfg->n_workers < 0 || cfg->prefetch < 0 || cfg->context < 0 || cfg->context == 1) {
         cc_set_error("loader: bad configuration (batch %d, workers %d, prefetch %d, context %d)", cfg->batch_size,
                      cfg->n_workers, cfg->prefetch, cfg->context);
@@ -151,6 +167,7 @@ cc_loader *cc_loader_create(const cc_dataset *ds, cc_tokenizer *tok, const cc_lo
             L->order[j] = tmp;
         }
     }
+    if (L->cfg.slice_count > 1) keep_slice(L);
     L->image_floats = (size_t)3 * L->cfg.preprocess.crop_height * L->cfg.preprocess.crop_width;
     L->n_slots = L->cfg.prefetch;
     L->slots = cc_calloc((size_t)L->n_slots, sizeof(batch_slot), "loader slots");

@@ -17,7 +17,9 @@ clipc train --model clip-vit-base-patch32 --data pairs.tsv --lock-image --out ru
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --out runs/coco --resume      # continue
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --loss siglip --out runs/siglip   # sigmoid loss
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --zeroshot-data val_labels.tsv --templates templates.txt \\
-    --out runs/zs                                     # + zero-shot top-1/top-5 at each evaluation""",
+    --out runs/zs                                     # + zero-shot top-1/top-5 at each evaluation
+mpirun -np 4 clipc train --model clip-vit-base-patch32 --data pairs.tsv --batch 256 --threads 4 \\
+    --out runs/dp                                     # data-parallel: 4 ranks of 64 (docs/DISTRIBUTED.md)""",
  "eval": """clipc eval --model runs/coco/model --data dataset_coco.json --split test --images-root coco
 clipc eval --model runs/coco/model --zeroshot-data imagenet_val.tsv --templates templates.txt""",
  "export": """clipc export --checkpoint runs/coco/checkpoints/step_0002000.safetensors --out coco-clip --dtype bf16

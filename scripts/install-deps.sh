@@ -1,13 +1,14 @@
 #!/bin/sh
 # install-deps.sh — installs the Debian packages clipc needs, only those missing (idempotent).
 # Build: compiler, OpenBLAS, libjpeg-turbo, libpng, libwebp, giflib, libtiff, zlib, cJSON, PCRE2, utf8proc,
-# libmicrohttpd.
+# libmicrohttpd, Open MPI (data-parallel `mpirun -np N clipc train`; tests/cli/train_mpi.sh).
 # Tests and benchmarks: the Python references (torch, numpy, PIL, faiss, hnswlib), run with
 # /usr/bin/python3; venv + pip for the Python package's test; node + npm for the ONNX Runtime check. Set CLIPC_NO_PYTHON_DEPS=1 to skip those (the build alone needs none of them).
 set -e
 packages="build-essential pkg-config libopenblas-dev libturbojpeg0-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev
 libtiff-dev zlib1g-dev
-libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev"
+libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev
+openmpi-bin libopenmpi-dev"
 # fuzzing (make fuzz, tests/cli/fuzz_regress.sh): clang with libFuzzer and its OpenMP runtime
 packages="$packages clang libclang-rt-dev libomp-dev"
 if [ "${CLIPC_NO_PYTHON_DEPS:-0}" != 1 ]; then

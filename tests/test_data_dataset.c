@@ -348,3 +348,56 @@ TEST(loader_start_batch_resumes_the_same_order) {
     CHECK(cc_loader_create(&ds, NULL, &cfg) == NULL);
     cc_dataset_free(&ds);
 }
+
+/* Data-parallel slices: slice r of s yields the r-th contiguous 1/s of each global batch (resumed
+ * mid-epoch too), and a batch the slices cannot split evenly is refused. */
+TEST(loader_slices_cut_each_global_batch) {
+    cc_synth_options options;
+    cc_synth_options_default(&options);
+    options.count = 29;
+    options.size = 16;
+    options.seed = test_seed();
+    const char *dir = test_path("synth");
+    REQUIRE(cc_synth_write(dir, &options) == 0, "%s", cc_last_error());
+    char path[1024];
+    snprintf(path, sizeof path, "%s/pairs.tsv", dir);
+    cc_dataset ds;
+    REQUIRE(cc_dataset_read(path, NULL, &ds) == 0, "%s", cc_last_error());
+    cc_loader_config cfg;
+    cc_loader_config_default(&cfg, 8);
+    cc_preprocess_config_default(&cfg.preprocess, 16);
+    cfg.shuffle = 1;
+    cfg.seed = test_seed();
+    cfg.drop_last = 1;
+    int64_t full[3][8];
+    cc_loader *loader = cc_loader_create(&ds, NULL, &cfg);
+    REQUIRE(loader, "%s", cc_last_error());
+    cc_batch *batch;
+    int n = 0;
+    while (cc_loader_next(loader, &batch) == 1 && n < 3) memcpy(full[n++], batch->pair_index, 8 * sizeof(int64_t));
+    cc_loader_free(loader);
+    REQUIRE(n == 3, "29 pairs in batches of 8: %d batches", n);
+    for (int slices = 2; slices <= 4; slices *= 2)
+        for (int start = 0; start <= 1; start++)
+            for (int r = 0; r < slices; r++) {
+                cfg.slice_count = slices;
+                cfg.slice_index = r;
+                cfg.start_batch = start;
+                loader = cc_loader_create(&ds, NULL, &cfg);
+                REQUIRE(loader, "%s", cc_last_error());
+                int b = start, local = 8 / slices;
+                while (cc_loader_next(loader, &batch) == 1) {
+                    CHECK(batch->n == local && batch->index == b &&
+                              memcmp(batch->pair_index, full[b] + r * local, (size_t)local * sizeof(int64_t)) == 0,
+                          "slice %d of %d, batch %d", r, slices, b);
+                    b++;
+                }
+                CHECK(b == 3, "slice %d of %d ended at batch %d", r, slices, b);
+                cc_loader_free(loader);
+            }
+    cfg.start_batch = 0;
+    cfg.slice_count = 3;
+    cfg.slice_index = 0;
+    CHECK(cc_loader_create(&ds, NULL, &cfg) == NULL, "8 pairs cannot be cut in 3 slices");
+    cc_dataset_free(&ds);
+}

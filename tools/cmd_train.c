@@ -7,7 +7,12 @@
  *
  * Several captions per image (COCO has 5): each epoch trains on one caption per image, drawn with a
  * seed of (--seed, epoch) so that --resume draws the same ones (--every-caption: every caption is a
- * pair, as before); validation recall ranks all captions (CLIP_benchmark, train/eval.h). */
+ * pair, as before); validation recall ranks all captions (CLIP_benchmark, train/eval.h).
+ *
+ * Data-parallel (`mpirun -np N clipc train`, docs/DISTRIBUTED.md): --batch is the global batch; rank r
+ * loads the r-th 1/N of each one, the trainer all-gathers features and sums gradients, and every rank
+ * holds the same weights (checked every REPLICA_CHECK_EVERY steps). Rank 0 alone evaluates, prints
+ * and writes files. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -20,6 +25,7 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "engine/clip.h"
+#include "engine/comm.h"
 #include "engine/progress.h"
 #include "engine/util.h"
 #include "kernels/gemm.h"
@@ -34,12 +40,17 @@
 #define MAX_BAD_BATCHES 3      /* consecutive NaN/Inf batches before training stops */
 #define KEEP_CHECKPOINTS 2     /* older step checkpoints are deleted */
 #define MAX_LOG_POINTS 100000  /* evaluations kept for the curves */
+#define REPLICA_CHECK_EVERY 50 /* steps between comparisons of the ranks' weight checksums */
 
 static volatile sig_atomic_t interrupted = 0;
+static int interrupted_everywhere = 0; /* data-parallel: `interrupted` of any rank, as of the last step */
 static void on_sigint(int sig) {
     (void)sig;
     interrupted = 1;
 }
+
+/* Whether to stop: distributed, all ranks decide together after each step. */
+static int stopping(void) { return cc_comm_is_distributed() ? interrupted_everywhere : interrupted; }
 
 typedef struct train_args {
     const char *model_dir, *arch, *data, *images_root, *out, *val_data, *vocab, *device, *split, *val_split_name;
@@ -84,10 +95,18 @@ typedef struct run {
     int64_t images_seen;
 } run;
 
+/* Distributed, a failing rank ends the job (the others would wait for it forever), naming itself. */
 static int fail(const char *message) {
+    if (cc_comm_is_distributed()) {
+        char text[4200];
+        snprintf(text, sizeof text, "train: %s", message);
+        cc_comm_abort(text);
+    }
     fprintf(stderr, "clipc train: %s\n", message);
     return 1;
 }
+
+static int is_writer(void) { return cc_comm_rank() == 0; }
 
 /* ---- evaluation and logs ---- */
 
@@ -157,6 +176,7 @@ static int write_curves(run *r) {
 }
 
 static int evaluate_and_log(run *r, const char *when) {
+    if (!is_writer()) return 0; /* data-parallel: rank 0 evaluates while the others wait */
     cc_embedder e = {&r->tr, r->model->config.projection_dim, r->model->config.text.max_positions, trainer_images,
                      trainer_texts};
     cc_evaluate_options o = {.batch = (int)r->a->batch, .n_workers = (int)r->a->workers, .preprocess = r->pre, .label = "eval"};
@@ -236,6 +256,7 @@ static int evaluate_and_log(run *r, const char *when) {
 /* ---- checkpoints ---- */
 
 static int save_checkpoint(run *r) {
+    if (!is_writer()) return 0;
     char dir[4200], path[4300], latest[4300], name[64];
     snprintf(dir, sizeof dir, "%s/checkpoints", r->out);
     if (cc_mkdir_p(dir) != 0) return -1;
@@ -337,7 +358,7 @@ static int make_model(run *r) {
         r->model = cc_clip_load(a->model_dir, r->backend);
         if (!r->model) return -1;
         r->tok = cc_tokenizer_load_dir(a->model_dir);
-        if (!r->tok || cc_copy_tokenizer_files(a->model_dir, tok_dir) != 0) return -1;
+        if (!r->tok || (is_writer() && cc_copy_tokenizer_files(a->model_dir, tok_dir) != 0)) return -1;
         cc_preprocess_config_default(&r->pre, r->model->config.vision.image_size);
         char path[4200];
         snprintf(path, sizeof path, "%s/preprocessor_config.json", a->model_dir);
@@ -354,7 +375,12 @@ static int make_model(run *r) {
     }
     if (a->vocab) {
         r->tok = cc_tokenizer_load(a->vocab);
-        if (!r->tok || cc_copy_tokenizer_files(a->vocab, tok_dir) != 0) return -1;
+        if (!r->tok || (is_writer() && cc_copy_tokenizer_files(a->vocab, tok_dir) != 0)) return -1;
+    } else if (!is_writer()) {
+        /* data-parallel: rank 0 learns the vocabulary, the others read it once it is written */
+        cc_comm_barrier();
+        r->tok = cc_tokenizer_load_dir(tok_dir);
+        if (!r->tok) return -1;
     } else {
         /* a vocabulary learned from the training captions */
         const char **captions = cc_malloc((size_t)r->train.n_pairs * sizeof *captions, "captions");
@@ -365,6 +391,7 @@ static int make_model(run *r) {
         if (learned < 0) return -1;
         r->tok = cc_tokenizer_load_dir(tok_dir);
         if (!r->tok) return -1;
+        cc_comm_barrier();
         if (!cc_quiet) printf("learned a BPE vocabulary of %d tokens (%d merges) -> %s\n", cc_tokenizer_vocab_size(r->tok), learned, tok_dir);
     }
     cfg.text.vocab_size = cc_tokenizer_vocab_size(r->tok);
@@ -375,6 +402,7 @@ static int make_model(run *r) {
 }
 
 static int write_val_tsv(run *r) {
+    if (!is_writer()) return 0;
     char path[4200];
     snprintf(path, sizeof path, "%s/val.tsv", r->out);
     cc_atomic_file af;
@@ -427,6 +455,7 @@ static int start_trainer(run *r) {
 /* ---- the loop ---- */
 
 static int append_loss(const char *path, int64_t step, double loss) {
+    if (!is_writer()) return 0;
     FILE *fp = fopen(path, "a");
     if (!fp || fprintf(fp, "%lld %.7g\n", (long long)step, loss) < 0 || fclose(fp) != 0) {
         cc_set_error("%s: cannot append: %s", path, strerror(errno));
@@ -438,7 +467,7 @@ static int append_loss(const char *path, int64_t step, double loss) {
 /* On resume: drops the --loss-log lines of steps after the checkpoint's (a run that went on past
  * its last checkpoint logged them; they are trained again), so that each step appears once. */
 static int trim_loss_log(const char *path, int64_t step) {
-    if (!cc_file_exists(path)) return 0;
+    if (!is_writer() || !cc_file_exists(path)) return 0;
     char *text;
     size_t size;
     if (cc_read_file(path, &text, &size) != 0) return -1;
@@ -465,6 +494,43 @@ static int trim_loss_log(const char *path, int64_t step) {
     return status;
 }
 
+/* Data-parallel: all ranks compare a checksum of their weights and moments; a rank that differs
+ * from rank 0 stops the job, named. */
+static int check_replicas(run *r) {
+    if (!cc_comm_is_distributed()) return 0;
+    uint64_t mine, all[cc_comm_size()];
+    if (cc_trainer_state_hash(&r->tr, &mine) != 0) return -1;
+    cc_comm_allgather_u64(mine, all);
+    for (int k = 1; k < cc_comm_size(); k++)
+        if (all[k] != all[0]) {
+            if (!is_writer()) cc_comm_barrier(); /* rank 0 ends the job */
+            char text[256];
+            snprintf(text, sizeof text, "train: after step %lld the weights of rank %d differ from rank 0's (checksum %016llx vs %016llx)",
+                     (long long)r->state.step, k, (unsigned long long)all[k], (unsigned long long)all[0]);
+            cc_comm_abort(text);
+        }
+    return 0;
+}
+
+/* The global batch this step: every rank's pairs and skipped images summed; *usable = 0 when some
+ * rank's slice is empty or not a multiple of --accum-freq, or fewer than two pairs in all (then every
+ * rank skips the batch). */
+static int64_t global_batch(const run *r, const cc_batch *b, int64_t *skipped, int *usable) {
+    int n_ranks = cc_comm_size();
+    int64_t n[n_ranks], s[n_ranks], total = 0, K = r->a->accum_freq;
+    cc_comm_allgather_i64(b->n, n);
+    cc_comm_allgather_i64(b->n_skipped, s);
+    *skipped = 0;
+    *usable = 1;
+    for (int k = 0; k < n_ranks; k++) {
+        total += n[k];
+        *skipped += s[k];
+        if ((n_ranks > 1 && n[k] == 0) || (K > 1 && n[k] % K != 0)) *usable = 0;
+    }
+    if (total < 2) *usable = 0;
+    return total;
+}
+
 static int train_loop(run *r) {
     train_args *a = r->a;
     cc_progress progress;
@@ -473,7 +539,7 @@ static int train_loop(run *r) {
     int bad_in_row = 0, status = 0, accumulated = 0;
     double window_start = cc_now();
     int64_t window_images = 0;
-    while (r->state.step < r->total_steps && !interrupted && status == 0) {
+    while (r->state.step < r->total_steps && !stopping() && status == 0) {
         cc_loader_config cfg;
         cc_loader_config_default(&cfg, (int)a->batch);
         cfg.preprocess = r->pre;
@@ -484,20 +550,23 @@ static int train_loop(run *r) {
         cfg.seed = (uint64_t)a->seed * 1000003u + (uint64_t)r->state.epoch;
         cfg.n_workers = (int)a->workers;
         cfg.start_batch = r->state.batch_in_epoch;
+        cfg.slice_count = cc_comm_size();
+        cfg.slice_index = cc_comm_rank();
         const cc_dataset *pairs = epoch_dataset(r);
         cc_loader *loader = pairs ? cc_loader_create(pairs, r->tok, &cfg) : NULL;
         if (!loader) return -1;
         cc_batch *b;
         int got = 0;
-        while (r->state.step < r->total_steps && !interrupted && (got = cc_loader_next(loader, &b)) == 1) {
+        while (r->state.step < r->total_steps && !stopping() && (got = cc_loader_next(loader, &b)) == 1) {
             r->state.batch_in_epoch++;
-            if (b->n_skipped) {
-                if (r->state.skipped_images < 5 && b->skip_reason)
-                    fprintf(stderr, "%sclipc train: skipping unreadable image: %s\n", progress.enabled ? "\r\033[K" : "",
-                            b->skip_reason);
-                r->state.skipped_images += b->n_skipped;
-            }
-            if (b->n < 2 || (a->accum_freq > 1 && b->n % a->accum_freq != 0)) continue;
+            int64_t n_skipped, n_pairs;
+            int usable;
+            n_pairs = global_batch(r, b, &n_skipped, &usable);
+            if (b->n_skipped && r->state.skipped_images < 5 && b->skip_reason)
+                fprintf(stderr, "%sclipc train: skipping unreadable image: %s\n", progress.enabled ? "\r\033[K" : "",
+                        b->skip_reason);
+            r->state.skipped_images += n_skipped;
+            if (!usable) continue;
             cc_train_batch batch = {b->images, b->tokens, b->eot_pos, b->n};
             float loss;
             if (cc_trainer_accumulate(&r->tr, &batch, &loss) != 0) {
@@ -506,7 +575,8 @@ static int train_loop(run *r) {
             }
             double norm = 0;
             if (isfinite(loss)) cc_adamw_grad_norm(&r->tr.opt, 1.0f, &norm);
-            if (!isfinite(loss) || !isfinite(norm)) {
+            /* data-parallel: one rank's non-finite gradient makes every rank skip the batch */
+            if (cc_comm_any(!isfinite(loss) || !isfinite(norm))) {
                 fprintf(stderr, "%sclipc train: step %lld: %s loss or gradient (loss %g); batch skipped\n",
                         progress.enabled ? "\r\033[K" : "", (long long)r->state.step, isfinite(loss) ? "non-finite" : "NaN/Inf", (double)loss);
                 cc_trainer_zero_grad(&r->tr);
@@ -526,8 +596,8 @@ static int train_loop(run *r) {
             r->train_loss_count++;
             r->step_loss_sum += loss;
             r->step_loss_count++;
-            r->images_seen += b->n;
-            window_images += b->n;
+            r->images_seen += n_pairs;
+            window_images += n_pairs;
             if (++accumulated < a->grad_accum) continue;
             accumulated = 0;
             if (cc_trainer_apply(&r->tr, 1.0f / (float)a->grad_accum, NULL) != 0) {
@@ -541,6 +611,12 @@ static int train_loop(run *r) {
             }
             r->step_loss_sum = 0;
             r->step_loss_count = 0;
+            if (r->state.step % REPLICA_CHECK_EVERY == 0 && check_replicas(r) != 0) {
+                status = -1;
+                break;
+            }
+            /* a Ctrl-C seen by any rank stops all of them after the same step */
+            if (cc_comm_is_distributed()) interrupted_everywhere = cc_comm_any(interrupted);
             double now = cc_now();
             cc_progress_set_extra(&progress, "loss %.3f  %.0f img/s", (double)loss,
                                   now > window_start ? (double)window_images / (now - window_start) : 0.0);
@@ -553,7 +629,7 @@ static int train_loop(run *r) {
                 status = -1;
         }
         if (status == 0 && got < 0) status = -1;
-        int epoch_done = status == 0 && !interrupted && r->state.batch_in_epoch >= cc_loader_n_batches(loader);
+        int epoch_done = status == 0 && !stopping() && r->state.batch_in_epoch >= cc_loader_n_batches(loader);
         cc_loader_free(loader);
         if (epoch_done) {
             r->state.epoch++;
@@ -569,6 +645,7 @@ static int train_loop(run *r) {
 }
 
 static int export_final(run *r) {
+    if (!is_writer()) return 0;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/model", r->out);
     if (cc_trainer_merge_adapters(&r->tr) != 0) return -1;
@@ -576,6 +653,7 @@ static int export_final(run *r) {
 }
 
 static int run_train(int argc, char **argv);
+static int train_main(train_args *a);
 const cc_command cmd_train = {
     "train",
     "(--model DIR | --arch tiny|b32|CONFIG.json) --data FILE [--images-root DIR] --out DIR [options]",
@@ -599,7 +677,7 @@ static int run_train(int argc, char **argv) {
         {"--csv-caption-key", CC_OPT_STRING, &a.caption_key, "NAME", "TSV/CSV caption column (default caption)"},
         {"--epochs", CC_OPT_INT, &a.epochs, "N", "passes over the training pairs"},
         {"--steps", CC_OPT_INT, &a.steps, "N", "optimizer steps (instead of --epochs)"},
-        {"--batch", CC_OPT_INT, &a.batch, "B", "pairs per batch (default 64)"},
+        {"--batch", CC_OPT_INT, &a.batch, "B", "pairs per batch (default 64; under mpirun the global batch, split over the ranks)"},
         {"--lr", CC_OPT_FLOAT, &a.lr, "LR", "peak learning rate (default 5e-4)"},
         {"--wd", CC_OPT_FLOAT, &a.wd, "WD", "AdamW weight decay on weight matrices (default 0.2)"},
         {"--warmup", CC_OPT_INT, &a.warmup, "N", "linear warmup steps, then cosine decay (default 5% of the steps)"},
@@ -634,6 +712,28 @@ static int run_train(int argc, char **argv) {
     };
     int parsed = cc_parse_options(&cmd_train, options, argc, argv, NULL);
     if (parsed != 0) return parsed > 0 ? 0 : 2;
+    if (cc_comm_init(NULL, NULL) != 0) return fail(cc_last_error()), 2;
+    int exit_code = train_main(&a);
+    cc_comm_finalize();
+    return exit_code;
+}
+
+/* Everything after option parsing (between MPI's init and finalize when data-parallel). */
+static int train_main(train_args *args) {
+    train_args a = *args;
+    if (a.batch % cc_comm_size() != 0) {
+        char text[256];
+        snprintf(text, sizeof text, "--batch %lld (the global batch) is not a multiple of the %d ranks", (long long)a.batch,
+                 cc_comm_size());
+        return fail(text), 2;
+    }
+    if (a.accum_freq > 1 && (a.batch / cc_comm_size()) % a.accum_freq != 0) {
+        char text[256];
+        snprintf(text, sizeof text, "each rank's slice of --batch (%lld / %d ranks) is not a multiple of --accum-freq %lld",
+                 (long long)a.batch, cc_comm_size(), (long long)a.accum_freq);
+        return fail(text), 2;
+    }
+    if (!is_writer()) cc_quiet = 1; /* rank 0 alone prints progress and results */
     if (a.precision && strcmp(a.precision, "f32") && strcmp(a.precision, "bf16"))
         return fail("--precision must be f32 or bf16"), 2;
     if (a.precision && !strcmp(a.precision, "bf16") && !cc_gemm_has_bf16())
@@ -707,26 +807,28 @@ static int run_train(int argc, char **argv) {
                !a.every_caption && r.train.n_pairs > r.train.n_images ? ", one caption per image per epoch" : "", (long long)r.val.n_pairs, (long long)r.val.n_images, (long long)r.total_steps,
                (long long)a.batch, (long long)r.steps_per_epoch, (double)r.tr.n_trainable / 1e6, cc_get_threads());
     r.start_time = cc_now();
+    if (status == 0) status = check_replicas(&r);
     if (status == 0 && !resuming) status = evaluate_and_log(&r, "start");
     struct sigaction sa = {0}, old_sa;
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old_sa);
     if (status == 0) status = train_loop(&r);
     sigaction(SIGINT, &old_sa, NULL);
-    if (r.trainer_ready && (status == 0 || interrupted)) {
+    if (r.trainer_ready && (status == 0 || stopping())) {
         if (save_checkpoint(&r) != 0) status = -1;
-        else if (interrupted) fprintf(stderr, "\nclipc train: interrupted; checkpoint saved at step %lld (resume with --resume)\n",
+        else if (stopping() && is_writer()) fprintf(stderr, "\nclipc train: interrupted; checkpoint saved at step %lld (resume with --resume)\n",
                                       (long long)r.state.step);
     }
-    if (status == 0 && !interrupted) status = evaluate_and_log(&r, "end");
-    if (status == 0 && !interrupted) status = export_final(&r);
+    if (status == 0 && !stopping() && r.state.step % REPLICA_CHECK_EVERY != 0) status = check_replicas(&r);
+    if (status == 0 && !stopping()) status = evaluate_and_log(&r, "end");
+    if (status == 0 && !stopping()) status = export_final(&r);
     double seconds = cc_now() - r.start_time;
-    if (status == 0 && !interrupted)
+    if (status == 0 && !stopping() && is_writer())
         printf("done: %lld steps in %.0f s (%.1f img/s); peak activations %.0f MB; %lld unreadable images skipped; "
                "model -> %s/model\n",
                (long long)r.state.step, seconds, seconds > 0 ? (double)r.images_seen / seconds : 0.0,
                (double)cc_trainer_peak_activation_bytes(&r.tr) / 1e6, (long long)r.state.skipped_images, a.out);
-    int exit_code = status != 0 ? fail(cc_last_error()) : interrupted ? 130 : 0;
+    int exit_code = status != 0 ? fail(cc_last_error()) : stopping() ? 130 : 0;
     if (r.trainer_ready && getenv("CLIPC_PROFILE")) cc_trainer_print_profile(&r.tr, stderr);
     if (r.trainer_ready) cc_trainer_free(&r.tr);
     cc_clip_free(r.model);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/comm.h"
 #include "engine/util.h"
 #include "kernels/gemm.h"
 #include "train/loss.h"
@@ -300,55 +301,76 @@ int cc_trainer_text_features(cc_trainer *tr, const int32_t *ids, const int32_t *
     return cc_tensor_download(e->output, out);
 }
 
-/* open_clip accumulation: features of every micro-batch without gradients, then one pass per
- * micro-batch with the others' features as constants. Rows are ordered (this micro-batch, then the
- * others): neither loss depends on the order of the pairs. Every pass sees the whole loss, so
- * logit_scale (and SigLIP's logit_bias) takes its gradient from the first pass only (open_clip adds
- * it K times). */
+/* open_clip accumulation, across micro-batches and ranks: features of every micro-batch without
+ * gradients (each rank its own slice, then all-gathered in rank order), then one pass per local
+ * micro-batch with every other row's features as constants. Rows are ordered (this micro-batch, then
+ * the others): neither loss depends on the order of the pairs. Every pass sees the whole loss, so
+ * logit_scale (and SigLIP's logit_bias) takes its gradient from the first pass of rank 0 only
+ * (open_clip adds it K times); the ranks' gradients are summed in cc_trainer_apply. */
+static int micro_batch_pass(cc_trainer *tr, const cc_train_batch *batch, int64_t k, int64_t b, const float *img,
+                            const float *txt, int64_t total, int64_t first_row, float *others_img, float *others_txt,
+                            float *pass_loss) {
+    const cc_clip_config *c = &tr->model->config;
+    int64_t dim = c->projection_dim, context = c->text.max_positions;
+    int64_t pixel_count = (int64_t)c->vision.num_channels * c->vision.image_size * c->vision.image_size;
+    /* every row but this micro-batch's, in order */
+    memcpy(others_img, img, (size_t)(first_row * dim) * sizeof(float));
+    memcpy(others_txt, txt, (size_t)(first_row * dim) * sizeof(float));
+    memcpy(others_img + first_row * dim, img + (first_row + b) * dim, (size_t)((total - first_row - b) * dim) * sizeof(float));
+    memcpy(others_txt + first_row * dim, txt + (first_row + b) * dim, (size_t)((total - first_row - b) * dim) * sizeof(float));
+    int64_t T = text_length(tr, batch->eot + k * b, b);
+    trainer_graph *e = get_graph(tr, GRAPH_ACCUM, b, T, total - b, k > 0 || cc_comm_rank() > 0);
+    float value;
+    if (e && e->scale && (cc_tensor_download(tr->model->logit_scale, &value) != 0 || cc_tensor_upload(e->scale, &value) != 0))
+        e = NULL;
+    if (e && e->bias && (cc_tensor_download(tr->model->logit_bias, &value) != 0 || cc_tensor_upload(e->bias, &value) != 0))
+        e = NULL;
+    if (!e || cc_tensor_upload(e->pixels, batch->pixels + k * b * pixel_count) != 0 ||
+        upload_text(tr, e, batch->ids + k * b * context, batch->eot + k * b) != 0 || upload_labels(e) != 0 ||
+        cc_tensor_upload(e->img_others, others_img) != 0 || cc_tensor_upload(e->txt_others, others_txt) != 0 ||
+        cc_graph_compute(e->graph) != 0 || cc_tensor_download(e->output, pass_loss) != 0)
+        return -1;
+    return 0;
+}
+
 static int accumulate_micro_batches(cc_trainer *tr, const cc_train_batch *batch, float *loss) {
     const cc_clip_config *c = &tr->model->config;
-    int64_t K = tr->config.accum_freq, B = batch->size, b = B / K, dim = c->projection_dim;
+    int64_t K = tr->config.accum_freq, B_local = batch->size, b = B_local / K, dim = c->projection_dim;
     int64_t context = c->text.max_positions;
     int64_t pixel_count = (int64_t)c->vision.num_channels * c->vision.image_size * c->vision.image_size;
-    if (B % K != 0) {
-        cc_set_error("batch size %lld is not a multiple of accum-freq %lld", (long long)B, (long long)K);
+    if (B_local % K != 0 || B_local == 0) {
+        cc_set_error("batch size %lld is not a positive multiple of accum-freq %lld", (long long)B_local, (long long)K);
         return -1;
+    }
+    int n_ranks = cc_comm_size();
+    int64_t counts[n_ranks], my_first = 0, B = 0;
+    cc_comm_allgather_i64(B_local * dim, counts);
+    for (int r = 0; r < n_ranks; r++) {
+        if (r == cc_comm_rank()) my_first = B;
+        B += counts[r] / dim;
     }
     float *img = cc_malloc((size_t)(B * dim) * sizeof(float), "cached features");
     float *txt = cc_malloc((size_t)(B * dim) * sizeof(float), "cached features");
-    float *others_img = cc_malloc((size_t)((B - b) * dim) * sizeof(float), "cached features");
-    float *others_txt = cc_malloc((size_t)((B - b) * dim) * sizeof(float), "cached features");
+    float *others_img = cc_malloc((size_t)((B - b) * dim + 1) * sizeof(float), "cached features");
+    float *others_txt = cc_malloc((size_t)((B - b) * dim + 1) * sizeof(float), "cached features");
     int status = img && txt && others_img && others_txt ? 0 : -1;
     for (int64_t k = 0; k < K && status == 0; k++) {
-        status = cc_trainer_image_features(tr, batch->pixels + k * b * pixel_count, b, img + k * b * dim);
-        if (status == 0)
-            status = cc_trainer_text_features(tr, batch->ids + k * b * context, batch->eot + k * b, b, txt + k * b * dim);
+        float *my_img = img + (my_first + k * b) * dim, *my_txt = txt + (my_first + k * b) * dim;
+        status = cc_trainer_image_features(tr, batch->pixels + k * b * pixel_count, b, my_img);
+        if (status == 0) status = cc_trainer_text_features(tr, batch->ids + k * b * context, batch->eot + k * b, b, my_txt);
     }
+    /* a rank that failed here aborts the job (the others would wait in the all-gather) */
+    if (status != 0 && n_ranks > 1) cc_comm_abort(cc_last_error());
+    cc_comm_allgather_floats(img, counts);
+    cc_comm_allgather_floats(txt, counts);
     for (int64_t k = 0; k < K && status == 0; k++) {
-        /* the other micro-batches' rows, in order */
-        int64_t at = 0;
-        for (int64_t j = 0; j < K; j++) {
-            if (j == k) continue;
-            memcpy(others_img + at * dim, img + j * b * dim, (size_t)(b * dim) * sizeof(float));
-            memcpy(others_txt + at * dim, txt + j * b * dim, (size_t)(b * dim) * sizeof(float));
-            at += b;
-        }
-        int64_t T = text_length(tr, batch->eot + k * b, b);
-        trainer_graph *e = get_graph(tr, GRAPH_ACCUM, b, T, B - b, k > 0);
-        float pass_loss, value;
-        if (e && e->scale && (cc_tensor_download(tr->model->logit_scale, &value) != 0 || cc_tensor_upload(e->scale, &value) != 0))
-            e = NULL;
-        if (e && e->bias && (cc_tensor_download(tr->model->logit_bias, &value) != 0 || cc_tensor_upload(e->bias, &value) != 0))
-            e = NULL;
-        if (!e || cc_tensor_upload(e->pixels, batch->pixels + k * b * pixel_count) != 0 ||
-            upload_text(tr, e, batch->ids + k * b * context, batch->eot + k * b) != 0 || upload_labels(e) != 0 ||
-            cc_tensor_upload(e->img_others, others_img) != 0 || cc_tensor_upload(e->txt_others, others_txt) != 0 ||
-            cc_graph_compute(e->graph) != 0 || cc_tensor_download(e->output, &pass_loss) != 0) {
-            status = -1;
-            break;
-        }
-        if (k == 0) *loss = pass_loss;
+        float pass_loss;
+        status = micro_batch_pass(tr, batch, k, b, img, txt, B, my_first + k * b, others_img, others_txt, &pass_loss);
+        if (status == 0 && k == 0) *loss = pass_loss;
     }
+    if (status != 0 && n_ranks > 1) cc_comm_abort(cc_last_error());
+    /* every rank reports rank 0's value of the (global) loss, so that all take the same decisions */
+    cc_comm_broadcast(loss, sizeof *loss, 0);
     free(img);
     free(txt);
     free(others_img);
@@ -357,8 +379,39 @@ static int accumulate_micro_batches(cc_trainer *tr, const cc_train_batch *batch,
 }
 
 int cc_trainer_accumulate(cc_trainer *tr, const cc_train_batch *batch, float *loss) {
-    if (tr->config.accum_freq > 1) return accumulate_micro_batches(tr, batch, loss);
+    if (tr->config.accum_freq > 1 || cc_comm_is_distributed()) return accumulate_micro_batches(tr, batch, loss);
     return run_loss_graph(tr, GRAPH_TRAIN, batch, loss);
+}
+
+/* FNV-1a over the bytes of every model parameter, adapter and AdamW moment. */
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static int hash_tensor(const cc_tensor *t, uint64_t *h) {
+    if (!t) return 0;
+    void *host = cc_malloc(cc_nbytes(t), "parameter checksum");
+    if (!host || cc_tensor_download(t, host) != 0) {
+        free(host);
+        return -1;
+    }
+    *h = hash_bytes(*h, host, cc_nbytes(t));
+    free(host);
+    return 0;
+}
+
+int cc_trainer_state_hash(cc_trainer *tr, uint64_t *hash) {
+    uint64_t h = 14695981039346656037ull;
+    int status = 0;
+    for (int i = 0; i < tr->model->n_params && status == 0; i++) status = hash_tensor(tr->model->params[i], &h);
+    if (status == 0) status = hash_tensor(tr->model->logit_bias, &h);
+    if (status == 0) status = hash_tensor(tr->image_adapter, &h) || hash_tensor(tr->text_adapter, &h) ? -1 : 0;
+    for (int i = 0; i < tr->opt.n_params && status == 0; i++)
+        status = hash_tensor(tr->opt.m[i], &h) || hash_tensor(tr->opt.v[i], &h) ? -1 : 0;
+    *hash = h;
+    return status;
 }
 
 int cc_trainer_zero_grad(cc_trainer *tr) { return cc_adamw_zero_grad(&tr->opt); }
@@ -373,8 +426,35 @@ static int clamp_logit_scale(cc_trainer *tr) {
     return cc_tensor_upload(s, &value);
 }
 
+/* Data-parallel: every rank's accumulated gradients ← their sum over the ranks. All gradients go
+ * into one buffer in the optimizer's parameter order, so that each rank adds the same floats in the
+ * same order, and one all-reduce sums them. */
+static int reduce_gradients(cc_trainer *tr) {
+    cc_adamw *opt = &tr->opt;
+    int64_t total = 0;
+    for (int i = 0; i < opt->n_params; i++) total += cc_nelements(opt->params[i]->grad_acc);
+    float *flat = cc_malloc((size_t)total * sizeof(float), "gradient all-reduce");
+    if (!flat) return -1;
+    int64_t at = 0;
+    int status = 0;
+    for (int i = 0; i < opt->n_params && status == 0; i++) {
+        status = cc_tensor_download(opt->params[i]->grad_acc, flat + at);
+        at += cc_nelements(opt->params[i]->grad_acc);
+    }
+    if (status != 0) cc_comm_abort(cc_last_error());
+    cc_comm_allreduce_sum(flat, total);
+    at = 0;
+    for (int i = 0; i < opt->n_params && status == 0; i++) {
+        status = cc_tensor_upload(opt->params[i]->grad_acc, flat + at);
+        at += cc_nelements(opt->params[i]->grad_acc);
+    }
+    free(flat);
+    return status;
+}
+
 int cc_trainer_apply(cc_trainer *tr, float grad_scale, double *grad_norm) {
-    int status = cc_adamw_step(&tr->opt, grad_scale, grad_norm);
+    int status = cc_comm_is_distributed() ? reduce_gradients(tr) : 0;
+    if (status == 0) status = cc_adamw_step(&tr->opt, grad_scale, grad_norm);
     if (status == 0) status = clamp_logit_scale(tr);
     if (cc_adamw_zero_grad(&tr->opt) != 0) status = -1;
     return status;

@@ -6,6 +6,10 @@
  * computed without gradients; then each micro-batch is recomputed with gradients while the other
  * micro-batches' features enter the loss as constants. Every pass computes the full-batch loss, and
  * the K gradients sum to the full-batch gradient, while activations for only one micro-batch exist.
+ *
+ * Data-parallel (`mpirun -np N`, engine/comm.h): each rank passes its slice of the global batch; the
+ * same mechanism runs with the other ranks' features all-gathered as constants, and cc_trainer_apply
+ * sums the ranks' gradients before AdamW, so every rank takes the same step on the same weights.
  */
 #ifndef CLIPC_TRAINER_H
 #define CLIPC_TRAINER_H
@@ -57,10 +61,12 @@ typedef struct cc_train_batch {
 
 /* Forward + backward of one batch; gradients are added to the accumulators; *loss = batch loss. */
 int cc_trainer_accumulate(cc_trainer *tr, const cc_train_batch *batch, float *loss);
-/* AdamW on the accumulated gradients × grad_scale, clamp logit_scale ≤ ln 100, zero gradients.
+/* (Data-parallel: first the gradients are summed over the ranks.) AdamW on the accumulated gradients × grad_scale, clamp logit_scale ≤ ln 100, zero gradients.
  * *grad_norm receives the global norm before clipping. */
 int cc_trainer_apply(cc_trainer *tr, float grad_scale, double *grad_norm);
 int cc_trainer_zero_grad(cc_trainer *tr);
+/* A checksum of the weights, adapters and AdamW moments (data-parallel ranks compare it). */
+int cc_trainer_state_hash(cc_trainer *tr, uint64_t *hash);
 /* Largest planned activation memory (bytes) of the gradient graphs built so far. */
 size_t cc_trainer_peak_activation_bytes(const cc_trainer *tr);
 /* Loss without gradients (validation). */
