@@ -291,3 +291,81 @@ done:
     free(ids); free(sc); free(kl);
     return rc;
 }
+
+/* One shard: the rows whose id falls into it, trained on them, added, saved. */
+static int build_one_shard(const char *path, const char *desc, int dim, cc_metric metric, const char *model,
+                           int64_t n, const float *x, const int64_t *ids, const char *const *texts, int n_shards,
+                           int s, int64_t ef_construction, int64_t seed, int64_t *count) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (cc_manifest_shard_of(ids ? ids[i] : i, n_shards) == s) m++;
+    float *sx = malloc(sizeof(float) * (size_t)(m ? m : 1) * (size_t)dim);
+    int64_t *sid = malloc(sizeof(int64_t) * (size_t)(m ? m : 1));
+    const char **st = texts ? malloc(sizeof(char *) * (size_t)(m ? m : 1)) : NULL;
+    cc_index *idx = cc_index_create(desc, dim, metric);
+    int rc = -1;
+    if (!sx || !sid || (texts && !st)) { cc_set_error("out of memory"); goto done; }
+    if (!idx) goto done;
+    for (int64_t i = 0, j = 0; i < n; i++) {
+        int64_t id = ids ? ids[i] : i;
+        if (cc_manifest_shard_of(id, n_shards) != s) continue;
+        memcpy(sx + j * dim, x + i * dim, sizeof(float) * (size_t)dim);
+        sid[j] = id;
+        if (st) st[j] = texts[i];
+        j++;
+    }
+    if (ef_construction && cc_index_set_param(idx, "efConstruction", ef_construction) < 0) goto done;
+    if (seed >= 0 && cc_index_set_param(idx, "seed", seed) < 0) goto done;
+    if (model && model[0] && cc_index_set_meta(idx, "model", model) != 0) goto done;
+    if (!cc_index_is_trained(idx) && (m == 0 || cc_index_train(idx, m, sx) != 0)) {
+        if (m == 0) cc_set_error("%s: shard %d gets no vectors and %s needs training", path, s, desc);
+        goto done;
+    }
+    if (m && cc_index_add_items(idx, m, sx, sid, st, NULL) != 0) goto done;
+    if (cc_index_save(idx, path) != 0) goto done;
+    *count = cc_index_count(idx);
+    rc = 0;
+done:
+    cc_index_free(idx);
+    free(sx); free(sid); free(st);
+    return rc;
+}
+
+int cc_shards_build(const char *out, const char *desc, int dim, cc_metric metric, const char *model, int64_t n,
+                    const float *x, const int64_t *ids, const char *const *texts, int n_shards,
+                    int64_t ef_construction, int64_t seed) {
+    if (n_shards < 1 || n_shards > CC_MANIFEST_MAX_SHARDS) {
+        cc_set_error("--shards must be between 1 and %d, got %d", CC_MANIFEST_MAX_SHARDS, n_shards);
+        return -1;
+    }
+    const char *slash = strrchr(out, '/');
+    const char *base = slash ? slash + 1 : out;
+    cc_manifest m = {.type = NULL, .metric = metric, .dim = dim, .model = (char *)(model ? model : ""),
+                     .n_shards = n_shards};
+    m.files = calloc((size_t)n_shards, sizeof(char *));
+    m.counts = calloc((size_t)n_shards, sizeof(int64_t));
+    int rc = -1;
+    if (!m.files || !m.counts) { cc_set_error("out of memory"); goto done; }
+    for (int s = 0; s < n_shards; s++) {
+        size_t len = strlen(base) + 24;
+        m.files[s] = malloc(len);
+        if (!m.files[s]) { cc_set_error("out of memory"); goto done; }
+        snprintf(m.files[s], len, "%s.shard%d", base, s);
+        char *path = cc_manifest_shard_path(out, m.files[s]);
+        if (!path) goto done;
+        int r = build_one_shard(path, desc, dim, metric, model, n, x, ids, texts, n_shards, s, ef_construction,
+                                seed, &m.counts[s]);
+        free(path);
+        if (r != 0) goto done;
+    }
+    cc_index *probe = cc_index_create(desc, dim, metric);
+    if (!probe) goto done;
+    m.type = strdup(cc_index_desc(probe));
+    cc_index_free(probe);
+    if (!m.type) { cc_set_error("out of memory"); goto done; }
+    rc = cc_manifest_save(&m, out);
+done:
+    for (int s = 0; m.files && s < n_shards; s++) free(m.files[s]);
+    free(m.files); free(m.counts); free(m.type);
+    return rc;
+}

@@ -61,4 +61,11 @@ int64_t cc_shards_count(const cc_shards *s);
 int cc_shards_search(const cc_shards *s, int64_t nq, const float *queries, int k, const cc_search_params *params,
                      int64_t *out_ids, float *out_scores);
 
+/* Builds n rows of x (ids: NULL = 0..n-1; texts may be NULL) into n_shards indexes of type desc,
+ * id i into shard i % n_shards (each shard trained on its own rows), saved as OUT.shard<s> next to
+ * the manifest written at out. ef_construction / seed: 0 / -1 keep the defaults. */
+int cc_shards_build(const char *out, const char *desc, int dim, cc_metric metric, const char *model, int64_t n,
+                    const float *x, const int64_t *ids, const char *const *texts, int n_shards,
+                    int64_t ef_construction, int64_t seed);
+
 #endif

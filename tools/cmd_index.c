@@ -16,6 +16,7 @@
 #include "engine/clip.h"
 #include "engine/util.h"
 #include "index/index.h"
+#include "index/manifest.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/lines.h"
@@ -913,6 +914,7 @@ static int run_build(int argc, char **argv) {
     int64_t ef_construction = 0, train_size = 0, seed = -1;
     model_args ma = {0};
     const char *precision = NULL;
+    int64_t shards = 0;
     cc_option options[] = {
         {"--type", CC_OPT_STRING, &type, "DESC", "index type, faiss factory style (e.g. HNSW32, IVF1024,PQ64; default Flat with --model)"},
         {"--vectors", CC_OPT_STRING, &vectors, "X.npy", "float32 vectors, rows x dimension"},
@@ -932,6 +934,7 @@ static int run_build(int argc, char **argv) {
         {"--train-size", CC_OPT_INT, &train_size, "N", "vectors used to train IVF/PQ (default: all)"},
         {"--seed", CC_OPT_INT, &seed, "N", "seed for training samples and HNSW levels"},
         {"--out", CC_OPT_STRING, &out, "FILE", "index file to write"},
+        {"--shards", CC_OPT_INT, &shards, "N", "with --vectors: write N shard files OUT.shard<s> (id i in shard i % N) and a JSON manifest at OUT"},
         {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };
@@ -941,6 +944,10 @@ static int run_build(int argc, char **argv) {
     if (!vectors && (ma.images || (model && texts_path))) {
         if (!model || !out || (ma.images && texts_path) || ids_path) {
             fprintf(stderr, "clipc index build: with --model, give --out and one of --images or --texts (no --ids)\n");
+            return 2;
+        }
+        if (shards) {
+            fprintf(stderr, "clipc index build: --shards is not yet supported with --model (embed first, then build from --vectors)\n");
             return 2;
         }
         ma.model = model;
@@ -972,6 +979,19 @@ static int run_build(int argc, char **argv) {
     }
     if (ids_path && load_ids(ids_path, n, &ids) != 0) goto fail;
     if (texts_path && !(texts = load_texts(texts_path, n, &text_buf))) goto fail;
+    if (shards) {
+        if (train_size) {
+            cc_set_error("--train-size is not supported with --shards (each shard trains on its own vectors)");
+            goto fail;
+        }
+        if (cc_shards_build(out, type, d, metric, model, n, x.data, ids_path ? ids.data : NULL, texts, (int)(shards > 1 << 20 ? 1 << 20 : shards),
+                            ef_construction, seed) != 0)
+            goto fail;
+        printf("built %s (%d-d, %s) from %lld vectors in %lld shards -> %s\n", type, d, cc_metric_name(metric),
+               (long long)n, (long long)shards, out);
+        status = 0;
+        goto done;
+    }
     if (!(idx = cc_index_create(type, d, metric))) goto fail;
     if (ef_construction && cc_index_set_param(idx, "efConstruction", ef_construction) < 0) goto fail;
     if (seed >= 0 && cc_index_set_param(idx, "seed", seed) < 0) goto fail;
@@ -1137,6 +1157,53 @@ const cc_command cmd_index_search = {
     "index search", "--index FILE --queries Q.npy --k K --out I.npy [options]",
     "Search an index; prints queries/s and, with --gt, recall@k.", run_search};
 
+/* index search over a shard manifest: every shard searched, the top-k merged (index/manifest.c). */
+static int search_manifest(const char *manifest, const char *queries, const char *out, const char *scores_path,
+                           int k, const cc_search_params *params, const char *gt_path) {
+    cc_shards sh;
+    cc_npy q = {0}, gt = {0};
+    int64_t *ids = NULL;
+    float *scores = NULL;
+    int status = 1, have_gt = 0;
+    if (cc_shards_open(manifest, &sh) != 0) {
+        cc_command_error(&cmd_index_search, cc_last_error());
+        return 1;
+    }
+    if (load_matrix(queries, "queries", sh.m.dim, &q) != 0) goto fail;
+    int64_t nq = q.shape[0];
+    if (gt_path) {
+        if (cc_npy_read_i64(gt_path, &gt) != 0) goto fail;
+        have_gt = 1;
+        if (gt.ndim != 2 || gt.shape[0] != nq || gt.shape[1] < k) {
+            cc_set_error("%s: ground truth must be %lld x >=%d ids", gt_path, (long long)nq, k);
+            goto fail;
+        }
+    }
+    ids = cc_malloc((size_t)nq * (size_t)k * sizeof(int64_t), "result ids");
+    scores = cc_malloc((size_t)nq * (size_t)k * sizeof(float), "result scores");
+    if (!ids || !scores) goto fail;
+    double t0 = cc_now();
+    if (cc_shards_search(&sh, nq, q.data, k, params, ids, scores) != 0) goto fail;
+    double t = cc_now() - t0;
+    int64_t shape[2] = {nq, k};
+    if (cc_npy_write_i64(out, 2, shape, ids) != 0) goto fail;
+    if (scores_path && cc_npy_write_f32(scores_path, 2, shape, scores) != 0) goto fail;
+    printf("searched %lld queries (k=%d) over %d shards in %.4f s", (long long)nq, k, sh.m.n_shards, t);
+    if (gt_path) printf(", recall@%d %.4f", k, recall_at_k(ids, nq, k, &gt));
+    printf(" [%s]\n", sh.m.type);
+    status = 0;
+    goto done;
+fail:
+    cc_command_error(&cmd_index_search, cc_last_error());
+done:
+    cc_shards_close(&sh);
+    cc_npy_free(&q);
+    if (have_gt) cc_npy_free(&gt);
+    free(ids);
+    free(scores);
+    return status;
+}
+
 static int run_search(int argc, char **argv) {
     const char *index_path = NULL, *queries = NULL, *out = NULL, *scores_path = NULL, *gt_path = NULL;
     int64_t k = 10, nprobe = 0, ef = 0, rerank = 0, repeat = 1;
@@ -1173,6 +1240,12 @@ static int run_search(int argc, char **argv) {
     int64_t *ids = NULL;
     float *scores = NULL;
     int status = 1;
+    if (cc_manifest_is_manifest(index_path)) {
+        cc_search_params mp = {.nprobe = (int)(nprobe > 1 << 30 ? 1 << 30 : nprobe),
+                               .ef_search = (int)(ef > 1 << 20 ? 1 << 20 : ef),
+                               .rerank = (int)(rerank > 1024 ? 1024 : rerank)};
+        return search_manifest(index_path, queries, out, scores_path, (int)k, &mp, gt_path);
+    }
     double t_load = cc_now();
     cc_index *idx = cc_index_load_flags(index_path, no_crc ? CC_INDEX_LOAD_NO_CRC : 0);
     if (!idx) goto fail;
