@@ -1,4 +1,5 @@
-/* manifest.c — the shard manifest (JSON, via data/json_reader) and the merged top-k over shards. */
+/* manifest.c — the shard manifest (JSON, via data/json_reader): parse with every field checked, atomic
+ * save, shard paths, and the merge of per-shard top-k lists. The shards themselves: index/shards.c. */
 #include "index/manifest.h"
 
 #include <math.h>
@@ -84,7 +85,11 @@ static int parse_shards(json_reader *r, const char *name, cc_manifest *m) {
         if (k < 0) return -1;
         if (!m->files[s] || m->counts[s] < 0) return bad(name, "a shard entry needs \"file\" and \"count\"");
     }
-    return more < 0 ? -1 : 0;
+    if (more < 0) return -1;
+    for (int a = 0; a < m->n_shards; a++)
+        for (int b = a + 1; b < m->n_shards; b++)
+            if (!strcmp(m->files[a], m->files[b])) return bad(name, "two shards name the same \"file\"");
+    return 0;
 }
 
 int cc_manifest_parse(const char *text, size_t len, const char *name, cc_manifest *m) {
@@ -221,151 +226,4 @@ int cc_topk_merge(int n_lists, const int64_t *const *ids, const float *const *sc
     }
     free(pos);
     return 0;
-}
-
-void cc_shards_close(cc_shards *s) {
-    for (int i = 0; s->idx && i < s->m.n_shards; i++) cc_index_free(s->idx[i]);
-    free(s->idx);
-    cc_manifest_free(&s->m);
-    s->idx = NULL;
-}
-
-int cc_shards_open(const char *manifest_path, cc_shards *out) {
-    memset(out, 0, sizeof *out);
-    if (cc_manifest_load(manifest_path, &out->m) != 0) return -1;
-    out->idx = calloc((size_t)out->m.n_shards, sizeof(cc_index *));
-    if (!out->idx) { cc_set_error("out of memory"); goto fail; }
-    for (int i = 0; i < out->m.n_shards; i++) {
-        char *p = cc_manifest_shard_path(manifest_path, out->m.files[i]);
-        if (!p) goto fail;
-        out->idx[i] = cc_index_load(p);
-        if (!out->idx[i]) { free(p); goto fail; }
-        cc_index *x = out->idx[i];
-        if (cc_index_dim(x) != out->m.dim || cc_index_metric(x) != out->m.metric ||
-            cc_index_count(x) != out->m.counts[i]) {
-            cc_set_error("%s: shard %s does not match the manifest (dim %d/%d, metric %s/%s, count %lld/%lld)",
-                         manifest_path, p, cc_index_dim(x), out->m.dim, cc_metric_name(cc_index_metric(x)),
-                         cc_metric_name(out->m.metric), (long long)cc_index_count(x), (long long)out->m.counts[i]);
-            free(p);
-            goto fail;
-        }
-        free(p);
-    }
-    return 0;
-fail:
-    cc_shards_close(out);
-    return -1;
-}
-
-int64_t cc_shards_count(const cc_shards *s) {
-    int64_t n = 0;
-    for (int i = 0; i < s->m.n_shards; i++) n += cc_index_count(s->idx[i]);
-    return n;
-}
-
-int cc_shards_search(const cc_shards *s, int64_t nq, const float *queries, int k, const cc_search_params *params,
-                     int64_t *out_ids, float *out_scores) {
-    int n = s->m.n_shards, rc = -1;
-    int64_t **ids = calloc((size_t)n, sizeof *ids);
-    float **sc = calloc((size_t)n, sizeof *sc);
-    int *kl = calloc((size_t)n, sizeof *kl);
-    if (!ids || !sc || !kl) { cc_set_error("out of memory"); goto done; }
-    if (k > cc_shards_count(s)) {
-        cc_set_error("k = %d is larger than the sharded index (%lld vectors)", k, (long long)cc_shards_count(s));
-        goto done;
-    }
-    for (int i = 0; i < n; i++) {
-        int64_t c = cc_index_count(s->idx[i]);
-        kl[i] = (int)(c < k ? c : k);
-        if (kl[i] == 0) continue;
-        ids[i] = malloc(sizeof(int64_t) * (size_t)(nq * kl[i]));
-        sc[i] = malloc(sizeof(float) * (size_t)(nq * kl[i]));
-        if (!ids[i] || !sc[i]) { cc_set_error("out of memory"); goto done; }
-        cc_search_params p = params ? *params : (cc_search_params){0};
-        if (cc_index_search_ex(s->idx[i], nq, queries, kl[i], &p, ids[i], sc[i]) != 0) goto done;
-    }
-    rc = cc_topk_merge(n, (const int64_t *const *)ids, (const float *const *)sc, kl, nq, k, s->m.metric, out_ids,
-                       out_scores);
-done:
-    for (int i = 0; ids && sc && i < n; i++) { free(ids[i]); free(sc[i]); }
-    free(ids); free(sc); free(kl);
-    return rc;
-}
-
-/* One shard: the rows whose id falls into it, trained on them, added, saved. */
-static int build_one_shard(const char *path, const char *desc, int dim, cc_metric metric, const char *model,
-                           int64_t n, const float *x, const int64_t *ids, const char *const *texts, int n_shards,
-                           int s, int64_t ef_construction, int64_t seed, int64_t *count) {
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (cc_manifest_shard_of(ids ? ids[i] : i, n_shards) == s) m++;
-    float *sx = malloc(sizeof(float) * (size_t)(m ? m : 1) * (size_t)dim);
-    int64_t *sid = malloc(sizeof(int64_t) * (size_t)(m ? m : 1));
-    const char **st = texts ? malloc(sizeof(char *) * (size_t)(m ? m : 1)) : NULL;
-    cc_index *idx = cc_index_create(desc, dim, metric);
-    int rc = -1;
-    if (!sx || !sid || (texts && !st)) { cc_set_error("out of memory"); goto done; }
-    if (!idx) goto done;
-    for (int64_t i = 0, j = 0; i < n; i++) {
-        int64_t id = ids ? ids[i] : i;
-        if (cc_manifest_shard_of(id, n_shards) != s) continue;
-        memcpy(sx + j * dim, x + i * dim, sizeof(float) * (size_t)dim);
-        sid[j] = id;
-        if (st) st[j] = texts[i];
-        j++;
-    }
-    if (ef_construction && cc_index_set_param(idx, "efConstruction", ef_construction) < 0) goto done;
-    if (seed >= 0 && cc_index_set_param(idx, "seed", seed) < 0) goto done;
-    if (model && model[0] && cc_index_set_meta(idx, "model", model) != 0) goto done;
-    if (!cc_index_is_trained(idx) && (m == 0 || cc_index_train(idx, m, sx) != 0)) {
-        if (m == 0) cc_set_error("%s: shard %d gets no vectors and %s needs training", path, s, desc);
-        goto done;
-    }
-    if (m && cc_index_add_items(idx, m, sx, sid, st, NULL) != 0) goto done;
-    if (cc_index_save(idx, path) != 0) goto done;
-    *count = cc_index_count(idx);
-    rc = 0;
-done:
-    cc_index_free(idx);
-    free(sx); free(sid); free(st);
-    return rc;
-}
-
-int cc_shards_build(const char *out, const char *desc, int dim, cc_metric metric, const char *model, int64_t n,
-                    const float *x, const int64_t *ids, const char *const *texts, int n_shards,
-                    int64_t ef_construction, int64_t seed) {
-    if (n_shards < 1 || n_shards > CC_MANIFEST_MAX_SHARDS) {
-        cc_set_error("--shards must be between 1 and %d, got %d", CC_MANIFEST_MAX_SHARDS, n_shards);
-        return -1;
-    }
-    const char *slash = strrchr(out, '/');
-    const char *base = slash ? slash + 1 : out;
-    cc_manifest m = {.type = NULL, .metric = metric, .dim = dim, .model = (char *)(model ? model : ""),
-                     .n_shards = n_shards};
-    m.files = calloc((size_t)n_shards, sizeof(char *));
-    m.counts = calloc((size_t)n_shards, sizeof(int64_t));
-    int rc = -1;
-    if (!m.files || !m.counts) { cc_set_error("out of memory"); goto done; }
-    for (int s = 0; s < n_shards; s++) {
-        size_t len = strlen(base) + 24;
-        m.files[s] = malloc(len);
-        if (!m.files[s]) { cc_set_error("out of memory"); goto done; }
-        snprintf(m.files[s], len, "%s.shard%d", base, s);
-        char *path = cc_manifest_shard_path(out, m.files[s]);
-        if (!path) goto done;
-        int r = build_one_shard(path, desc, dim, metric, model, n, x, ids, texts, n_shards, s, ef_construction,
-                                seed, &m.counts[s]);
-        free(path);
-        if (r != 0) goto done;
-    }
-    cc_index *probe = cc_index_create(desc, dim, metric);
-    if (!probe) goto done;
-    m.type = strdup(cc_index_desc(probe));
-    cc_index_free(probe);
-    if (!m.type) { cc_set_error("out of memory"); goto done; }
-    rc = cc_manifest_save(&m, out);
-done:
-    for (int s = 0; m.files && s < n_shards; s++) free(m.files[s]);
-    free(m.files); free(m.counts); free(m.type);
-    return rc;
 }
