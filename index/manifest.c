@@ -138,7 +138,10 @@ int cc_manifest_parse(const char *text, size_t len, const char *name, cc_manifes
     rc = 0;
 done:
     json_free(&r);
-    if (rc != 0) cc_manifest_free(m);
+    if (rc != 0) {
+        cc_manifest_free(m);
+        if (!strstr(cc_last_error(), "bad shard manifest")) cc_prefix_error("bad shard manifest");
+    }
     return rc;
 }
 

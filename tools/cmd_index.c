@@ -1082,13 +1082,13 @@ done:
 }
 
 /* A manifest at --index: only the --vectors form, in place. */
-static int manifest_form_ok(const cc_command *cmd, const char *out, int model_form) {
+static int manifest_form_ok(const cc_command *cmd, const char *path, const char *out, int model_form) {
     if (model_form) {
-        fprintf(stderr, "clipc %s: a shard manifest takes --vectors (embed with clipc embed first); --images/--texts with a model need one index file\n", cmd->name);
+        fprintf(stderr, "clipc %s: %s is a shard manifest: it takes --vectors (embed with clipc embed first); --images/--texts with a model need one index file\n", cmd->name, path);
         return 0;
     }
     if (out) {
-        fprintf(stderr, "clipc %s: --out does not apply to a shard manifest (it is updated in place, atomically)\n", cmd->name);
+        fprintf(stderr, "clipc %s: %s is a shard manifest: --out does not apply (it is updated in place, atomically)\n", cmd->name, path);
         return 0;
     }
     return 1;
@@ -1118,7 +1118,7 @@ static int run_add(int argc, char **argv) {
     if (cc_apply_precision(&cmd_index_add, precision) != 0) return 2;
     if (index_path && cc_manifest_is_manifest(index_path)) {
         int model_form = !vectors || ma.images || ma.model || ma.meta || ma.cache || ma.no_cache || ma.style;
-        if (!manifest_form_ok(&cmd_index_add, out, model_form)) return 2;
+        if (!manifest_form_ok(&cmd_index_add, index_path, out, model_form)) return 2;
         return add_to_shards(index_path, vectors, ids_path, texts_path);
     }
     if (!vectors && index_path && (ma.images || texts_path)) {
@@ -1204,7 +1204,7 @@ static int run_remove(int argc, char **argv) {
         return 2;
     }
     if (cc_manifest_is_manifest(index_path)) {
-        if (!manifest_form_ok(&cmd_index_remove, out, 0)) return 2;
+        if (!manifest_form_ok(&cmd_index_remove, index_path, out, 0)) return 2;
         return remove_from_shards(index_path, ids_path);
     }
     cc_npy ids = {0};
