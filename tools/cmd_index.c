@@ -1099,7 +1099,7 @@ static int run_add(int argc, char **argv) {
     model_args ma = {0};
     const char *precision = NULL;
     cc_option options[] = {
-        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file (rewritten atomically unless --out)"},
+        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file (rewritten atomically unless --out) or shard manifest (each id into shard id % N)"},
         {"--vectors", CC_OPT_STRING, &vectors, "X.npy", "float32 vectors to add"},
         {"--ids", CC_OPT_STRING, &ids_path, "IDS.npy", "int64 id per vector (default: after the largest id)"},
         {"--texts", CC_OPT_STRING, &texts_path, "FILE", "captions to embed and add (with --vectors: one text per vector)"},
@@ -1192,7 +1192,7 @@ done:
 static int run_remove(int argc, char **argv) {
     const char *index_path = NULL, *ids_path = NULL, *out = NULL;
     cc_option options[] = {
-        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file (rewritten atomically unless --out)"},
+        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file (rewritten atomically unless --out) or shard manifest (each id from shard id % N)"},
         {"--ids", CC_OPT_STRING, &ids_path, "IDS.npy", "int64 ids to remove"},
         {"--out", CC_OPT_STRING, &out, "FILE", "write the result here instead"},
         {0},
@@ -1299,7 +1299,7 @@ static int run_search(int argc, char **argv) {
     int64_t k = 10, nprobe = 0, ef = 0, rerank = 0, repeat = 1;
     int no_crc = 0;
     cc_option options[] = {
-        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file"},
+        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file or shard manifest (every shard searched, top k merged)"},
         {"--queries", CC_OPT_STRING, &queries, "Q.npy", "float32 queries, rows x dimension"},
         {"--k", CC_OPT_INT, &k, "K", "neighbours per query (default 10)"},
         {"--out", CC_OPT_STRING, &out, "I.npy", "int64 ids, queries x k (-1 where none)"},
@@ -1471,7 +1471,7 @@ done:
 /* ------------------------------------------------------------------ info */
 
 static int run_info(int argc, char **argv);
-const cc_command cmd_index_info = {"index info", "FILE", "Describe an index file: type, counts, parameters, metadata.",
+const cc_command cmd_index_info = {"index info", "FILE", "Describe an index file: type, counts, parameters, metadata (a shard manifest: its fields and each shard).",
                                    run_info};
 
 /* index info of a shard manifest: the manifest's fields, then one line per shard. */
