@@ -150,3 +150,70 @@ TEST(index_manifest_bad_files_are_refused) {
     cc_manifest_free(&m);
     free(x);
 }
+
+/* Names of the files in the test directory, sorted, joined by spaces. */
+static void list_dir(char *out, size_t size) {
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "ls '%s'", test_tmpdir());
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, size - 1, p) : 0;
+    out[n] = 0;
+    if (p) pclose(p);
+}
+
+TEST(index_manifest_build_add_remove_commit) {
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    int d = 8, k = 5;
+    int64_t n = 90, nq = 6;
+    float *x = tix_clustered(&rng, n + 10, d, 4, 1), *q = tix_clustered(&rng, nq, d, 4, 1);
+    cc_index *one = cc_index_create("Flat", d, CC_METRIC_IP);
+    REQUIRE(one && cc_index_add(one, n, x) == 0);
+    const char *mpath = test_path("s.manifest");
+    cc_shard_spec spec = {"Flat", d, CC_METRIC_IP, 3, 0, -1, NULL};
+    REQUIRE(cc_shards_build(mpath, &spec, n, x, NULL, NULL, NULL) == 0, "%s", cc_last_error());
+    char before[4096], after[4096], text_before[4096], text_after[4096];
+    cc_shards sh;
+    REQUIRE(cc_shards_open(mpath, &sh) == 0, "%s", cc_last_error());
+    CHECK(sh.m.counts[0] == 30 && sh.m.counts[1] == 30 && sh.m.counts[2] == 30);
+    CHECK(cc_shards_next_id(&sh) == n);
+    /* a failing add (id 4 is already in shard 1) leaves every file as it was */
+    list_dir(before, sizeof before);
+    FILE *fp = fopen(mpath, "rb");
+    size_t tb = fread(text_before, 1, sizeof text_before - 1, fp);
+    fclose(fp);
+    int64_t dup[2] = {200, 4};
+    CHECK(cc_shards_add(&sh, mpath, 2, x + n * d, dup, NULL, NULL) == -1, "duplicate id accepted");
+    CHECK(strstr(cc_last_error(), "shard 1") != NULL, "%s", cc_last_error());
+    list_dir(after, sizeof after);
+    fp = fopen(mpath, "rb");
+    size_t ta = fread(text_after, 1, sizeof text_after - 1, fp);
+    fclose(fp);
+    CHECK(strcmp(before, after) == 0, "files changed: [%s] -> [%s]", before, after);
+    CHECK(ta == tb && memcmp(text_before, text_after, ta) == 0, "manifest changed by a failed add");
+    cc_shards_close(&sh);
+    /* add 10 (automatic ids 90..99) and remove 3, in both; the sharded search equals the one index */
+    REQUIRE(cc_shards_open(mpath, &sh) == 0, "%s", cc_last_error());
+    REQUIRE(cc_shards_add(&sh, mpath, 10, x + n * d, NULL, NULL, NULL) == 0, "%s", cc_last_error());
+    REQUIRE(cc_index_add(one, 10, x + n * d) == 0);
+    int64_t rm[4] = {1, 95, 96, 5000};
+    CHECK(cc_shards_remove(&sh, mpath, 4, rm) == 3, "%s", cc_last_error());
+    CHECK(cc_index_remove(one, 4, rm) == 3);
+    cc_shards_close(&sh);
+    REQUIRE(cc_shards_open(mpath, &sh) == 0, "%s", cc_last_error());
+    /* 90..99: shards 0 1 2 0 1 2 0 1 2 0 -> +4 +3 +3; removed 1 (shard 1), 95 (2), 96 (0) */
+    CHECK(sh.m.counts[0] == 33 && sh.m.counts[1] == 32 && sh.m.counts[2] == 32, "counts %lld %lld %lld",
+          (long long)sh.m.counts[0], (long long)sh.m.counts[1], (long long)sh.m.counts[2]);
+    int64_t ids1[6 * 5], ids3[6 * 5];
+    float sc1[6 * 5], sc3[6 * 5];
+    REQUIRE(cc_index_search(one, nq, q, k, ids1, sc1) == 0);
+    REQUIRE(cc_shards_search(&sh, nq, q, k, NULL, ids3, sc3) == 0, "%s", cc_last_error());
+    CHECK(memcmp(ids1, ids3, sizeof ids1) == 0 && memcmp(sc1, sc3, sizeof sc1) == 0, "sharded search differs");
+    cc_shards_close(&sh);
+    /* only the manifest's own files remain: 3 shards, replaced ones deleted */
+    list_dir(after, sizeof after);
+    CHECK(!strcmp(after, "s.manifest\ns.manifest.shard0\ns.manifest.shard1\ns.manifest.shard2\n"), "files: %s", after);
+    cc_index_free(one);
+    free(x);
+    free(q);
+}
