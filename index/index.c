@@ -93,6 +93,7 @@ const char *cc_index_desc(const cc_index *idx) { return idx->desc; }
 int cc_index_dim(const cc_index *idx) { return idx->dim; }
 cc_metric cc_index_metric(const cc_index *idx) { return idx->metric; }
 int64_t cc_index_count(const cc_index *idx) { return idx->n_live; }
+int64_t cc_index_next_id(const cc_index *idx) { return idx->next_id; }
 int cc_index_is_trained(const cc_index *idx) { return idx->trained; }
 
 int64_t cc_index_memory_bytes(const cc_index *idx) {

@@ -63,6 +63,7 @@ int cc_index_dim(const cc_index *index);
 cc_metric cc_index_metric(const cc_index *index);
 const char *cc_metric_name(cc_metric metric);     /* "ip" / "l2" */
 int64_t cc_index_count(const cc_index *index);     /* vectors that can be returned (not removed) */
+int64_t cc_index_next_id(const cc_index *index);   /* id cc_index_add gives next: 1 + the largest id so far */
 int cc_index_is_trained(const cc_index *index);
 /* Approximate bytes held by the index (vectors, codes, graph, ids, metadata). */
 int64_t cc_index_memory_bytes(const cc_index *index);

@@ -359,9 +359,20 @@ static int parse_meta_entry(void *ctx, const char *key, const char *value) {
     return cc_index_set_meta((cc_index *)ctx, key, value);
 }
 
+/* A shard manifest (index/manifest.h) opens with '{' after optional whitespace; an index file never does. */
+static int starts_like_json(const uint8_t *base, size_t size) {
+    size_t i = 0;
+    while (i < size && (base[i] == ' ' || base[i] == '\n' || base[i] == '\r' || base[i] == '\t')) i++;
+    return i < size && base[i] == '{';
+}
+
 /* Header and section table checks; fills r. */
 static int read_table(cc_reader *r, const uint8_t *base, size_t size, int flags, uint32_t *dim, uint32_t *metric) {
     const char *path = r->path;
+    if (starts_like_json(base, size)) {
+        cc_set_error("%s: is a JSON shard manifest, not an index file (this command takes one index file)", path);
+        return -1;
+    }
     if (size < HEADER_SIZE) {
         cc_set_error("%s: not a clipc index (file too short: %zu bytes)", path, size);
         return -1;
@@ -531,6 +542,13 @@ cc_index *cc_index_load_flags(const char *path, int flags) {
         return NULL;
     }
     size_t size = (size_t)st.st_size;
+    uint8_t head[HEADER_SIZE];
+    ssize_t got = size < HEADER_SIZE ? pread(fd, head, size, 0) : 0;
+    if (got > 0 && starts_like_json(head, (size_t)got)) {
+        cc_set_error("%s: is a JSON shard manifest, not an index file (this command takes one index file)", path);
+        close(fd);
+        return NULL;
+    }
     if (size < HEADER_SIZE) {
         cc_set_error("%s: not a clipc index (file too short: %zu bytes)", path, size);
         close(fd);

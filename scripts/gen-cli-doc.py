@@ -27,18 +27,21 @@ clipc export --model clip-vit-base-patch32 --format onnx --out clip-onnx    # vi
  "info": """clipc info --model clip-vit-base-patch32""",
  "search": """clipc search --index photos.idx --text "a dog on a beach" --k 5
 clipc search --index photos.idx --image query.jpg --json
-clipc search --index news.idx --text "election results" --decay 0.1 --template "a photo of {}" """,
+clipc search --index news.idx --text "election results" --decay 0.1 --template "a photo of {}" 
+clipc search --index photos.manifest --text "a dog on a beach"   # sharded: every shard, top k merged""",
  "classify": """clipc classify --model clip-vit-base-patch32 --labels labels.txt --image cat.jpg dog.jpg
 clipc classify --model clip-vit-base-patch32 --labels labels.txt --images unlabelled.txt --pseudo-label pseudo.tsv""",
  "serve": """clipc serve --index photos.idx --port 8080        # then open http://127.0.0.1:8080/""",
  "index build": """clipc index build --model clip-vit-base-patch32 --images ~/Pictures --type HNSW32 --out photos.idx
 clipc index build --model clip-vit-base-patch32 --texts captions.txt --out captions.idx
-clipc index build --type IVF1024,PQ64,RFlat --vectors emb.npy --out big.idx""",
+clipc index build --type IVF1024,PQ64,RFlat --vectors emb.npy --out big.idx
+clipc index build --type HNSW32 --vectors emb.npy --shards 4 --out big.manifest   # 4 shards + manifest""",
  "index add": """clipc index add --index photos.idx --images ~/Pictures/2026""",
  "index remove": """clipc index remove --index photos.idx --ids gone.npy""",
  "index search": """clipc index search --index big.idx --queries q.npy --k 10 --out ids.npy --gt gt.npy --nprobe 32""",
  "index tune": """clipc index tune --index big.idx --queries q.npy --target-recall 0.95""",
- "index info": """clipc index info photos.idx""",
+ "index info": """clipc index info photos.idx
+clipc index info big.manifest    # type, dim, metric, model, then one line per shard""",
  "synth": """clipc synth --out synth --count 4000 --seed 7""",
  "tokenize": """echo "a photo of a dog" | clipc tokenize --model clip-vit-base-patch32 --special""",
  "tokenizer-learn": """clipc tokenizer-learn --data synth/pairs.tsv --merges 2000 --out vocab""",

@@ -17,6 +17,7 @@
 #include "engine/util.h"
 #include "index/filter.h"
 #include "index/index.h"
+#include "index/manifest.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/lines.h"
@@ -673,8 +674,22 @@ static void print_counts(const embed_counts *c, int64_t skipped_before, double s
 
 typedef struct build_opts {
     const char *type, *metric_name, *out;
-    int64_t ef_construction, train_size, seed;
+    int64_t ef_construction, train_size, seed, shards;
 } build_opts;
+
+/* --shards N: N shard files and a manifest at out (index/manifest.h), each shard of tmpl's type,
+ * parameters and metadata. */
+static int build_shards(const char *out, const cc_index *tmpl, int64_t shards, int64_t ef_construction, int64_t seed,
+                        int64_t n, const float *x, const int64_t *ids, const char *const *texts,
+                        const int64_t *timestamps) {
+    if (shards < 1 || shards > CC_MANIFEST_MAX_SHARDS) {
+        cc_set_error("--shards must be between 1 and %d, got %lld", CC_MANIFEST_MAX_SHARDS, (long long)shards);
+        return -1;
+    }
+    cc_shard_spec spec = {cc_index_desc(tmpl), cc_index_dim(tmpl), cc_index_metric(tmpl), (int)shards,
+                          ef_construction, seed, tmpl};
+    return cc_shards_build(out, &spec, n, x, ids, texts, timestamps);
+}
 
 static int train_subset(cc_index *idx, int64_t n, int d, const float *x, int64_t train_size) {
     if (cc_index_is_trained(idx)) return 0;
@@ -727,14 +742,22 @@ static int build_with_model(const cc_command *cmd, const model_args *a, const bu
     if (b->ef_construction && cc_index_set_param(idx, "efConstruction", b->ef_construction) < 0) goto fail;
     if (b->seed >= 0 && cc_index_set_param(idx, "seed", b->seed) < 0) goto fail;
     if (set_model_meta(idx, &stamp, dim) != 0) goto fail;
-    if (train_subset(idx, n, dim, vectors, b->train_size) != 0) goto fail;
-    if (cc_index_add_items(idx, n, vectors, NULL, (const char *const *)set.texts,
-                           set.has_timestamps ? set.timestamps : NULL) != 0)
-        goto fail;
-    if (cc_index_save(idx, b->out) != 0) goto fail;
+    if (b->shards) {
+        if (build_shards(b->out, idx, b->shards, b->ef_construction, b->seed, n, vectors, NULL,
+                         (const char *const *)set.texts, set.has_timestamps ? set.timestamps : NULL) != 0)
+            goto fail;
+    } else {
+        if (train_subset(idx, n, dim, vectors, b->train_size) != 0) goto fail;
+        if (cc_index_add_items(idx, n, vectors, NULL, (const char *const *)set.texts,
+                               set.has_timestamps ? set.timestamps : NULL) != 0)
+            goto fail;
+        if (cc_index_save(idx, b->out) != 0) goto fail;
+    }
     if (!a->no_cache && cache_write(cache_path, &stamp, dim, n, set.keys, vectors, NULL) != 0)
         fprintf(stderr, "warning: %s (the index itself is saved)\n", cc_last_error());
-    printf("indexed %lld %s into %s (%s, %d-d): ", (long long)n, kind, b->out, cc_index_desc(idx), dim);
+    printf("indexed %lld %s into %s (%s, %d-d", (long long)n, kind, b->out, cc_index_desc(idx), dim);
+    if (b->shards) printf(", %lld shards", (long long)b->shards);
+    printf("): ");
     print_counts(&counts, set.n_missing + set.n_bad_text, cc_now() - t0);
     status = 0;
     goto done;
@@ -887,6 +910,7 @@ static int run_build(int argc, char **argv) {
     int64_t ef_construction = 0, train_size = 0, seed = -1;
     model_args ma = {0};
     const char *precision = NULL;
+    int64_t shards = 0;
     cc_option options[] = {
         {"--type", CC_OPT_STRING, &type, "DESC", "index type, faiss factory style (e.g. HNSW32, IVF1024,PQ64; default Flat with --model)"},
         {"--vectors", CC_OPT_STRING, &vectors, "X.npy", "float32 vectors, rows x dimension"},
@@ -906,6 +930,7 @@ static int run_build(int argc, char **argv) {
         {"--train-size", CC_OPT_INT, &train_size, "N", "vectors used to train IVF/PQ (default: all)"},
         {"--seed", CC_OPT_INT, &seed, "N", "seed for training samples and HNSW levels"},
         {"--out", CC_OPT_STRING, &out, "FILE", "index file to write"},
+        {"--shards", CC_OPT_INT, &shards, "N", "write N shard files OUT.shard<s> (id i in shard i % N) and a JSON manifest at OUT"},
         {"--precision", CC_OPT_STRING, &precision, "P", CC_PRECISION_HELP},
         {0},
     };
@@ -919,7 +944,11 @@ static int run_build(int argc, char **argv) {
         }
         ma.model = model;
         if (texts_path) ma.texts = texts_path;
-        build_opts b = {type ? type : "Flat", metric_name, out, ef_construction, train_size, seed};
+        if (shards && train_size) {
+            fprintf(stderr, "clipc index build: --train-size does not go with --shards (each shard trains on its own vectors)\n");
+            return 2;
+        }
+        build_opts b = {type ? type : "Flat", metric_name, out, ef_construction, train_size, seed, shards};
         return build_with_model(&cmd_index_build, &ma, &b);
     }
     if (ma.images || ma.meta || ma.scales || ma.long_text || ma.cache || ma.no_cache || ma.style) {
@@ -946,10 +975,23 @@ static int run_build(int argc, char **argv) {
     }
     if (ids_path && load_ids(ids_path, n, &ids) != 0) goto fail;
     if (texts_path && !(texts = load_texts(texts_path, n, &text_buf))) goto fail;
+    if (shards && train_size) {
+        cc_set_error("--train-size does not go with --shards (each shard trains on its own vectors)");
+        goto fail;
+    }
     if (!(idx = cc_index_create(type, d, metric))) goto fail;
     if (ef_construction && cc_index_set_param(idx, "efConstruction", ef_construction) < 0) goto fail;
     if (seed >= 0 && cc_index_set_param(idx, "seed", seed) < 0) goto fail;
     if (model && cc_index_set_meta(idx, "model", model) != 0) goto fail;
+    if (shards) {
+        double ts = cc_now();
+        if (build_shards(out, idx, shards, ef_construction, seed, n, x.data, ids_path ? ids.data : NULL, texts, NULL) != 0)
+            goto fail;
+        printf("built %s (%d-d, %s) from %lld vectors in %lld shards in %.2f s -> %s\n", cc_index_desc(idx), d,
+               cc_metric_name(metric), (long long)n, (long long)shards, cc_now() - ts, out);
+        status = 0;
+        goto done;
+    }
     double t0 = cc_now();
     if (train_subset(idx, n, d, x.data, train_size) != 0) goto fail;
     double t1 = cc_now();
@@ -985,12 +1027,53 @@ const cc_command cmd_index_add = {
     "built with --model.",
     run_add};
 
+/* index add over a shard manifest: each row into shard id % N, changed shards and the manifest rewritten. */
+static int add_to_shards(const char *manifest, const char *vectors, const char *ids_path, const char *texts_path) {
+    cc_shards sh;
+    cc_npy x = {0}, ids = {0};
+    char *text_buf = NULL;
+    const char **texts = NULL;
+    int status = 1;
+    if (cc_shards_open(manifest, &sh) != 0) return cc_command_error(&cmd_index_add, cc_last_error());
+    if (load_matrix(vectors, "vectors", sh.m.dim, &x) != 0) goto fail;
+    if (ids_path && load_ids(ids_path, x.shape[0], &ids) != 0) goto fail;
+    if (texts_path && !(texts = load_texts(texts_path, x.shape[0], &text_buf))) goto fail;
+    double t0 = cc_now();
+    if (cc_shards_add(&sh, manifest, x.shape[0], x.data, ids_path ? ids.data : NULL, texts, NULL) != 0) goto fail;
+    printf("added %lld vectors in %.2f s; %s: %s, %lld vectors in %d shards\n", (long long)x.shape[0], cc_now() - t0,
+           manifest, sh.m.type, (long long)cc_shards_count(&sh), sh.m.n_shards);
+    status = 0;
+    goto done;
+fail:
+    cc_command_error(&cmd_index_add, cc_last_error());
+done:
+    cc_shards_close(&sh);
+    cc_npy_free(&x);
+    if (ids_path) cc_npy_free(&ids);
+    free(texts);
+    free(text_buf);
+    return status;
+}
+
+/* A manifest at --index: only the --vectors form, in place. */
+static int manifest_form_ok(const cc_command *cmd, const char *path, const char *out, int model_form) {
+    if (model_form) {
+        fprintf(stderr, "clipc %s: %s is a shard manifest: it takes --vectors (embed with clipc embed first); --images/--texts with a model need one index file\n", cmd->name, path);
+        return 0;
+    }
+    if (out) {
+        fprintf(stderr, "clipc %s: %s is a shard manifest: --out does not apply (it is updated in place, atomically)\n", cmd->name, path);
+        return 0;
+    }
+    return 1;
+}
+
 static int run_add(int argc, char **argv) {
     const char *index_path = NULL, *vectors = NULL, *ids_path = NULL, *texts_path = NULL, *out = NULL;
     model_args ma = {0};
     const char *precision = NULL;
     cc_option options[] = {
-        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file (rewritten atomically unless --out)"},
+        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file (rewritten atomically unless --out) or shard manifest (each id into shard id % N)"},
         {"--vectors", CC_OPT_STRING, &vectors, "X.npy", "float32 vectors to add"},
         {"--ids", CC_OPT_STRING, &ids_path, "IDS.npy", "int64 id per vector (default: after the largest id)"},
         {"--texts", CC_OPT_STRING, &texts_path, "FILE", "captions to embed and add (with --vectors: one text per vector)"},
@@ -1007,6 +1090,11 @@ static int run_add(int argc, char **argv) {
     int rc = cc_parse_options(&cmd_index_add, options, argc, argv, NULL);
     if (rc) return rc > 0 ? 0 : 2;
     if (cc_apply_precision(&cmd_index_add, precision) != 0) return 2;
+    if (index_path && cc_manifest_is_manifest(index_path)) {
+        int model_form = !vectors || ma.images || ma.model || ma.meta || ma.cache || ma.no_cache || ma.style;
+        if (!manifest_form_ok(&cmd_index_add, index_path, out, model_form)) return 2;
+        return add_to_shards(index_path, vectors, ids_path, texts_path);
+    }
     if (!vectors && index_path && (ma.images || texts_path)) {
         if (ma.images && texts_path) {
             fprintf(stderr, "clipc index add: give one of --images or --texts\n");
@@ -1054,10 +1142,31 @@ static int run_remove(int argc, char **argv);
 const cc_command cmd_index_remove = {"index remove", "--index FILE --ids IDS.npy", "Remove ids from an index file.",
                                      run_remove};
 
+/* index remove over a shard manifest: each id from shard id % N. */
+static int remove_from_shards(const char *manifest, const char *ids_path) {
+    cc_shards sh;
+    cc_npy ids = {0};
+    int status = 1;
+    if (cc_shards_open(manifest, &sh) != 0) return cc_command_error(&cmd_index_remove, cc_last_error());
+    if (cc_npy_read_i64(ids_path, &ids) != 0) goto fail;
+    int64_t removed = cc_shards_remove(&sh, manifest, ids.count, ids.data);
+    if (removed < 0) goto fail;
+    printf("removed %lld of %lld ids; %s: %s, %lld vectors in %d shards\n", (long long)removed, (long long)ids.count,
+           manifest, sh.m.type, (long long)cc_shards_count(&sh), sh.m.n_shards);
+    status = 0;
+    goto done;
+fail:
+    cc_command_error(&cmd_index_remove, cc_last_error());
+done:
+    cc_shards_close(&sh);
+    cc_npy_free(&ids);
+    return status;
+}
+
 static int run_remove(int argc, char **argv) {
     const char *index_path = NULL, *ids_path = NULL, *out = NULL;
     cc_option options[] = {
-        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file (rewritten atomically unless --out)"},
+        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file (rewritten atomically unless --out) or shard manifest (each id from shard id % N)"},
         {"--ids", CC_OPT_STRING, &ids_path, "IDS.npy", "int64 ids to remove"},
         {"--out", CC_OPT_STRING, &out, "FILE", "write the result here instead"},
         {0},
@@ -1067,6 +1176,10 @@ static int run_remove(int argc, char **argv) {
     if (!index_path || !ids_path) {
         fprintf(stderr, "clipc index remove: --index and --ids are required\n");
         return 2;
+    }
+    if (cc_manifest_is_manifest(index_path)) {
+        if (!manifest_form_ok(&cmd_index_remove, index_path, out, 0)) return 2;
+        return remove_from_shards(index_path, ids_path);
     }
     cc_npy ids = {0};
     int status = 1;
@@ -1111,12 +1224,74 @@ const cc_command cmd_index_search = {
     "index search", "--index FILE --queries Q.npy --k K --out I.npy [options]",
     "Search an index; prints queries/s and, with --gt, recall@k.", run_search};
 
+/* index search over a shard manifest: every shard searched, the top-k merged (index/manifest.c). */
+static int search_manifest(const char *manifest, const char *queries, const char *out, const char *scores_path,
+                           int k, const cc_search_params *params, const char *gt_path, const char *filter_text,
+                           int load_flags) {
+    cc_shards sh;
+    cc_npy q = {0}, gt = {0};
+    int64_t *ids = NULL;
+    float *scores = NULL;
+    int status = 1, have_gt = 0;
+    cc_filter_expr filter = {0};
+    cc_id_filter *allow = NULL; /* one allow-list per shard, over that shard's ids */
+    if (cc_shards_open_flags(manifest, load_flags, &sh) != 0) return cc_command_error(&cmd_index_search, cc_last_error());
+    if (filter_text) {
+        int64_t n_allowed = 0;
+        if (!(allow = cc_calloc((size_t)sh.m.n_shards, sizeof *allow, "filters"))) goto fail;
+        if (cc_filter_parse(filter_text, strlen(filter_text), &filter) != 0) goto fail;
+        for (int s = 0; s < sh.m.n_shards; s++) {
+            int64_t n_s = 0;
+            if (cc_filter_build(sh.idx[s], &filter, &allow[s], &n_s) != 0) goto fail;
+            n_allowed += n_s;
+        }
+        if (!cc_quiet)
+            fprintf(stderr, "filter: %lld of %lld items match\n", (long long)n_allowed, (long long)cc_shards_count(&sh));
+    }
+    if (load_matrix(queries, "queries", sh.m.dim, &q) != 0) goto fail;
+    int64_t nq = q.shape[0];
+    if (gt_path) {
+        if (cc_npy_read_i64(gt_path, &gt) != 0) goto fail;
+        have_gt = 1;
+        if (gt.ndim != 2 || gt.shape[0] != nq || gt.shape[1] < k) {
+            cc_set_error("%s: ground truth must be %lld x >=%d ids", gt_path, (long long)nq, k);
+            goto fail;
+        }
+    }
+    ids = cc_malloc((size_t)nq * (size_t)k * sizeof(int64_t), "result ids");
+    scores = cc_malloc((size_t)nq * (size_t)k * sizeof(float), "result scores");
+    if (!ids || !scores) goto fail;
+    double t0 = cc_now();
+    if (cc_shards_search_filtered(&sh, nq, q.data, k, params, allow, ids, scores) != 0) goto fail;
+    double t = cc_now() - t0;
+    int64_t shape[2] = {nq, k};
+    if (cc_npy_write_i64(out, 2, shape, ids) != 0) goto fail;
+    if (scores_path && cc_npy_write_f32(scores_path, 2, shape, scores) != 0) goto fail;
+    printf("searched %lld queries (k=%d) over %d shards in %.4f s", (long long)nq, k, sh.m.n_shards, t);
+    if (gt_path) printf(", recall@%d %.4f", k, recall_at_k(ids, nq, k, &gt));
+    printf(" [%s]\n", sh.m.type);
+    status = 0;
+    goto done;
+fail:
+    cc_command_error(&cmd_index_search, cc_last_error());
+done:
+    for (int s = 0; allow && s < sh.m.n_shards; s++) cc_filter_free_allow(&allow[s]);
+    free(allow);
+    cc_filter_expr_free(&filter);
+    cc_shards_close(&sh);
+    cc_npy_free(&q);
+    if (have_gt) cc_npy_free(&gt);
+    free(ids);
+    free(scores);
+    return status;
+}
+
 static int run_search(int argc, char **argv) {
     const char *index_path = NULL, *queries = NULL, *out = NULL, *scores_path = NULL, *gt_path = NULL, *filter_text = NULL;
     int64_t k = 10, nprobe = 0, ef = 0, rerank = 0, repeat = 1;
     int no_crc = 0;
     cc_option options[] = {
-        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file"},
+        {"--index", CC_OPT_STRING, &index_path, "FILE", "index file or shard manifest (every shard searched, top k merged)"},
         {"--queries", CC_OPT_STRING, &queries, "Q.npy", "float32 queries, rows x dimension"},
         {"--k", CC_OPT_INT, &k, "K", "neighbours per query (default 10)"},
         {"--out", CC_OPT_STRING, &out, "I.npy", "int64 ids, queries x k (-1 where none)"},
@@ -1151,6 +1326,13 @@ static int run_search(int argc, char **argv) {
     cc_filter_expr filter = {0};
     cc_id_filter allow = {0};
     int64_t n_allowed = 0;
+    if (cc_manifest_is_manifest(index_path)) {
+        cc_search_params mp = {.nprobe = (int)(nprobe > 1 << 30 ? 1 << 30 : nprobe),
+                               .ef_search = (int)(ef > 1 << 20 ? 1 << 20 : ef),
+                               .rerank = (int)(rerank > 1024 ? 1024 : rerank)};
+        return search_manifest(index_path, queries, out, scores_path, (int)k, &mp, gt_path, filter_text,
+                               no_crc ? CC_INDEX_LOAD_NO_CRC : 0);
+    }
     double t_load = cc_now();
     cc_index *idx = cc_index_load_flags(index_path, no_crc ? CC_INDEX_LOAD_NO_CRC : 0);
     if (!idx) goto fail;
@@ -1294,8 +1476,31 @@ done:
 /* ------------------------------------------------------------------ info */
 
 static int run_info(int argc, char **argv);
-const cc_command cmd_index_info = {"index info", "FILE", "Describe an index file: type, counts, parameters, metadata.",
+const cc_command cmd_index_info = {"index info", "FILE", "Describe an index file: type, counts, parameters, metadata (a shard manifest: its fields and each shard).",
                                    run_info};
+
+/* index info of a shard manifest: the manifest's fields, then one line per shard. */
+static int info_shards(const char *path) {
+    cc_shards sh;
+    double t0 = cc_now();
+    if (cc_shards_open(path, &sh) != 0) return cc_command_error(&cmd_index_info, cc_last_error());
+    printf("file:        %s (shard manifest; %d shards loaded and checked in %.3f s)\n", path, sh.m.n_shards,
+           cc_now() - t0);
+    printf("type:        %s\n", sh.m.type);
+    printf("dimension:   %d\n", sh.m.dim);
+    printf("metric:      %s\n", cc_metric_name(sh.m.metric));
+    printf("model:       %s\n", sh.m.model[0] ? sh.m.model : "-");
+    printf("vectors:     %lld\n", (long long)cc_shards_count(&sh));
+    int64_t bytes = 0;
+    for (int i = 0; i < sh.m.n_shards; i++) bytes += cc_index_memory_bytes(sh.idx[i]);
+    printf("memory:      %.1f MB\n", (double)bytes / 1e6);
+    printf("shards:      (id i is in shard i %% %d)\n", sh.m.n_shards);
+    for (int i = 0; i < sh.m.n_shards; i++)
+        printf("  %d  %s  %lld vectors, %.1f MB\n", i, sh.m.files[i], (long long)sh.m.counts[i],
+               (double)cc_index_memory_bytes(sh.idx[i]) / 1e6);
+    cc_shards_close(&sh);
+    return 0;
+}
 
 static int run_info(int argc, char **argv) {
     cc_strlist files = {0};
@@ -1311,6 +1516,11 @@ static int run_info(int argc, char **argv) {
         return 2;
     }
     const char *path = files.items[0];
+    if (cc_manifest_is_manifest(path)) {
+        rc = info_shards(path);
+        cc_strlist_free(&files);
+        return rc;
+    }
     double t0 = cc_now();
     cc_index *idx = cc_index_load(path);
     if (!idx) {

@@ -1,6 +1,8 @@
 /* cmd_search.c — `clipc search`: one text or image query against an index built with a model (clipc index
  * build --model ...): text->image, image->image, image->text and text->text. Prints one line per result,
- * "RANK<TAB>SCORE<TAB>PATH-or-CAPTION", or with --json the server's result object (docs/SEARCH.md). */
+ * "RANK<TAB>SCORE<TAB>PATH-or-CAPTION", or with --json the server's result object (docs/SEARCH.md).
+ * --index may be a shard manifest: every shard is searched and the top k merged (index/manifest.h);
+ * the metadata (model, preprocessing) is shard 0's. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "engine/util.h"
 #include "index/filter.h"
 #include "index/index.h"
+#include "index/manifest.h"
 #include "tools/commands.h"
 #include "tools/serve_query.h"
 
@@ -27,9 +30,80 @@ typedef struct search_args {
     int json;
 } search_args;
 
-static int print_results(const search_args *a, const cc_index *idx, const int64_t *ids, const float *scores, int n) {
+/* What --index names: one index (n = 1, shards = &one) or the shards of a manifest. */
+typedef struct search_target {
+    cc_index *one;
+    cc_shards sh;
+    const cc_index *const *shards;
+    int n;
+} search_target;
+
+static int target_open(const char *path, search_target *t) {
+    memset(t, 0, sizeof *t);
+    if (cc_manifest_is_manifest(path)) {
+        if (cc_shards_open(path, &t->sh) != 0) return -1;
+        t->shards = (const cc_index *const *)t->sh.idx;
+        t->n = t->sh.m.n_shards;
+        return 0;
+    }
+    if (!(t->one = cc_index_load(path))) return -1;
+    t->shards = (const cc_index *const *)&t->one;
+    t->n = 1;
+    return 0;
+}
+
+static void target_close(search_target *t) {
+    if (t->one) cc_index_free(t->one);
+    else if (t->n) cc_shards_close(&t->sh);
+}
+
+static const cc_index *owner(const search_target *t, int64_t id) { return t->shards[id >= 0 ? id % t->n : 0]; }
+
+/* app_search on every shard (each re-ranks its own candidates by time), then the k best merged. allow, when
+ * not NULL, holds each shard's allow-list (built over that shard's ids). */
+static int target_search(const search_target *t, const float *query, const app_search_options *o,
+                         const cc_id_filter *allow, int64_t *ids, float *scores) {
+    app_search_options so = *o;
+    if (t->n == 1) {
+        if (allow) so.params.filter = &allow[0];
+        return app_search(t->shards[0], query, &so, ids, scores);
+    }
+    int64_t *sid = cc_malloc(sizeof(int64_t) * (size_t)t->n * (size_t)o->k, "shard results");
+    float *ssc = cc_malloc(sizeof(float) * (size_t)t->n * (size_t)o->k, "shard results");
+    const int64_t **lid = cc_calloc((size_t)t->n, sizeof *lid, "shard results");
+    const float **lsc = cc_calloc((size_t)t->n, sizeof *lsc, "shard results");
+    int *kl = cc_calloc((size_t)t->n, sizeof *kl, "shard results");
+    int total = 0, rc = -1;
+    if (!sid || !ssc || !lid || !lsc || !kl) goto done;
+    for (int s = 0; s < t->n; s++) {
+        lid[s] = sid + (size_t)s * (size_t)o->k;
+        lsc[s] = ssc + (size_t)s * (size_t)o->k;
+        if (cc_index_count(t->shards[s]) == 0) continue;
+        if (allow) so.params.filter = &allow[s];
+        kl[s] = app_search(t->shards[s], query, &so, sid + (size_t)s * (size_t)o->k, ssc + (size_t)s * (size_t)o->k);
+        if (kl[s] < 0) goto done;
+        total += kl[s];
+    }
+    if (total == 0 && allow) { /* nothing passes the filter */
+        rc = 0;
+        goto done;
+    }
+    if (total == 0) {
+        cc_set_error("the index is empty");
+        goto done;
+    }
+    rc = total < o->k ? total : o->k;
+    cc_metric metric = o->decay > 0 ? CC_METRIC_IP : cc_index_metric(t->shards[0]);
+    if (cc_topk_merge(t->n, lid, lsc, kl, 1, rc, metric, ids, scores) != 0) rc = -1;
+done:
+    free(sid); free(ssc); free(lid); free(lsc); free(kl);
+    return rc;
+}
+
+static int print_results(const search_args *a, const search_target *t, const int64_t *ids, const float *scores,
+                         int n) {
     if (a->json) {
-        cJSON *root = app_results_json(idx, ids, scores, n);
+        cJSON *root = app_results_json_shards(t->shards, t->n, ids, scores, n);
         cJSON *query = cJSON_CreateObject();
         if (a->text) cJSON_AddStringToObject(query, "text", a->text);
         else cJSON_AddStringToObject(query, "image", a->image);
@@ -47,7 +121,7 @@ static int print_results(const search_args *a, const cc_index *idx, const int64_
         return 0;
     }
     for (int i = 0; i < n; i++) {
-        const char *item = cc_index_item_text(idx, ids[i]);
+        const char *item = cc_index_item_text(owner(t, ids[i]), ids[i]);
         if (item) printf("%d\t%.4f\t%s\n", i + 1, scores[i], item);
         else printf("%d\t%.4f\tid %lld\n", i + 1, scores[i], (long long)ids[i]);
     }
@@ -55,19 +129,24 @@ static int print_results(const search_args *a, const cc_index *idx, const int64_
 }
 
 static int search(const search_args *a) {
-    cc_index *idx = cc_index_load(a->index);
-    if (!idx) return -1;
+    search_target t;
+    if (target_open(a->index, &t) != 0) return -1;
+    const cc_index *idx = t.shards[0]; /* the metadata */
     app_model am = {0};
     float *query = NULL;
     int64_t *ids = NULL;
     float *scores = NULL;
     int rc = -1;
     cc_filter_expr filter = {0};
-    cc_id_filter allow = {0};
-    int64_t n_allowed = 0;
-    if (a->filter && (cc_filter_parse(a->filter, strlen(a->filter), &filter) != 0 ||
-                      cc_filter_build(idx, &filter, &allow, &n_allowed) != 0))
-        goto done;
+    cc_id_filter *allow = cc_calloc((size_t)t.n, sizeof *allow, "filters"); /* one allow-list per shard */
+    if (!allow) goto done;
+    if (a->filter) {
+        if (cc_filter_parse(a->filter, strlen(a->filter), &filter) != 0) goto done;
+        for (int s = 0; s < t.n; s++) {
+            int64_t n_allowed = 0;
+            if (cc_filter_build(t.shards[s], &filter, &allow[s], &n_allowed) != 0) goto done;
+        }
+    }
     const char *model_dir = app_index_model_dir(idx, a->model);
     if (!model_dir) goto done;
     const char *scales = a->scales ? a->scales : cc_index_get_meta(idx, APP_META_SCALES);
@@ -104,18 +183,19 @@ static int search(const search_args *a) {
     app_search_options o = {.k = (int)a->k, .decay = a->decay, .now = a->now ? a->now : (int64_t)time(NULL)};
     o.params.ef_search = (int)a->ef;
     o.params.nprobe = (int)a->nprobe;
-    if (a->filter) o.params.filter = &allow;
-    int n = app_search(idx, query, &o, ids, scores);
+    int n = target_search(&t, query, &o, a->filter ? allow : NULL, ids, scores);
     if (n < 0) goto done;
-    rc = print_results(a, idx, ids, scores, n);
+    rc = print_results(a, &t, ids, scores, n);
 done:
-    cc_filter_free_allow(&allow);
+    if (allow)
+        for (int s = 0; s < t.n; s++) cc_filter_free_allow(&allow[s]);
+    free(allow);
     cc_filter_expr_free(&filter);
     free(query);
     free(ids);
     free(scores);
     app_model_close(&am);
-    cc_index_free(idx);
+    target_close(&t);
     return rc;
 }
 
@@ -123,7 +203,7 @@ static int run_search(int argc, char **argv) {
     search_args a = {.k = 10};
     const char *precision = NULL;
     cc_option options[] = {
-        {"--index", CC_OPT_STRING, &a.index, "FILE", "index built with clipc index build --model"},
+        {"--index", CC_OPT_STRING, &a.index, "FILE", "index built with clipc index build --model (or its shard manifest)"},
         {"--model", CC_OPT_STRING, &a.model, "DIR", "model directory (default: the one recorded in the index)"},
         {"--text", CC_OPT_STRING, &a.text, "\"...\"", "text query"},
         {"--image", CC_OPT_STRING, &a.image, "FILE", "image query (JPEG, PNG, WebP, GIF, BMP or TIFF)"},

@@ -172,7 +172,7 @@ static int run_serve(int argc, char **argv) {
                     .upload_timeout_s = SERVE_DEFAULT_UPLOAD_TIMEOUT, .idle_timeout_s = 30, .grace_s = 10};
     const char *precision = NULL;
     cc_option options[] = {
-        {"--index", CC_OPT_STRING, &a.index, "FILE", "index built with clipc index build --model (reloaded when replaced)"},
+        {"--index", CC_OPT_STRING, &a.index, "FILE", "index built with clipc index build --model (reloaded when replaced; one index file, not a shard manifest)"},
         {"--model", CC_OPT_STRING, &a.model, "DIR", "model directory (default: the one recorded in the index)"},
         {"--host", CC_OPT_STRING, &a.host, "ADDR", "address to listen on (default 127.0.0.1)"},
         {"--port", CC_OPT_INT, &a.port, "N", "port (default 8080; 0 picks a free one)"},

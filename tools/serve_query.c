@@ -297,10 +297,16 @@ done:
 }
 
 cJSON *app_results_json(const cc_index *idx, const int64_t *ids, const float *scores, int n) {
+    return app_results_json_shards(&idx, 1, ids, scores, n);
+}
+
+cJSON *app_results_json_shards(const cc_index *const *shards, int n_shards, const int64_t *ids, const float *scores,
+                               int n) {
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "results");
-    const char *key = app_item_key(idx);
+    const char *key = app_item_key(shards[0]);
     for (int i = 0; i < n && list; i++) {
+        const cc_index *idx = shards[ids[i] >= 0 ? ids[i] % n_shards : 0];
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "rank", i + 1);
         cJSON_AddNumberToObject(r, "score", round((double)scores[i] * 1e6) / 1e6);

@@ -78,6 +78,10 @@ int app_search(const cc_index *idx, const float *query, const app_search_options
 
 /* {"results": [{"rank", "score", "id", "path"|"caption"|"text", "timestamp"?}, ...]} (cJSON *). */
 struct cJSON *app_results_json(const cc_index *idx, const int64_t *ids, const float *scores, int n);
+/* The same for results over n_shards shard indexes: result i's text and timestamp come from
+ * shards[ids[i] % n_shards] (index/manifest.h's id rule), the item key from shards[0]. */
+struct cJSON *app_results_json_shards(const cc_index *const *shards, int n_shards, const int64_t *ids,
+                                      const float *scores, int n);
 
 /* Image paths of a folder (recursive; .jpg, .jpeg, .png in any case, hidden entries skipped, sorted) or
  * of a list file (one per line, blank lines skipped). *out is a malloc'd array of malloc'd strings. */

@@ -40,6 +40,14 @@ printf 'id=3|5|8,id=5|8|13' | seed fuzz_filter ids.txt
 printf 'time=1699136000,id=0|1|2|40' | seed fuzz_filter both.txt
 printf 'time>-5,time<=1700086400,,id=' | seed fuzz_filter bad.txt
 
+# ---- shard manifests (index/manifest.c): good ones, and each kind of refusal
+printf '{"clipc_manifest": 1, "type": "Flat", "metric": "ip", "dim": 16, "model": "",\n "shards": [\n  {"file": "x.shard0", "count": 301},\n  {"file": "x.shard1", "count": 300}]}\n' | seed fuzz_manifest two.json
+printf '{"shards": [{"count": 0, "file": "sub/a b.idx"}], "model": "ViT-B-32 \\"q\\" \\u00e9", "dim": 512, "metric": "l2", "type": "HNSW32,Flat", "clipc_manifest": 1}' | seed fuzz_manifest reordered.json
+printf '{"clipc_manifest": 1, "type": "Flat", "metric": "ip", "dim": 8, "model": "", "shards": [{"file": "../up.idx", "count": 1}]}' | seed fuzz_manifest escape.json
+printf '{"clipc_manifest": 1, "type": "Flat", "metric": "ip", "dim": 8, "model": "", "shards": [{"file": "a", "count": 1}, {"file": "a", "count": 2}]}' | seed fuzz_manifest twice.json
+printf '{"clipc_manifest": 1, "type": "Flat", "metric": "cos", "dim": 0, "model": "", "shards": [], "extra": 1}' | seed fuzz_manifest bad_fields.json
+printf '{"clipc_manifest": 1, "type": "Flat", "shards": [{"file": "a", "count": -1' | seed fuzz_manifest truncated.json
+
 # ---- tokenizer text
 printf 'a photo of a cat' | seed fuzz_tokenizer_text plain.txt
 printf 'Hello,&amp; W\xc3\xb6rld! &#x1F600; <|startoftext|>it'"'"'s  \xe2\x80\x83 \xce\xa3\xce\x91\xce\xa3 \xc4\xb0stanbul 123' | seed fuzz_tokenizer_text unicode.txt
