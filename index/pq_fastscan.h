@@ -1,6 +1,6 @@
 /* pq_fastscan.h — 4-bit "fast-scan" product quantiser (faiss's PQ<M>x4fs idea, clipc's own
- * layout) and the standalone fast-scan index built on it: exhaustive PQ<M>x4fs,
- * IVF<nlist>,PQ<M>x4fs (residual codes) and the ",RFlat" exact re-rank.
+ * layout): training, encoding, packing, quantised tables and the block kernels. The index type
+ * on top (PQ<M>x4fs, IVF<nlist>,PQ<M>x4fs with residual codes, ",RFlat") is index/fastscan.c.
  *
  * Codes: M sub-quantisers of 16 centroids each (4 bits per sub-quantiser, M/2 bytes per vector;
  * M even, d divisible by M). Trained with the project's k-means (index/kmeans.c).
@@ -78,49 +78,5 @@ typedef uint32_t (*cc_pq4_block_fn)(const uint8_t *block, int M, const uint8_t *
  * CPU cannot run it; cc_pq4_block_kernel() is the best level cc_cpu_isa() allows. */
 cc_pq4_block_fn cc_pq4_block_kernel_for(cc_isa isa);
 cc_pq4_block_fn cc_pq4_block_kernel(void);
-
-/* ------------------------------------------------------------------ the index */
-
-/* Parameters parsed from the factory string: "PQ<M>x4fs", "IVF<nlist>,PQ<M>x4fs", + ",RFlat". */
-typedef struct cc_fs_desc {
-    int nlist;  /* 0: exhaustive PQ */
-    int M;
-    int refine; /* RFlat: keep float vectors and re-rank */
-} cc_fs_desc;
-/* 1 and *out filled when desc names a fast-scan type, 0 when it names something else, -1 when it
- * is a malformed fast-scan string (error set). */
-int cc_fs_parse_desc(const char *desc, cc_fs_desc *out);
-
-typedef struct cc_fs_list {
-    int64_t n, cap;   /* vectors, capacity (a multiple of 32) */
-    uint8_t *codes;   /* packed, cc_pq4_packed_bytes(cap, M) bytes */
-    int64_t *rows;    /* internal row number of each vector */
-} cc_fs_list;
-
-typedef struct cc_fs_index {
-    int d, M, nlist, refine;
-    cc_metric metric;
-    uint64_t seed;
-    int trained;
-    int nprobe, rerank; /* search defaults (nprobe clamped to nlist) */
-    cc_pq4 pq;
-    float *centroids;      /* [nlist][d] (NULL when nlist == 0) */
-    float *centroid_norms; /* [nlist] squared norms */
-    int n_lists;           /* max(nlist, 1) */
-    cc_fs_list *lists;
-    int64_t ntotal, cap;
-    int64_t *row_ids;      /* user id of each row */
-    float *vectors;        /* RFlat: [cap][d] float vectors by row */
-} cc_fs_index;
-
-cc_fs_index *cc_fs_create(const cc_fs_desc *desc, int d, cc_metric metric);
-void cc_fs_free(cc_fs_index *fs);
-int cc_fs_train(cc_fs_index *fs, int64_t n, const float *x);
-/* ids may be NULL (rows numbered from ntotal). */
-int cc_fs_add(cc_fs_index *fs, int64_t n, const float *x, const int64_t *ids);
-/* nprobe / rerank 0: the defaults. Scores: inner product, or squared L2 distance; rows past the
- * count hold id -1. */
-int cc_fs_search(const cc_fs_index *fs, int64_t nq, const float *q, int k, int nprobe, int rerank,
-                 int64_t *out_ids, float *out_scores);
 
 #endif

@@ -27,7 +27,8 @@ TEST(index_save_load_round_trip_gives_identical_results) {
     cc_rng_seed(&rng, test_seed());
     int d = 32, k = 10;
     int64_t n = 3000, nq = 20;
-    const char *types[] = {"Flat", "IVF16,Flat", "IVF16,PQ8", "IVF16,PQ8,RFlat", "PQ8", "HNSW8", "SQ8", "BF16,RFlat"};
+    const char *types[] = {"Flat",         "IVF16,Flat", "IVF16,PQ8",  "IVF16,PQ8,RFlat",     "PQ8",
+                           "HNSW8",        "SQ8",        "BF16,RFlat", "IVF16,PQ8x4fs,RFlat", "PQ16x4fs"};
     for (int m = 0; m < 2; m++) {
         cc_metric metric = m ? CC_METRIC_L2 : CC_METRIC_IP;
         float *x = tix_clustered(&rng, n, d, 20, !m), *q = tix_clustered(&rng, nq, d, 20, !m);
@@ -166,12 +167,13 @@ TEST(index_load_rejects_corrupted_and_truncated_files) {
     int d = 16;
     int64_t n = 1000;
     float *x = tix_clustered(&rng, n, d, 10, 1);
-    const char *types[] = {"HNSW8", "IVF8,PQ4,RFlat", "SQ8,RFlat", "F16"};
-    const char *sections[4][4] = {{"hnswl0", "hnswup", "params", NULL},
+    const char *types[] = {"HNSW8", "IVF8,PQ4,RFlat", "SQ8,RFlat", "F16", "IVF8,PQ4x4fs,RFlat"};
+    const char *sections[5][5] = {{"hnswl0", "hnswup", "params", NULL},
                                   {"listdata", "vectors", "centroid", "pqbook"},
                                   {"sqcodes", "sqrange", "vectors", NULL},
-                                  {"sqcodes", "params", NULL, NULL}};
-    for (int t = 0; t < 4; t++) {
+                                  {"sqcodes", "params", NULL, NULL},
+                                  {"fscodes", "fsslot", "fssize", "fscent", "fsbook"}};
+    for (int t = 0; t < 5; t++) {
         cc_index *idx = build(types[t], CC_METRIC_IP, x, n, d);
         REQUIRE(idx);
         REQUIRE(cc_index_save(idx, test_path("good.idx")) == 0);
@@ -179,7 +181,7 @@ TEST(index_load_rejects_corrupted_and_truncated_files) {
         char *data;
         size_t size;
         REQUIRE(cc_read_file(test_path("good.idx"), &data, &size) == 0);
-        for (int s = 0; s < 4 && sections[t][s]; s++) {
+        for (int s = 0; s < 5 && sections[t][s]; s++) {
             uint64_t off, len;
             REQUIRE(section_span(data, size, sections[t][s], &off, &len) == 0, "section %s", sections[t][s]);
             REQUIRE(len > 0);
