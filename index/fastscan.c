@@ -282,7 +282,8 @@ static int32_t sum_threshold(const fs_scan *s, float offset) {
     float thr = cc_topk_threshold(&s->heap);
     if (thr == -INFINITY) return -1;
     float ts = (thr - offset) / s->scale;
-    return ts < 0 ? -1 : ts >= 65535.0f ? 65535 : (int32_t)ts; /* s > floor(ts) for integer s > ts */
+    if (!(ts >= 0)) return -1; /* also NaN (a table that overflowed): let every sum through */
+    return ts >= 65535.0f ? 65535 : (int32_t)ts; /* s > floor(ts) for integer s > ts */
 }
 
 /* Pushes the entries of one list whose estimate (bias + base + scale * sum) may enter the heap. */

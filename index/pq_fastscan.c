@@ -159,7 +159,8 @@ void cc_pq4_quantize_table(const float *table, int M, uint8_t *lut, float *base,
     for (int m = 0; m < M; m++)
         for (int j = 0; j < 16; j++) {
             float v = roundf((table[m * 16 + j] - mins[m]) / s);
-            lut[m * 16 + j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            /* NaN (inf - inf: books so large that the table overflows) -> 0, never a bad cast */
+            lut[m * 16 + j] = v >= 255 ? 255 : v > 0 ? (uint8_t)v : 0;
         }
     *base = (float)base_sum;
     *scale = s;
