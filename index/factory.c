@@ -1,5 +1,5 @@
 /* factory.c — index descriptions in faiss's factory style ("Flat", "IVF1024,PQ64,RFlat",
- * "HNSW32") -> the type's table of functions and its parameters (cc_index_spec), and the
+ * "IVF256,PQ32x4fs", "HNSW32") -> the type's table of functions and its parameters (cc_index_spec), and the
  * canonical spelling stored in files. One entry per family in factory_entries: a new index type
  * adds its parser there and its cc_index_ops table in its own file; nothing else changes.
  * index.h lists the accepted descriptions. */
@@ -51,7 +51,7 @@ static int parse_prefixed(const desc_tokens *t, int i, const char *prefix, int l
     return 0;
 }
 
-/* "PQ<M>[x8]" at token i: 0, -1 (not that form) or -2 (that form, wrong values; error set). */
+/* "PQ<M>[x8]" or "PQ<M>x4fs" at token i: 0, -1 (not that form) or -2 (that form, wrong values; error set). */
 static int parse_pq_token(const desc_tokens *t, int i, cc_index_spec *spec) {
     const char *rest;
     int rc = parse_prefixed(t, i, "PQ", 1, MAX_PQ_M, &spec->pq_m, &rest);
@@ -63,6 +63,14 @@ static int parse_pq_token(const desc_tokens *t, int i, cc_index_spec *spec) {
     spec->pq_nbits = 8;
     size_t left = t->len[i] - (size_t)(rest - t->tok[i]);
     if (left == 0) return 0;
+    if (left == 4 && strncmp(rest, "x4fs", 4) == 0) { /* 4-bit fast-scan codes (fastscan.c) */
+        if (spec->pq_m % 2 != 0) {
+            cc_set_error("index type '%s': fast-scan PQ needs an even M, not %d", t->desc, spec->pq_m);
+            return -2;
+        }
+        spec->pq_nbits = 4;
+        return 0;
+    }
     if (rest[0] != 'x' || left < 2) return -1;
     int nbits = 0;
     for (size_t c = 1; c < left; c++) {
@@ -71,8 +79,8 @@ static int parse_pq_token(const desc_tokens *t, int i, cc_index_spec *spec) {
         if (nbits > 64) break;
     }
     if (nbits != 8) {
-        cc_set_error("index type '%s': only 8-bit PQ codes are supported (PQ%dx8), not %d bits", t->desc, spec->pq_m,
-                     nbits);
+        cc_set_error("index type '%s': PQ codes are 8-bit (PQ%dx8) or 4-bit fast-scan (PQ%dx4fs), not %d bits",
+                     t->desc, spec->pq_m, spec->pq_m, nbits);
         return -2;
     }
     return 0;
@@ -125,7 +133,7 @@ static int parse_hnsw(const desc_tokens *t, cc_index_spec *spec, char *canon, si
     return 1;
 }
 
-/* "PQ<M>[x8][,RFlat]" from token i on; canonical text appended at canon + len. -1 / -2 as the
+/* "PQ<M>[x8|x4fs][,RFlat]" from token i on; canonical text appended at canon + len. -1 / -2 as the
  * family parsers. */
 static int parse_pq_tail(const desc_tokens *t, int i, cc_index_spec *spec, char *canon, size_t size, int len) {
     int rc = parse_pq_token(t, i, spec);
@@ -136,8 +144,11 @@ static int parse_pq_tail(const desc_tokens *t, int i, cc_index_spec *spec, char 
         i++;
     }
     if (i != t->n) return -1;
-    spec->ops = &cc_ivf_ops;
-    snprintf(canon + len, size - (size_t)len, "PQ%d%s", spec->pq_m, spec->refine ? ",RFlat" : "");
+    int fastscan = spec->pq_nbits == 4;
+    spec->ops = fastscan ? &cc_fastscan_ops : &cc_ivf_ops;
+    if (fastscan && !spec->by_residual) spec->nlist = 0; /* exhaustive: no coarse quantiser */
+    snprintf(canon + len, size - (size_t)len, "PQ%d%s%s", spec->pq_m, fastscan ? "x4fs" : "",
+             spec->refine ? ",RFlat" : "");
     return 1;
 }
 
@@ -174,8 +185,8 @@ typedef struct factory_entry {
 static const factory_entry factory_entries[] = {
     {"Flat", parse_flat},
     {"[Flat,]SQ8|F16|BF16[,RFlat]", parse_flat_sq},
-    {"IVF<nlist>,Flat, IVF<nlist>,PQ<M>[x8][,RFlat]", parse_ivf},
-    {"PQ<M>[x8][,RFlat]", parse_pq},
+    {"IVF<nlist>,Flat, IVF<nlist>,PQ<M>[x8|x4fs][,RFlat]", parse_ivf},
+    {"PQ<M>[x8|x4fs][,RFlat]", parse_pq},
     {"HNSW<M>[,Flat]", parse_hnsw},
 };
 #define N_FACTORY_ENTRIES ((int)(sizeof factory_entries / sizeof factory_entries[0]))

@@ -7,6 +7,9 @@
  *   "IVF<nlist>,Flat"        inverted lists of raw vectors
  *   "IVF<nlist>,PQ<M>[x8]"   inverted lists of residual PQ codes (M bytes per vector)
  *   "PQ<M>[x8]"              PQ codes, scanned exhaustively
+ *   "PQ<M>x4fs", "IVF<nlist>,PQ<M>x4fs"  4-bit fast-scan PQ (M/2 bytes per vector, M even; codes
+ *                            packed in blocks of 32, u8 tables looked up with vpshufb), exhaustive
+ *                            or inverted lists of residual codes
  *   "...,RFlat"              (after a PQ type) keep the float vectors too and re-rank the top
  *                            k*rerank PQ candidates exactly
  *   "HNSW<M>" / "HNSW<M>,Flat"  hierarchical navigable small-world graph over raw vectors

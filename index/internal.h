@@ -3,8 +3,8 @@
  * mapped file, slots, labels, tombstones, the label→slot map. Not part of the public API.
  *
  * Floors inside index/ (each file calls only files on its floor or below):
- *   slots.c, distance.c, kmeans.c, pq.c, io.c's section reader/writer   buffers, maps, kernels
- *   flat.c, ivf.c, hnsw.c                     the types: one cc_index_ops table each
+ *   slots.c, distance.c, kmeans.c, pq.c, pq_fastscan.c, io.c's section reader/writer   buffers, maps, kernels
+ *   flat.c, flat_sq.c, ivf.c, fastscan.c, hnsw.c   the types: one cc_index_ops table each
  *   factory.c                                 description string -> table + parameters
  *   index.c, io.c (save/load), tune.c         the dispatcher: public API over idx->ops
  * A new type plugs in with its table and one entry in factory.c; the dispatcher is unchanged.
@@ -181,7 +181,7 @@ struct cc_index_ops {
     int (*tune_space)(const cc_index *idx, int k, cc_tune_space *out);
 };
 
-extern const cc_index_ops cc_flat_ops, cc_flat_sq_ops, cc_ivf_ops, cc_hnsw_ops;
+extern const cc_index_ops cc_flat_ops, cc_flat_sq_ops, cc_ivf_ops, cc_hnsw_ops, cc_fastscan_ops;
 
 static inline int64_t cc_slot_label(const cc_index *idx, int64_t slot) {
     if (idx->ops->slot_label) return idx->ops->slot_label(idx, slot);

@@ -27,7 +27,8 @@ TEST(index_save_load_round_trip_gives_identical_results) {
     cc_rng_seed(&rng, test_seed());
     int d = 32, k = 10;
     int64_t n = 3000, nq = 20;
-    const char *types[] = {"Flat", "IVF16,Flat", "IVF16,PQ8", "IVF16,PQ8,RFlat", "PQ8", "HNSW8", "SQ8", "BF16,RFlat"};
+    const char *types[] = {"Flat",         "IVF16,Flat", "IVF16,PQ8",  "IVF16,PQ8,RFlat",     "PQ8",
+                           "HNSW8",        "SQ8",        "BF16,RFlat", "IVF16,PQ8x4fs,RFlat", "PQ16x4fs"};
     for (int m = 0; m < 2; m++) {
         cc_metric metric = m ? CC_METRIC_L2 : CC_METRIC_IP;
         float *x = tix_clustered(&rng, n, d, 20, !m), *q = tix_clustered(&rng, nq, d, 20, !m);
@@ -166,12 +167,13 @@ TEST(index_load_rejects_corrupted_and_truncated_files) {
     int d = 16;
     int64_t n = 1000;
     float *x = tix_clustered(&rng, n, d, 10, 1);
-    const char *types[] = {"HNSW8", "IVF8,PQ4,RFlat", "SQ8,RFlat", "F16"};
-    const char *sections[4][4] = {{"hnswl0", "hnswup", "params", NULL},
+    const char *types[] = {"HNSW8", "IVF8,PQ4,RFlat", "SQ8,RFlat", "F16", "IVF8,PQ4x4fs,RFlat"};
+    const char *sections[5][5] = {{"hnswl0", "hnswup", "params", NULL},
                                   {"listdata", "vectors", "centroid", "pqbook"},
                                   {"sqcodes", "sqrange", "vectors", NULL},
-                                  {"sqcodes", "params", NULL, NULL}};
-    for (int t = 0; t < 4; t++) {
+                                  {"sqcodes", "params", NULL, NULL},
+                                  {"fscodes", "fsslot", "fssize", "fscent", "fsbook"}};
+    for (int t = 0; t < 5; t++) {
         cc_index *idx = build(types[t], CC_METRIC_IP, x, n, d);
         REQUIRE(idx);
         REQUIRE(cc_index_save(idx, test_path("good.idx")) == 0);
@@ -179,7 +181,7 @@ TEST(index_load_rejects_corrupted_and_truncated_files) {
         char *data;
         size_t size;
         REQUIRE(cc_read_file(test_path("good.idx"), &data, &size) == 0);
-        for (int s = 0; s < 4 && sections[t][s]; s++) {
+        for (int s = 0; s < 5 && sections[t][s]; s++) {
             uint64_t off, len;
             REQUIRE(section_span(data, size, sections[t][s], &off, &len) == 0, "section %s", sections[t][s]);
             REQUIRE(len > 0);
@@ -219,6 +221,69 @@ TEST(index_load_rejects_corrupted_and_truncated_files) {
         cc_index_free(ok);
     }
     CHECK(cc_index_load(test_path("missing.idx")) == NULL && strstr(cc_last_error(), "missing.idx"));
+    free(x);
+}
+
+/* Fast-scan files whose CRCs are not checked: list sizes, slots and books that do not fit are
+ * refused by the structural checks, each with the file named. */
+TEST(index_fastscan_load_checks_structure_without_crc) {
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    int d = 16;
+    int64_t n = 300;
+    float *x = tix_clustered(&rng, n, d, 4, 1);
+    cc_index *idx = build("IVF4,PQ4x4fs", CC_METRIC_L2, x, n, d);
+    REQUIRE(idx, "%s", cc_last_error());
+    REQUIRE(cc_index_save(idx, test_path("fs.idx")) == 0);
+    cc_index_free(idx);
+    char *data;
+    size_t size;
+    REQUIRE(cc_read_file(test_path("fs.idx"), &data, &size) == 0);
+    uint64_t off, len;
+    struct {
+        const char *section;
+        uint64_t at;   /* byte offset inside the section */
+        uint32_t value; /* written there (u32) */
+        const char *want;
+    } cases[] = {
+        {"fssize", 0, 301, "more entries"},        /* list 0 larger than the index */
+        {"fssize", 8, 0, "the header says"},       /* list 1 emptied: sum short */
+        {"fsslot", 0, 0xfffffff0u, "out of range"},
+        {"fsslot", 4, 0xffffffffu, "out of range"},
+        {"fsbook", 4, 0x7fc00000u, "NaN or Inf"},  /* a NaN centroid coordinate */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        REQUIRE(section_span(data, size, cases[c].section, &off, &len) == 0 && cases[c].at + 4 <= len);
+        uint32_t old;
+        memcpy(&old, data + off + cases[c].at, 4);
+        memcpy(data + off + cases[c].at, &cases[c].value, 4);
+        REQUIRE(cc_write_file_atomic(test_path("bad.idx"), data, size) == 0);
+        memcpy(data + off + cases[c].at, &old, 4);
+        cc_index *bad = cc_index_load_flags(test_path("bad.idx"), CC_INDEX_LOAD_NO_CRC);
+        CHECK(bad == NULL, "%s[%llu] = %u accepted", cases[c].section, (unsigned long long)cases[c].at, cases[c].value);
+        cc_index_free(bad);
+        CHECK(strstr(cc_last_error(), "bad.idx") && strstr(cc_last_error(), cases[c].want), "%s", cc_last_error());
+    }
+    /* a slot listed twice (entry 1 copies entry 0) */
+    REQUIRE(section_span(data, size, "fsslot", &off, &len) == 0 && len >= 8);
+    uint32_t keep;
+    memcpy(&keep, data + off + 4, 4);
+    memcpy(data + off + 4, data + off, 4);
+    REQUIRE(cc_write_file_atomic(test_path("bad.idx"), data, size) == 0);
+    memcpy(data + off + 4, &keep, 4);
+    CHECK(cc_index_load_flags(test_path("bad.idx"), CC_INDEX_LOAD_NO_CRC) == NULL &&
+              strstr(cc_last_error(), "listed twice"),
+          "%s", cc_last_error());
+    /* any nibble in the codes is a valid code: a changed code byte loads and searches */
+    REQUIRE(section_span(data, size, "fscodes", &off, &len) == 0 && len > 0);
+    data[off + len / 2] ^= 0x5a;
+    REQUIRE(cc_write_file_atomic(test_path("bad.idx"), data, size) == 0);
+    cc_index *ok = cc_index_load_flags(test_path("bad.idx"), CC_INDEX_LOAD_NO_CRC);
+    REQUIRE(ok, "%s", cc_last_error());
+    int64_t ids[5];
+    CHECK(cc_index_search(ok, 1, x, 5, ids, NULL) == 0 && ids[0] >= 0);
+    cc_index_free(ok);
+    free(data);
     free(x);
 }
 

@@ -900,7 +900,8 @@ const cc_command cmd_index_build = {
     "index build",
     "--type DESC --vectors X.npy --out FILE [options]\n"
     "       clipc index build --model DIR (--images DIR|LIST | --texts FILE) [--type DESC] --out FILE [options]",
-    "Build an index (Flat, IVF<n>,Flat, IVF<n>,PQ<M>[,RFlat], PQ<M>, HNSW<M>) from vectors, or embed a folder of "
+    "Build an index (Flat, IVF<n>,Flat, IVF<n>,PQ<M>[,RFlat], PQ<M>, PQ<M>x4fs, IVF<n>,PQ<M>x4fs, HNSW<M>) from "
+    "vectors, or embed a folder of "
     "images or a caption file with a model and index them.",
     run_build};
 

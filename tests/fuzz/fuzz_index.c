@@ -1,4 +1,4 @@
-/* fuzz_index.c — libFuzzer target: index files of every type (Flat, SQ8/F16/BF16, IVF-Flat, PQ, IVF-PQ, RFlat, HNSW;
+/* fuzz_index.c — libFuzzer target: index files of every type (Flat, SQ8/F16/BF16, IVF-Flat, PQ, IVF-PQ, PQx4fs, IVF-PQx4fs, RFlat, HNSW;
  * index/io.c). Each input is loaded twice: as it is without the CRC pass, and with the CRC pass after
  * its CRC and size fields were made to match its bytes (fuzz_index_fix_crcs). A loaded index is searched (plain, with nprobe/efSearch overrides, filtered),
  * the result ids reconstructed and their texts and timestamps read, then an id removed and the index

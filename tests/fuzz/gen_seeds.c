@@ -131,7 +131,8 @@ static void index_seeds(void) {
         {"Flat", "flat.cci", CC_METRIC_IP}, {"Flat", "flat_l2.cci", CC_METRIC_L2}, {"IVF4,Flat", "ivf.cci", CC_METRIC_L2},
         {"PQ2", "pq.cci", CC_METRIC_IP},   {"IVF4,PQ2", "ivfpq.cci", CC_METRIC_L2}, {"PQ2,RFlat", "pq_rflat.cci", CC_METRIC_IP},
         {"HNSW4", "hnsw.cci", CC_METRIC_IP}, {"SQ8", "sq8.cci", CC_METRIC_L2},   {"F16,RFlat", "f16_rflat.cci", CC_METRIC_IP},
-        {"BF16", "bf16.cci", CC_METRIC_IP}};
+        {"BF16", "bf16.cci", CC_METRIC_IP}, {"PQ2x4fs", "pq4fs.cci", CC_METRIC_IP},
+        {"IVF4,PQ2x4fs", "ivfpq4fs.cci", CC_METRIC_L2}, {"IVF4,PQ4x4fs,RFlat", "ivfpq4fs_rflat.cci", CC_METRIC_IP}};
     int dim = 4;
     int64_t n = 40, n_train = 300; /* PQ codebooks (256 centroids) need 256+ training vectors */
     float *x = points(n_train, dim);
