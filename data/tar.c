@@ -218,7 +218,8 @@ int cc_tar_next(cc_tar_reader *r, cc_tar_member *m) {
         if (r->done || r->pos == r->file_size) return 0;
         uint8_t h[CC_TAR_BLOCK];
         if (r->pos > r->file_size || r->file_size - r->pos < CC_TAR_BLOCK || r->read(r->ctx, r->pos, h, sizeof h) != 0)
-            return header_error(r, "truncated (the file ends inside the header)");
+            return header_error(r, r->pos == 0 ? "the file is shorter than one tar header (not a tar file)"
+                                               : "truncated (the file ends inside the header)");
         if (is_zero_block(h)) { /* end of archive */
             r->done = 1;
             return 0;
