@@ -8,6 +8,7 @@
 
 #include "data/json_reader.h"
 #include "data/tokenizer_internal.h"
+#include "data/webdataset.h"
 #include "engine/util.h"
 
 #define STRING_BLOCK (1 << 20) /* bytes per block of the dataset's string storage */
@@ -576,6 +577,7 @@ int cc_dataset_read(const char *path, const cc_dataset_options *options, cc_data
         memset(&defaults, 0, sizeof defaults);
         options = &defaults;
     }
+    if (cc_shard_spec_is(path)) return cc_dataset_read_shards(path, out);
     char root[4096];
     if (options->image_root) {
         snprintf(root, sizeof root, "%s", options->image_root);

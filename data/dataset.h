@@ -12,6 +12,8 @@
  *             (open_clip's --csv-img-key / --csv-caption-key; default "image"/"caption", then
  *             "filepath"/"title"); separator tab, or comma for *.csv; RFC 4180 quoting ("" inside
  *             quotes, separators and newlines inside quoted fields).
+ *   shards    WebDataset tar shards, "dir/{00000..00099}.tar" (brace ranges, comma lists of patterns;
+ *             data/webdataset.h): image paths are shard references read by offset
  * Captions with invalid UTF-8 are repaired (U+FFFD, as Python's errors="replace") and counted.
  * Errors name the file and the line (and column for JSON).
  */
@@ -38,6 +40,7 @@ typedef struct cc_dataset {
     int64_t n_images;          /* distinct image paths */
     char *root;                /* directory image paths are relative to ("" = the current one) */
     int64_t n_invalid_utf8;    /* invalid UTF-8 sequences repaired in captions while reading */
+    int64_t n_skipped_samples; /* WebDataset shards: samples skipped while reading (data/webdataset.h) */
     cc_string_block *strings;  /* storage of the paths and captions */
     void *image_map;           /* internal: image path -> image_index */
 } cc_dataset;

@@ -14,6 +14,7 @@
 
 #include "data/dataset.h"
 #include "data/image.h"
+#include "data/webdataset.h"
 #include "engine/util.h"
 
 typedef enum { ITEM_OK = 0, ITEM_SKIPPED, ITEM_FAILED } item_status;
@@ -69,7 +70,7 @@ static void process_item(cc_loader *L, batch_slot *slot, int64_t item, int pos) 
     cc_dataset_image_path(L->ds, pair, path, sizeof path);
     float *image = slot->out.images + (size_t)pos * L->image_floats;
     item_status status = ITEM_OK;
-    if (cc_preprocess_file(&L->cfg.preprocess, path, image) != 0) status = L->cfg.skip_unreadable ? ITEM_SKIPPED : ITEM_FAILED;
+    if (cc_dataset_preprocess_image(&L->cfg.preprocess, path, image) != 0) status = L->cfg.skip_unreadable ? ITEM_SKIPPED : ITEM_FAILED;
     if (status == ITEM_OK && L->tok) {
         int32_t *ids = slot->out.tokens + (size_t)pos * L->cfg.context;
         int eot;

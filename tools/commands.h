@@ -14,6 +14,7 @@ extern const cc_command cmd_tokenize;
 extern const cc_command cmd_preprocess;
 extern const cc_command cmd_synth;
 extern const cc_command cmd_tokenizer_learn;
+extern const cc_command cmd_shards;
 extern const cc_command cmd_index_build;
 extern const cc_command cmd_index_add;
 extern const cc_command cmd_index_remove;

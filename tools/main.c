@@ -32,6 +32,7 @@ static const cc_command *const commands[] = {
     &cmd_preprocess,
     &cmd_synth,
     &cmd_tokenizer_learn,
+    &cmd_shards,
     &cmd_index_build,
     &cmd_index_add,
     &cmd_index_remove,

@@ -98,5 +98,28 @@ for name, kwargs in [("lossy.webp", {"quality": 50}), ("lossless.webp", {"lossle
         pass
 PY
 fi
+# ---- tar shards (fuzz_tar.c): first byte '0' a tar archive, '1' a shard spec
+printf '1s/{00000..00012}.tar,b/x-{0..2}.tar' | seed fuzz_tar spec.txt
+printf '1{a,b}/{8..10}.tar' | seed fuzz_tar spec_list.txt
+if [ -x /usr/bin/python3 ]; then
+    mkdir -p "$out/fuzz_tar"
+    /usr/bin/python3 - "$out/fuzz_tar" <<'PY'
+import io, sys, tarfile
+def shard(fmt, long_names):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=fmt) as t:
+        for i, (name, data) in enumerate([("0.jpg", b"\xff\xd8\xff"), ("0.txt", b"a cat\n"), ("1.png", b"\x89PNG"),
+                                          ("1.json", b'{"caption": "a dog"}'), ("2.txt", b"orphan")]):
+            if long_names and i < 2:
+                name = "d" * 120 + "/" + name
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return b"0" + b.getvalue().rstrip(b"\0") + b"\0" * 1024
+for fmt, tag in ((tarfile.GNU_FORMAT, "gnu"), (tarfile.PAX_FORMAT, "pax"), (tarfile.USTAR_FORMAT, "ustar")):
+    open(f"{sys.argv[1]}/{tag}.tar", "wb").write(shard(fmt, fmt != tarfile.USTAR_FORMAT))
+PY
+fi
+
 n=$(find "$out" -type f | wc -l)
 echo "make_corpus: $n seed files in $out"

@@ -37,6 +37,7 @@ target_options() { # prints the libFuzzer options of one target
         fuzz_config | fuzz_tokenizer_files) echo "-dict=tests/fuzz/json.dict" ;;
         fuzz_dataset | fuzz_manifest) echo "-dict=tests/fuzz/json.dict" ;;
         fuzz_tokenizer_text) echo "-max_len=4096" ;;
+        fuzz_tar) echo "-max_len=16384" ;;
         fuzz_http) echo "-dict=tests/fuzz/http.dict" ;;
         fuzz_index | fuzz_embedding_cache | fuzz_checkpoint) echo "-max_len=65536" ;;
         *) echo "" ;;
