@@ -57,7 +57,7 @@ static int run_eval(int argc, char **argv) {
     int64_t batch = 32;
     cc_option options[] = {
         {"--model", CC_OPT_STRING, &model_dir, "DIR", "Hugging Face CLIP model directory"},
-        {"--data", CC_OPT_STRING, &data, "FILE", "pairs: COCO captions JSON, Karpathy JSON, or TSV/CSV"},
+        {"--data", CC_OPT_STRING, &data, "FILE", "pairs: COCO captions JSON, Karpathy JSON, TSV/CSV, or WebDataset shards 'dir/{0..9}.tar'"},
         {"--images-root", CC_OPT_STRING, &root, "DIR", "directory image paths are relative to"},
         {"--split", CC_OPT_STRING, &split, "NAMES", "Karpathy JSON: splits to evaluate (e.g. test)"},
         {"--csv-img-key", CC_OPT_STRING, &img_key, "NAME", "TSV/CSV image column"},

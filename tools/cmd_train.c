@@ -666,8 +666,8 @@ static int run_train(int argc, char **argv) {
     cc_option options[] = {
         {"--model", CC_OPT_STRING, &a.model_dir, "DIR", "start from this Hugging Face CLIP model (fine-tuning)"},
         {"--arch", CC_OPT_STRING, &a.arch, "NAME", "train from scratch: tiny, b32, or a config.json (default tiny)"},
-        {"--data", CC_OPT_STRING, &a.data, "FILE", "pairs: COCO captions JSON, Karpathy JSON, or TSV/CSV with a header"},
-        {"--images-root", CC_OPT_STRING, &a.images_root, "DIR", "directory image paths are relative to (default: the data file's)"},
+        {"--data", CC_OPT_STRING, &a.data, "FILE", "pairs: COCO captions JSON, Karpathy JSON, TSV/CSV with a header, or WebDataset shards 'shards/{00000..00099}.tar' (see clipc shards)"},
+        {"--images-root", CC_OPT_STRING, &a.images_root, "DIR", "directory image paths are relative to (default: the data file's; not used for shards)"},
         {"--out", CC_OPT_STRING, &a.out, "DIR", "output directory (checkpoints, model, logs)"},
         {"--val-data", CC_OPT_STRING, &a.val_data, "FILE", "validation pairs (default: --val-split of --data)"},
         {"--val-split", CC_OPT_FLOAT, &a.val_split, "F", "fraction of the images held out for validation (default 0.05)"},
