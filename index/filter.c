@@ -85,6 +85,123 @@ static int parse_ids(const char *list, cc_filter_expr *e) {
     return 0;
 }
 
+/* One tag: trimmed of blanks, 1..CC_TAG_MAX_BYTES bytes, no separators or control characters. */
+static int check_tag(const char *t, size_t n, const char *context) {
+    if (n == 0) {
+        cc_set_error("%s: empty tag", context);
+        return -1;
+    }
+    if (n > CC_TAG_MAX_BYTES) {
+        cc_set_error("%s: tag '%.40s...' is longer than %d bytes", context, t, CC_TAG_MAX_BYTES);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c < 0x20 || c == 0x7f || strchr(",|=<>!", c)) {
+            cc_set_error("%s: tag '%.*s' holds '%c' (tags cannot hold , | = < > ! or control characters)", context,
+                         (int)(n > 40 ? 40 : n), t, c >= 0x20 && c != 0x7f ? c : '?');
+            return -1;
+        }
+    }
+    if (!cc_utf8_valid(t, n)) {
+        cc_set_error("%s: tag is not valid UTF-8", context);
+        return -1;
+    }
+    return 0;
+}
+
+static void trim(const char **s, size_t *n) {
+    while (*n && (**s == ' ' || **s == '\t')) (*s)++, (*n)--;
+    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
+}
+
+int cc_tags_contain(const char *tags, const char *name, size_t len) {
+    for (const char *p = tags; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == len && !memcmp(p, name, len)) return 1;
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+int cc_tags_normalize(const char *text, char **out) {
+    *out = NULL;
+    size_t len = strlen(text);
+    char *buf = cc_malloc(len + 1, "tags");
+    if (!buf) return -1;
+    size_t at = 0;
+    int count = 0;
+    for (const char *p = text;;) {
+        const char *comma = strchr(p, ',');
+        const char *t = p;
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        trim(&t, &n);
+        if (n || comma || p != text) { /* "a,,b" and "a," are errors; "" (or blanks) is no tags */
+            if (check_tag(t, n, "tags") != 0) {
+                free(buf);
+                return -1;
+            }
+            buf[at] = 0;
+            if (!cc_tags_contain(buf, t, n)) {
+                if (++count > CC_TAGS_MAX_PER_ITEM) {
+                    cc_set_error("tags: more than %d tags on one item", CC_TAGS_MAX_PER_ITEM);
+                    free(buf);
+                    return -1;
+                }
+                if (at) buf[at++] = ',';
+                memcpy(buf + at, t, n);
+                at += n;
+            }
+        }
+        if (!comma) break;
+        p = comma + 1;
+    }
+    buf[at] = 0;
+    if (!at) {
+        free(buf);
+        return 0;
+    }
+    *out = buf;
+    return 0;
+}
+
+/* "cat|dog" -> one more tag group */
+static int parse_tags(const char *list, const char *clause, cc_filter_expr *e) {
+    if (e->n_tag_groups == CC_FILTER_MAX_TAG_CLAUSES) {
+        cc_set_error("filter: more than %d tag clauses", CC_FILTER_MAX_TAG_CLAUSES);
+        return -1;
+    }
+    cc_filter_tags *groups = realloc(e->tag_groups, sizeof *groups * (size_t)(e->n_tag_groups + 1));
+    if (!groups) {
+        cc_set_error("out of memory");
+        return -1;
+    }
+    e->tag_groups = groups;
+    cc_filter_tags *g = &groups[e->n_tag_groups++];
+    g->n = 0;
+    g->names = cc_calloc(CC_TAGS_MAX_PER_ITEM, sizeof *g->names, "filter tags");
+    if (!g->names) return -1;
+    for (const char *p = list;;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (check_tag(p, n, "filter") != 0) {
+            cc_prefix_error("'%s'", clause);
+            return -1;
+        }
+        if (g->n == CC_TAGS_MAX_PER_ITEM) {
+            cc_set_error("filter: more than %d tags in '%.60s'", CC_TAGS_MAX_PER_ITEM, clause);
+            return -1;
+        }
+        if (!(g->names[g->n] = cc_malloc(n + 1, "filter tag"))) return -1;
+        memcpy(g->names[g->n], p, n);
+        g->names[g->n++][n] = 0;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
 /* "time>=T" and friends: narrows [time_lo, time_hi] */
 static int parse_time_clause(const char *op_and_value, const char *clause, cc_filter_expr *e) {
     static const char *const ops[] = {">=", "<=", ">", "<", "="}; /* two-character operators first */
@@ -114,7 +231,8 @@ static int parse_time_clause(const char *op_and_value, const char *clause, cc_fi
 static int parse_clause(const char *clause, cc_filter_expr *e) {
     if (!strncmp(clause, "time", 4)) return parse_time_clause(clause + 4, clause, e);
     if (!strncmp(clause, "id=", 3)) return parse_ids(clause + 3, e);
-    cc_set_error("filter: unknown clause '%s' (expected time>=T, time<T, ... or id=A|B)", clause);
+    if (!strncmp(clause, "tag=", 4)) return parse_tags(clause + 4, clause, e);
+    cc_set_error("filter: unknown clause '%s' (expected time>=T, time<T, ..., id=A|B or tag=A|B)", clause);
     return -1;
 }
 
@@ -160,6 +278,11 @@ int cc_filter_parse(const char *text, size_t len, cc_filter_expr *out) {
 
 void cc_filter_expr_free(cc_filter_expr *e) {
     free(e->ids);
+    for (int i = 0; i < e->n_tag_groups; i++) {
+        for (int j = 0; e->tag_groups[i].names && j < e->tag_groups[i].n; j++) free(e->tag_groups[i].names[j]);
+        free(e->tag_groups[i].names);
+    }
+    free(e->tag_groups);
     memset(e, 0, sizeof *e);
 }
 
@@ -169,6 +292,17 @@ static int slot_matches(const cc_index *idx, const cc_filter_expr *e, int64_t sl
         if (t == CC_INDEX_NO_TIMESTAMP || t < e->time_lo || t > e->time_hi) return 0;
     }
     if (e->has_ids && !bsearch(&label, e->ids, (size_t)e->n_ids, sizeof label, compare_i64)) return 0;
+    if (e->n_tag_groups) {
+        const uint64_t *te = idx->item_tags.size ? (const uint64_t *)idx->item_tags.ptr : NULL;
+        if (!te || te[2 * slot] == UINT64_MAX) return 0;
+        const char *tags = (const char *)idx->tag_pool.ptr + te[2 * slot];
+        for (int g = 0; g < e->n_tag_groups; g++) {
+            int any = 0;
+            for (int j = 0; j < e->tag_groups[g].n && !any; j++)
+                any = cc_tags_contain(tags, e->tag_groups[g].names[j], strlen(e->tag_groups[g].names[j]));
+            if (!any) return 0;
+        }
+    }
     return 1;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine/util.h"
+#include "index/filter.h"
 #include "index/internal.h"
 
 #define MAX_KV_ENTRIES 4096      /* metadata keys */
@@ -80,6 +81,8 @@ void cc_index_free(cc_index *idx) {
     cc_buf_free(&idx->item_text);
     cc_buf_free(&idx->text_pool);
     cc_buf_free(&idx->item_time);
+    cc_buf_free(&idx->item_tags);
+    cc_buf_free(&idx->tag_pool);
     free_kv(idx);
     cc_label_map_free(idx);
     pthread_mutex_destroy(&idx->map_lock);
@@ -98,7 +101,8 @@ int cc_index_is_trained(const cc_index *idx) { return idx->trained; }
 
 int64_t cc_index_memory_bytes(const cc_index *idx) {
     int64_t bytes = (int64_t)(idx->labels.size + idx->removed.size + idx->vectors.size + idx->norms.size +
-                              idx->item_text.size + idx->text_pool.size + idx->item_time.size);
+                              idx->item_text.size + idx->text_pool.size + idx->item_time.size +
+                              idx->item_tags.size + idx->tag_pool.size);
     if (idx->ops->memory) bytes += idx->ops->memory(idx);
     return bytes;
 }
@@ -138,6 +142,16 @@ static int check_new_ids(const cc_index *idx, int64_t n, const int64_t *ids) {
 
 int cc_index_add_items(cc_index *idx, int64_t n, const float *x, const int64_t *ids, const char *const *texts,
                        const int64_t *timestamps) {
+    return cc_index_add_items_tagged(idx, n, x, ids, texts, timestamps, NULL);
+}
+
+static void free_tag_lists(char **lists, int64_t n) {
+    for (int64_t i = 0; lists && i < n; i++) free(lists[i]);
+    free(lists);
+}
+
+int cc_index_add_items_tagged(cc_index *idx, int64_t n, const float *x, const int64_t *ids, const char *const *texts,
+                              const int64_t *timestamps, const char *const *tags) {
     if (n < 0 || (n > 0 && !x)) {
         cc_set_error("index add: bad arguments (n = %lld)", (long long)n);
         return -1;
@@ -169,6 +183,20 @@ int cc_index_add_items(cc_index *idx, int64_t n, const float *x, const int64_t *
                 return -1;
             }
         }
+
+    char **tag_lists = NULL; /* normalised, before anything changes */
+    int need_tags = 0;
+    if (tags) {
+        if (!(tag_lists = cc_calloc((size_t)n, sizeof *tag_lists, "item tags"))) return -1;
+        for (int64_t i = 0; i < n; i++) {
+            if (tags[i] && cc_tags_normalize(tags[i], &tag_lists[i]) != 0) {
+                cc_prefix_error("row %lld", (long long)i);
+                free_tag_lists(tag_lists, n);
+                return -1;
+            }
+            if (tag_lists[i]) need_tags = 1;
+        }
+    }
 
     int64_t *slots = cc_malloc((size_t)n * sizeof(int64_t), "slots");
     int64_t *labels = cc_malloc((size_t)n * sizeof(int64_t), "labels");
@@ -207,7 +235,7 @@ int cc_index_add_items(cc_index *idx, int64_t n, const float *x, const int64_t *
     }
     if (idx->removed.size && cc_buf_resize(&idx->removed, CC_BITMAP_WORDS(new_n_slots) * 8, "removed flags") != 0)
         goto done;
-    if (cc_items_grow(idx, new_n_slots, need_text, need_time) != 0) goto done;
+    if (cc_items_grow(idx, new_n_slots, need_text, need_time, need_tags) != 0) goto done;
 
     rc = idx->ops->add(idx, n, x, slots, labels, new_n_slots);
     if (rc != 0) goto done;
@@ -237,10 +265,15 @@ int cc_index_add_items(cc_index *idx, int64_t n, const float *x, const int64_t *
         }
         if (idx->item_time.size)
             ((int64_t *)idx->item_time.ptr)[slots[i]] = timestamps ? timestamps[i] : CC_INDEX_NO_TIMESTAMP;
+        if (idx->item_tags.size && cc_item_set_tags(idx, slots[i], tag_lists ? tag_lists[i] : NULL) != 0) {
+            rc = -1;
+            break;
+        }
     }
 done:
     free(slots);
     free(labels);
+    free_tag_lists(tag_lists, n);
     return rc;
 }
 
@@ -309,6 +342,7 @@ int64_t cc_index_remove(cc_index *idx, int64_t n, const int64_t *ids) {
             cc_label_map_del(idx, cc_slot_label(idx, s));
             if (idx->item_text.size) cc_item_set_text(idx, s, NULL);
             if (idx->item_time.size) ((int64_t *)idx->item_time.ptr)[s] = CC_INDEX_NO_TIMESTAMP;
+            if (idx->item_tags.size) cc_item_set_tags(idx, s, NULL);
         }
     }
     idx->n_removed += count;
@@ -594,6 +628,17 @@ const char *cc_index_item_text(const cc_index *idx, int64_t id) {
     const uint64_t *e = (const uint64_t *)idx->item_text.ptr;
     if (e[2 * slot] == UINT64_MAX) return NULL;
     return (const char *)idx->text_pool.ptr + e[2 * slot];
+}
+
+int cc_index_has_item_tags(const cc_index *idx) { return idx->item_tags.size != 0; }
+
+const char *cc_index_item_tags(const cc_index *idx, int64_t id) {
+    if (!idx->item_tags.size) return NULL;
+    int64_t slot = cc_label_to_slot(idx, id);
+    if (slot < 0) return NULL;
+    const uint64_t *e = (const uint64_t *)idx->item_tags.ptr;
+    if (e[2 * slot] == UINT64_MAX) return NULL;
+    return (const char *)idx->tag_pool.ptr + e[2 * slot];
 }
 
 int cc_index_item_timestamp(const cc_index *idx, int64_t id, int64_t *out) {

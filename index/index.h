@@ -81,6 +81,11 @@ int cc_index_add_with_ids(cc_index *index, int64_t n, const float *x, const int6
  * texts[i] may be NULL) and a timestamp (timestamps may be NULL). */
 int cc_index_add_items(cc_index *index, int64_t n, const float *x, const int64_t *ids,
                        const char *const *texts, const int64_t *timestamps);
+/* As cc_index_add_items, with a tag list per item (tags or tags[i] may be NULL): "cat, dog" — tags
+ * separated by ',', stored normalised ("cat,dog"; filter.h cc_tags_normalize says what a tag may hold),
+ * matched by the filter clause tag=. A bad tag list fails the call before anything changes. */
+int cc_index_add_items_tagged(cc_index *index, int64_t n, const float *x, const int64_t *ids,
+                              const char *const *texts, const int64_t *timestamps, const char *const *tags);
 /* Removes the given ids (unknown ids are ignored); returns how many were removed, or -1. */
 int64_t cc_index_remove(cc_index *index, int64_t n, const int64_t *ids);
 
@@ -128,6 +133,9 @@ const char *cc_index_item_text(const cc_index *index, int64_t id);
 /* 1 and *out set when the id has a timestamp, 0 when it has none, -1 when the id is unknown. */
 int cc_index_item_timestamp(const cc_index *index, int64_t id, int64_t *out);
 int cc_index_has_item_texts(const cc_index *index);
+/* Tag list of an id ("cat,dog"; NULL when the id is unknown or has none). Valid until the index is modified. */
+const char *cc_index_item_tags(const cc_index *index, int64_t id);
+int cc_index_has_item_tags(const cc_index *index);
 
 /* ---- tuning: picks the smallest nprobe (IVF) or efSearch (HNSW) — for RFlat also the re-rank
  * factor — whose recall@k against exact search on the given queries reaches target_recall, and

@@ -85,6 +85,8 @@ struct cc_index {
     cc_buf item_text;   /* {uint64 offset, uint64 length} per slot into text_pool; empty = none */
     cc_buf text_pool;   /* UTF-8 strings, each followed by a NUL */
     cc_buf item_time;   /* int64 per slot; empty = none */
+    cc_buf item_tags;   /* {uint64 offset, uint64 length} per slot into tag_pool ("cat,dog"); empty = none */
+    cc_buf tag_pool;    /* normalised tag lists, each followed by a NUL */
     int n_kv;
     char **kv_keys, **kv_values;
 
@@ -211,8 +213,9 @@ void cc_rerank_exact(const cc_index *idx, const float *q, const int64_t *cand, i
                      int64_t *out_slots, float *out_sims);
 
 /* ---- slots.c: per-item arrays, the label map, checks */
-int cc_items_grow(cc_index *idx, int64_t new_n_slots, int need_text, int need_time);
+int cc_items_grow(cc_index *idx, int64_t new_n_slots, int need_text, int need_time, int need_tags);
 int cc_item_set_text(cc_index *idx, int64_t slot, const char *text);
+int cc_item_set_tags(cc_index *idx, int64_t slot, const char *tags); /* tags already normalised */
 int cc_label_map_put(cc_index *idx, int64_t label, int64_t slot); /* keeps a valid map in step */
 void cc_label_map_del(cc_index *idx, int64_t label);
 void cc_label_map_free(cc_index *idx);

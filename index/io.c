@@ -7,7 +7,7 @@
  *   [1152, ...)      sections, each at a 64-byte aligned offset (so float arrays can be used in place)
  *
  * All integers are little-endian. Sections every index may have: params, metakv, labels, removed,
- * vectors, norms, itemtext, itempool, itemtime; index types add theirs through their table of
+ * vectors, norms, itemtext, itempool, itemtime, itemtags, tagpool; index types add theirs through their table of
  * functions (save, load, write_params, read_param: ivf.c, hnsw.c). This file never names a type.
  */
 #include <errno.h>
@@ -220,28 +220,34 @@ static int write_params(const cc_index *idx, cc_writer *w) {
     return write_kv(w, "params", n, keys, values);
 }
 
-/* Item texts, compacted: strings of live items in slot order. */
-static int write_items(const cc_index *idx, cc_writer *w) {
-    if (idx->item_text.size) {
-        const uint64_t *e = (const uint64_t *)idx->item_text.ptr;
-        if (cc_writer_section(w, "itemtext") != 0) return -1;
-        uint64_t off = 0;
-        for (int64_t s = 0; s < idx->n_slots; s++) {
-            uint8_t entry[16];
-            int has = e[2 * s] != UINT64_MAX && !cc_slot_removed(idx, s);
-            put_u64(entry, has ? off : UINT64_MAX);
-            put_u64(entry + 8, has ? e[2 * s + 1] : 0);
-            if (cc_writer_write(w, entry, 16) != 0) return -1;
-            if (has) off += e[2 * s + 1] + 1;
-        }
-        if (cc_writer_section(w, "itempool") != 0) return -1;
-        for (int64_t s = 0; s < idx->n_slots; s++) {
-            if (e[2 * s] == UINT64_MAX || cc_slot_removed(idx, s)) continue;
-            if (cc_writer_write(w, idx->text_pool.ptr + e[2 * s], e[2 * s + 1] + 1) != 0) return -1;
-        }
+/* Per-item strings (texts, tags), compacted: the strings of live items in slot order. */
+static int write_strings(const cc_index *idx, cc_writer *w, const cc_buf *entries, const cc_buf *pool,
+                         const char *entry_section, const char *pool_section) {
+    if (!entries->size) return 0;
+    const uint64_t *e = (const uint64_t *)entries->ptr;
+    if (cc_writer_section(w, entry_section) != 0) return -1;
+    uint64_t off = 0;
+    for (int64_t s = 0; s < idx->n_slots; s++) {
+        uint8_t entry[16];
+        int has = e[2 * s] != UINT64_MAX && !cc_slot_removed(idx, s);
+        put_u64(entry, has ? off : UINT64_MAX);
+        put_u64(entry + 8, has ? e[2 * s + 1] : 0);
+        if (cc_writer_write(w, entry, 16) != 0) return -1;
+        if (has) off += e[2 * s + 1] + 1;
     }
+    if (cc_writer_section(w, pool_section) != 0) return -1;
+    for (int64_t s = 0; s < idx->n_slots; s++) {
+        if (e[2 * s] == UINT64_MAX || cc_slot_removed(idx, s)) continue;
+        if (cc_writer_write(w, pool->ptr + e[2 * s], e[2 * s + 1] + 1) != 0) return -1;
+    }
+    return 0;
+}
+
+static int write_items(const cc_index *idx, cc_writer *w) {
+    if (write_strings(idx, w, &idx->item_text, &idx->text_pool, "itemtext", "itempool") != 0) return -1;
     if (idx->item_time.size && write_section(w, "itemtime", idx->item_time.ptr, (size_t)idx->n_slots * 8) != 0)
         return -1;
+    if (write_strings(idx, w, &idx->item_tags, &idx->tag_pool, "itemtags", "tagpool") != 0) return -1;
     return 0;
 }
 
@@ -471,6 +477,31 @@ int cc_load_float_rows(cc_index *idx, const cc_reader *r, int want_norms) {
     return 0;
 }
 
+/* Per-item strings: entries {offset, length} per slot into a pool section; each string must lie inside
+ * the pool, end with a NUL and be UTF-8. Absent sections: none. */
+static int read_strings(const cc_reader *r, size_t n, const char *entry_section,
+                        const char *pool_section, const char *what, cc_buf *entries, cc_buf *pool_buf) {
+    const uint8_t *p;
+    int found = cc_reader_get(r, entry_section, n * 16, 0, &p, NULL);
+    if (found < 0) return -1;
+    if (!found || !n) return 0;
+    const uint8_t *pool;
+    size_t pool_size;
+    if (cc_reader_get(r, pool_section, CC_ANY_SIZE, 1, &pool, &pool_size) < 0) return -1;
+    const uint64_t *e = (const uint64_t *)p;
+    for (size_t s = 0; s < n; s++) {
+        if (e[2 * s] == UINT64_MAX) continue;
+        if (e[2 * s] >= pool_size || e[2 * s + 1] >= pool_size - e[2 * s] || pool[e[2 * s] + e[2 * s + 1]] != 0 ||
+            !cc_utf8_valid((const char *)pool + e[2 * s], e[2 * s + 1])) {
+            cc_set_error("%s: %s of slot %zu is outside section '%s' or not UTF-8", r->path, what, s, pool_section);
+            return -1;
+        }
+    }
+    cc_buf_view(entries, p, n * 16);
+    if (pool_size) cc_buf_view(pool_buf, pool, pool_size);
+    return 0;
+}
+
 static int load_common(cc_index *idx, const cc_reader *r) {
     size_t n = (size_t)idx->n_slots, size;
     const uint8_t *p;
@@ -505,25 +536,10 @@ static int load_common(cc_index *idx, const cc_reader *r) {
                      (long long)(idx->n_slots - idx->n_removed));
         return -1;
     }
-    if ((found = cc_reader_get(r, "itemtext", n * 16, 0, &p, NULL)) < 0) return -1;
-    if (found && n) {
-        const uint8_t *pool;
-        size_t pool_size;
-        if (cc_reader_get(r, "itempool", CC_ANY_SIZE, 1, &pool, &pool_size) < 0) return -1;
-        const uint64_t *e = (const uint64_t *)p;
-        for (size_t s = 0; s < n; s++) {
-            if (e[2 * s] == UINT64_MAX) continue;
-            if (e[2 * s] >= pool_size || e[2 * s + 1] >= pool_size - e[2 * s] || pool[e[2 * s] + e[2 * s + 1]] != 0 ||
-                !cc_utf8_valid((const char *)pool + e[2 * s], e[2 * s + 1])) {
-                cc_set_error("%s: item text of slot %zu is outside section 'itempool' or not UTF-8", r->path, s);
-                return -1;
-            }
-        }
-        cc_buf_view(&idx->item_text, p, n * 16);
-        if (pool_size) cc_buf_view(&idx->text_pool, pool, pool_size);
-    }
+    if (read_strings(r, n, "itemtext", "itempool", "item text", &idx->item_text, &idx->text_pool) != 0) return -1;
     if ((found = cc_reader_get(r, "itemtime", n * 8, 0, &p, NULL)) < 0) return -1;
     if (found && n) cc_buf_view(&idx->item_time, p, n * 8);
+    if (read_strings(r, n, "itemtags", "tagpool", "tag list", &idx->item_tags, &idx->tag_pool) != 0) return -1;
     if ((found = cc_reader_get(r, "metakv", CC_ANY_SIZE, 0, &p, &size)) < 0) return -1;
     if (found && cc_kv_parse(p, size, r->path, "metakv", parse_meta_entry, idx) != 0) return -1;
     return 0;

@@ -80,10 +80,10 @@ int cc_shards_search_filtered(const cc_shards *s, int64_t nq, const float *queri
                               const cc_search_params *params, const cc_id_filter *allow, int64_t *out_ids,
                               float *out_scores);
 
-/* Adds n rows (ids NULL: cc_shards_next_id, +1, ...; texts / timestamps may be NULL), each into shard
- * id % n_shards, and commits the changed shards and the manifest at manifest_path. */
+/* Adds n rows (ids NULL: cc_shards_next_id, +1, ...; texts / timestamps / tags may be NULL), each into
+ * shard id % n_shards, and commits the changed shards and the manifest at manifest_path. */
 int cc_shards_add(cc_shards *s, const char *manifest_path, int64_t n, const float *x, const int64_t *ids,
-                  const char *const *texts, const int64_t *timestamps);
+                  const char *const *texts, const int64_t *timestamps, const char *const *tags);
 /* Removes ids (unknown ones ignored) from their shards and commits; returns how many were removed. */
 int64_t cc_shards_remove(cc_shards *s, const char *manifest_path, int64_t n, const int64_t *ids);
 
@@ -98,10 +98,10 @@ typedef struct cc_shard_spec {
                                        "model" entry becomes the manifest's "model" */
 } cc_shard_spec;
 
-/* Builds n rows of x (ids: NULL = 0..n-1; texts / timestamps may be NULL) into spec->n_shards
+/* Builds n rows of x (ids: NULL = 0..n-1; texts / timestamps / tags may be NULL) into spec->n_shards
  * indexes, id i into shard i % n_shards, each trained on its own rows, and commits them with a new
  * manifest at out (files of a manifest that was there before and are no longer named are deleted). */
 int cc_shards_build(const char *out, const cc_shard_spec *spec, int64_t n, const float *x, const int64_t *ids,
-                    const char *const *texts, const int64_t *timestamps);
+                    const char *const *texts, const int64_t *timestamps, const char *const *tags);
 
 #endif

@@ -223,16 +223,16 @@ typedef struct shard_rows {
     int64_t m;
     float *x;
     int64_t *ids, *times;
-    const char **texts;
+    const char **texts, **tags;
 } shard_rows;
 
 static void rows_free(shard_rows *r) {
-    free(r->x); free(r->ids); free(r->times); free(r->texts);
+    free(r->x); free(r->ids); free(r->times); free(r->texts); free(r->tags);
     memset(r, 0, sizeof *r);
 }
 
 static int gather_rows(int sh, int n_shards, int dim, int64_t n, const float *x, const int64_t *ids,
-                       const char *const *texts, const int64_t *times, shard_rows *r) {
+                       const char *const *texts, const int64_t *times, const char *const *tags, shard_rows *r) {
     memset(r, 0, sizeof *r);
     for (int64_t i = 0; i < n; i++) r->m += cc_manifest_shard_of(ids[i], n_shards) == sh;
     size_t m1 = (size_t)(r->m ? r->m : 1);
@@ -240,7 +240,8 @@ static int gather_rows(int sh, int n_shards, int dim, int64_t n, const float *x,
     r->ids = malloc(sizeof(int64_t) * m1);
     r->texts = texts ? malloc(sizeof(char *) * m1) : NULL;
     r->times = times ? malloc(sizeof(int64_t) * m1) : NULL;
-    if (!r->x || !r->ids || (texts && !r->texts) || (times && !r->times)) {
+    r->tags = tags ? malloc(sizeof(char *) * m1) : NULL;
+    if (!r->x || !r->ids || (texts && !r->texts) || (times && !r->times) || (tags && !r->tags)) {
         rows_free(r);
         cc_set_error("out of memory");
         return -1;
@@ -251,6 +252,7 @@ static int gather_rows(int sh, int n_shards, int dim, int64_t n, const float *x,
         r->ids[j] = ids[i];
         if (texts) r->texts[j] = texts[i];
         if (times) r->times[j] = times[i];
+        if (tags) r->tags[j] = tags[i];
         j++;
     }
     return 0;
@@ -279,7 +281,7 @@ static const int64_t *resolve_ids(int64_t n, const int64_t *ids, int64_t first, 
 
 /* Duplicate ids within one batch would meet in the same shard; the shard's add refuses them. */
 int cc_shards_add(cc_shards *s, const char *manifest_path, int64_t n, const float *x, const int64_t *ids,
-                  const char *const *texts, const int64_t *timestamps) {
+                  const char *const *texts, const int64_t *timestamps, const char *const *tags) {
     int ns = s->m.n_shards, rc = -1;
     int64_t *own;
     const int64_t *all = resolve_ids(n, ids, cc_shards_next_id(s), &own);
@@ -290,8 +292,9 @@ int cc_shards_add(cc_shards *s, const char *manifest_path, int64_t n, const floa
     }
     for (int sh = 0; sh < ns; sh++) {
         shard_rows r;
-        if (gather_rows(sh, ns, s->m.dim, n, x, all, texts, timestamps, &r) != 0) goto done;
-        int bad = r.m && cc_index_add_items(s->idx[sh], r.m, r.x, r.ids, r.texts, r.times) != 0;
+        if (gather_rows(sh, ns, s->m.dim, n, x, all, texts, timestamps, tags, &r) != 0) goto done;
+        int bad = r.m && cc_index_add_items_tagged(s->idx[sh], r.m, r.x, r.ids, r.texts, r.times,
+                                                   (const char *const *)r.tags) != 0;
         dirty[sh] = r.m > 0;
         rows_free(&r);
         if (bad) {
@@ -328,9 +331,9 @@ int64_t cc_shards_remove(cc_shards *s, const char *manifest_path, int64_t n, con
 
 /* One shard, in memory: the rows whose id falls into it, trained on them, added. */
 static cc_index *build_one_shard(const cc_shard_spec *b, int s, int64_t n, const float *x, const int64_t *ids,
-                                 const char *const *texts, const int64_t *times) {
+                                 const char *const *texts, const int64_t *times, const char *const *tags) {
     shard_rows r;
-    if (gather_rows(s, b->n_shards, b->dim, n, x, ids, texts, times, &r) != 0) return NULL;
+    if (gather_rows(s, b->n_shards, b->dim, n, x, ids, texts, times, tags, &r) != 0) return NULL;
     cc_index *idx = cc_index_create(b->desc, b->dim, b->metric);
     int ok = idx != NULL;
     if (ok && b->ef_construction) ok = cc_index_set_param(idx, "efConstruction", b->ef_construction) >= 0;
@@ -344,7 +347,8 @@ static cc_index *build_one_shard(const cc_shard_spec *b, int s, int64_t n, const
         if (r.m == 0) cc_set_error("shard %d gets no vectors and %s needs training: use fewer shards", s, b->desc);
         ok = r.m > 0 && cc_index_train(idx, r.m, r.x) == 0;
     }
-    if (ok && r.m) ok = cc_index_add_items(idx, r.m, r.x, r.ids, r.texts, r.times) == 0;
+    if (ok && r.m)
+        ok = cc_index_add_items_tagged(idx, r.m, r.x, r.ids, r.texts, r.times, (const char *const *)r.tags) == 0;
     rows_free(&r);
     if (!ok) {
         cc_index_free(idx);
@@ -379,7 +383,7 @@ static int shards_new(const cc_shard_spec *b, cc_shards *s) {
 }
 
 int cc_shards_build(const char *out, const cc_shard_spec *b, int64_t n, const float *x, const int64_t *ids,
-                    const char *const *texts, const int64_t *timestamps) {
+                    const char *const *texts, const int64_t *timestamps, const char *const *tags) {
     if (b->n_shards < 1 || b->n_shards > CC_MANIFEST_MAX_SHARDS) {
         cc_set_error("the number of shards must be between 1 and %d, got %d", CC_MANIFEST_MAX_SHARDS, b->n_shards);
         return -1;
@@ -397,7 +401,7 @@ int cc_shards_build(const char *out, const cc_shard_spec *b, int64_t n, const fl
     if (!(dirty = malloc((size_t)b->n_shards))) { cc_set_error("out of memory"); goto done; }
     memset(dirty, 1, (size_t)b->n_shards);
     for (int i = 0; i < b->n_shards; i++)
-        if (!(s.idx[i] = build_one_shard(b, i, n, x, all, texts, timestamps))) {
+        if (!(s.idx[i] = build_one_shard(b, i, n, x, all, texts, timestamps, tags))) {
             cc_prefix_error("%s", out);
             goto done;
         }

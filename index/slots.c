@@ -270,13 +270,17 @@ int64_t cc_label_to_slot(const cc_index *idx, int64_t label) {
 /* ------------------------------------------------------------------ per-item texts and timestamps */
 
 /* Per-item arrays grow with the slots; texts/timestamps start when the first item has one. */
-int cc_items_grow(cc_index *idx, int64_t new_n_slots, int need_text, int need_time) {
-    if (idx->item_text.size || need_text) {
-        size_t old = idx->item_text.size / 16;
-        if (cc_buf_resize(&idx->item_text, (size_t)new_n_slots * 16, "item texts") != 0) return -1;
-        uint64_t *e = (uint64_t *)idx->item_text.ptr;
-        for (size_t s = old; s < (size_t)new_n_slots; s++) e[2 * s] = UINT64_MAX, e[2 * s + 1] = 0;
-    }
+static int grow_strings(cc_buf *entries, int64_t new_n_slots, const char *what) {
+    size_t old = entries->size / 16;
+    if (cc_buf_resize(entries, (size_t)new_n_slots * 16, what) != 0) return -1;
+    uint64_t *e = (uint64_t *)entries->ptr;
+    for (size_t s = old; s < (size_t)new_n_slots; s++) e[2 * s] = UINT64_MAX, e[2 * s + 1] = 0;
+    return 0;
+}
+
+int cc_items_grow(cc_index *idx, int64_t new_n_slots, int need_text, int need_time, int need_tags) {
+    if ((idx->item_text.size || need_text) && grow_strings(&idx->item_text, new_n_slots, "item texts") != 0) return -1;
+    if ((idx->item_tags.size || need_tags) && grow_strings(&idx->item_tags, new_n_slots, "item tags") != 0) return -1;
     if (idx->item_time.size || need_time) {
         size_t old = idx->item_time.size / 8;
         if (cc_buf_resize(&idx->item_time, (size_t)new_n_slots * 8, "item timestamps") != 0) return -1;
@@ -286,17 +290,28 @@ int cc_items_grow(cc_index *idx, int64_t new_n_slots, int need_text, int need_ti
     return 0;
 }
 
-int cc_item_set_text(cc_index *idx, int64_t slot, const char *text) {
-    uint64_t *e = (uint64_t *)idx->item_text.ptr;
+/* Entry {offset, length} of slot into pool; NULL text: none. (A replaced string stays in the pool
+ * until the next save, which writes live strings only.) */
+static int set_string(cc_buf *entries, cc_buf *pool, int64_t slot, const char *text, const char *what) {
+    uint64_t *e = (uint64_t *)entries->ptr;
     if (!text) {
         e[2 * slot] = UINT64_MAX;
         e[2 * slot + 1] = 0;
         return 0;
     }
-    size_t len = strlen(text), off = idx->text_pool.size;
-    if (cc_buf_append(&idx->text_pool, text, len + 1, "item text pool") != 0) return -1;
+    size_t len = strlen(text), off = pool->size;
+    if (cc_buf_append(pool, text, len + 1, what) != 0) return -1;
+    e = (uint64_t *)entries->ptr;
     e[2 * slot] = off;
     e[2 * slot + 1] = len;
     return 0;
+}
+
+int cc_item_set_text(cc_index *idx, int64_t slot, const char *text) {
+    return set_string(&idx->item_text, &idx->text_pool, slot, text, "item text pool");
+}
+
+int cc_item_set_tags(cc_index *idx, int64_t slot, const char *tags) {
+    return set_string(&idx->item_tags, &idx->tag_pool, slot, tags && *tags ? tags : NULL, "item tag pool");
 }
 

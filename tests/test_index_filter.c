@@ -38,7 +38,10 @@ TEST(filter_parse_forms) {
 TEST(filter_parse_errors_name_the_clause) {
     const char *bad[][2] = {{"", "empty"},
                             {"time>=2024-01-01,", "empty clause"},
-                            {"tag=cat", "tag=cat"},
+                            {"tag=", "tag="},
+                            {"tag=a||b", "tag=a||b"},
+                            {"tag=a<b", "tag=a<b"},
+                            {"colour=red", "colour=red"},
                             {"time~5", "time~5"},
                             {"time>=2024-13-01", "time>=2024-13-01"},
                             {"time<99999999999999", "time<99999999999999"},
@@ -198,5 +201,108 @@ TEST(filter_ids_time_and_removed_items) {
     cc_filter_expr_free(&e);
     cc_index_free(idx);
     free(ids);
+    free_set(&s);
+}
+
+/* item i's tags, as a user might write them in --meta: "even" (i % 2 == 0), "three", "five"; spaces and
+ * a repeat that normalisation drops; NULL for every 11th */
+static const char *raw_tags(int64_t i, char *buf, size_t size) {
+    if (i % 11 == 0) return NULL;
+    snprintf(buf, size, "%s%s%s%s", i % 2 == 0 ? " even ," : "", i % 3 == 0 ? "three," : "", i % 5 == 0 ? "five, even" : "",
+             "");
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == ',' || buf[n - 1] == ' ')) buf[--n] = 0;
+    return buf;
+}
+
+static int has_tag(int64_t i, const char *tag) {
+    if (i % 11 == 0) return 0;
+    if (!strcmp(tag, "even")) return i % 2 == 0 || i % 5 == 0;
+    if (!strcmp(tag, "three")) return i % 3 == 0;
+    if (!strcmp(tag, "five")) return i % 5 == 0;
+    return 0;
+}
+
+static int64_t allowed_count(const cc_index *idx, const char *text) {
+    cc_filter_expr e;
+    cc_id_filter allow;
+    int64_t n = -1;
+    if (cc_filter_parse(text, strlen(text), &e) == 0 && cc_filter_build(idx, &e, &allow, &n) == 0) cc_filter_free_allow(&allow);
+    else CHECK(0, "%s: %s", text, cc_last_error());
+    cc_filter_expr_free(&e);
+    return n;
+}
+
+TEST(filter_tags_match_normalise_and_survive_save) {
+    cc_rng rng;
+    cc_rng_seed(&rng, test_seed());
+    filtered_set s;
+    make_set(&rng, &s, 600, 8);
+    char (*bufs)[64] = malloc((size_t)s.n * sizeof *bufs);
+    const char **tags = malloc((size_t)s.n * sizeof *tags);
+    int64_t *ids = malloc((size_t)s.n * sizeof(int64_t));
+    for (int64_t i = 0; i < s.n; i++) tags[i] = raw_tags(i, bufs[i], sizeof bufs[i]), ids[i] = 5000 + i;
+    const char *types[] = {"Flat", "HNSW16"};
+    for (int t = 0; t < 2; t++) {
+        cc_index *idx = cc_index_create(types[t], s.d, CC_METRIC_IP);
+        REQUIRE(idx && cc_index_add_items_tagged(idx, s.n, s.x, ids, NULL, s.stamps, tags) == 0, "%s", cc_last_error());
+        const char *t30 = cc_index_item_tags(idx, 5000 + 30), *t7 = cc_index_item_tags(idx, 5000 + 7);
+        CHECK(t30 && !strcmp(t30, "even,three,five"), "item 30's tags '%s'", t30 ? t30 : "(none)");
+        CHECK(!t7 && !cc_index_item_tags(idx, 5000 + 22) && !cc_index_item_tags(idx, 4), "items without tags have some");
+        for (int round = 0; round < 2; round++) {
+            int64_t want_three = 0, want_union = 0, want_both = 0, want_time = 0;
+            for (int64_t i = 0; i < s.n; i++) {
+                if (round && i == 30) continue; /* removed below */
+                want_three += has_tag(i, "three");
+                want_union += has_tag(i, "three") || has_tag(i, "five");
+                want_both += has_tag(i, "even") && has_tag(i, "three");
+                want_time += has_tag(i, "five") && s.stamps[i] != INT64_MIN && s.stamps[i] < T0 + 500 * 86400LL;
+            }
+            CHECK(allowed_count(idx, "tag=three") == want_three, "%s: tag=three", types[t]);
+            CHECK(allowed_count(idx, "tag=three|five") == want_union, "%s: tag=three|five", types[t]);
+            CHECK(allowed_count(idx, "tag=even,tag=three") == want_both, "%s: tag=even,tag=three", types[t]);
+            char text[64];
+            snprintf(text, sizeof text, "tag=five,time<%lld", (long long)(T0 + 500 * 86400LL));
+            CHECK(allowed_count(idx, text) == want_time, "%s: %s", types[t], text);
+            CHECK(allowed_count(idx, "tag=Three") == 0 && allowed_count(idx, "tag=thre") == 0, "%s: inexact tag matched", types[t]);
+            if (round) break;
+            /* filtered search returns only tagged items; then remove one, save, load and count again */
+            cc_filter_expr e;
+            cc_id_filter allow;
+            int64_t n_allowed;
+            REQUIRE(cc_filter_parse("tag=five", 8, &e) == 0 && cc_filter_build(idx, &e, &allow, &n_allowed) == 0, "%s",
+                    cc_last_error());
+            int64_t got[10];
+            cc_search_params p = {.ef_search = 200, .filter = &allow};
+            REQUIRE(cc_index_search_ex(idx, 1, s.q, 10, &p, got, NULL) == 0, "%s", cc_last_error());
+            for (int i = 0; i < 10; i++) CHECK(got[i] >= 5000 && has_tag(got[i] - 5000, "five"), "id %lld returned", (long long)got[i]);
+            cc_filter_free_allow(&allow);
+            cc_filter_expr_free(&e);
+            int64_t gone = 5000 + 30;
+            REQUIRE(cc_index_remove(idx, 1, &gone) == 1);
+            REQUIRE(cc_index_save(idx, test_path("tags.idx")) == 0, "%s", cc_last_error());
+            cc_index_free(idx);
+            REQUIRE((idx = cc_index_load(test_path("tags.idx"))) != NULL, "%s", cc_last_error());
+            CHECK(cc_index_has_item_tags(idx) && !cc_index_item_tags(idx, 5000 + 30), "%s: tags after load", types[t]);
+            const char *t60 = cc_index_item_tags(idx, 5000 + 60);
+            CHECK(t60 && !strcmp(t60, "even,three,five"), "%s: item 60's tags after load '%s'", types[t], t60 ? t60 : "(none)");
+        }
+        /* a bad tag list fails the add and changes nothing */
+        const char *bad[] = {"ok", "a|b"};
+        int64_t more[] = {90000, 90001};
+        int64_t before = cc_index_count(idx);
+        CHECK(cc_index_add_items_tagged(idx, 2, s.x, more, NULL, NULL, bad) != 0 && strstr(cc_last_error(), "row 1") &&
+                  strstr(cc_last_error(), "a|b"),
+              "%s: bad tags: %s", types[t], cc_last_error());
+        CHECK(cc_index_count(idx) == before, "%s: a failed add changed the count", types[t]);
+        cc_index_free(idx);
+    }
+    char *out;
+    CHECK(cc_tags_normalize(" a , b,a,  c ", &out) == 0 && out && !strcmp(out, "a,b,c"), "normalised '%s'", out ? out : "");
+    free(out);
+    CHECK(cc_tags_normalize("  ", &out) == 0 && !out, "blank is no tags");
+    const char *bad_lists[] = {"a,,b", "a,", "x=y", "tab\there", "\xff"};
+    for (int i = 0; i < 5; i++) CHECK(cc_tags_normalize(bad_lists[i], &out) != 0, "accepted '%s'", bad_lists[i]);
+    free(bufs), free(tags), free(ids);
     free_set(&s);
 }

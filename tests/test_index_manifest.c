@@ -171,7 +171,7 @@ TEST(index_manifest_build_add_remove_commit) {
     REQUIRE(one && cc_index_add(one, n, x) == 0);
     const char *mpath = test_path("s.manifest");
     cc_shard_spec spec = {"Flat", d, CC_METRIC_IP, 3, 0, -1, NULL};
-    REQUIRE(cc_shards_build(mpath, &spec, n, x, NULL, NULL, NULL) == 0, "%s", cc_last_error());
+    REQUIRE(cc_shards_build(mpath, &spec, n, x, NULL, NULL, NULL, NULL) == 0, "%s", cc_last_error());
     char before[4096], after[4096], text_before[4096], text_after[4096];
     cc_shards sh;
     REQUIRE(cc_shards_open(mpath, &sh) == 0, "%s", cc_last_error());
@@ -183,7 +183,7 @@ TEST(index_manifest_build_add_remove_commit) {
     size_t tb = fread(text_before, 1, sizeof text_before - 1, fp);
     fclose(fp);
     int64_t dup[2] = {200, 4};
-    CHECK(cc_shards_add(&sh, mpath, 2, x + n * d, dup, NULL, NULL) == -1, "duplicate id accepted");
+    CHECK(cc_shards_add(&sh, mpath, 2, x + n * d, dup, NULL, NULL, NULL) == -1, "duplicate id accepted");
     CHECK(strstr(cc_last_error(), "shard 1") != NULL, "%s", cc_last_error());
     list_dir(after, sizeof after);
     fp = fopen(mpath, "rb");
@@ -194,7 +194,7 @@ TEST(index_manifest_build_add_remove_commit) {
     cc_shards_close(&sh);
     /* add 10 (automatic ids 90..99) and remove 3, in both; the sharded search equals the one index */
     REQUIRE(cc_shards_open(mpath, &sh) == 0, "%s", cc_last_error());
-    REQUIRE(cc_shards_add(&sh, mpath, 10, x + n * d, NULL, NULL, NULL) == 0, "%s", cc_last_error());
+    REQUIRE(cc_shards_add(&sh, mpath, 10, x + n * d, NULL, NULL, NULL, NULL) == 0, "%s", cc_last_error());
     REQUIRE(cc_index_add(one, 10, x + n * d) == 0);
     int64_t rm[4] = {1, 95, 96, 5000};
     CHECK(cc_shards_remove(&sh, mpath, 4, rm) == 3, "%s", cc_last_error());

@@ -140,6 +140,8 @@ typedef struct item_set {
     char **keys;          /* cache keys */
     int64_t *timestamps;  /* NO_TIMESTAMP where none */
     int has_timestamps;
+    char **tags;          /* normalised tag lists from --meta ("cat,dog"), NULL where none */
+    int has_tags;
     int64_t n_missing;    /* image paths that do not exist (skipped) */
     int64_t n_duplicates; /* the same image listed twice (kept once) */
     int64_t n_bad_text;   /* captions / paths that are not valid UTF-8 (skipped) */
@@ -148,6 +150,7 @@ typedef struct item_set {
 static void item_set_free(item_set *s) {
     app_free_strings(s->texts, s->n);
     app_free_strings(s->keys, s->n);
+    if (s->tags) app_free_strings(s->tags, s->n);
     free(s->timestamps);
     memset(s, 0, sizeof *s);
 }
@@ -173,17 +176,20 @@ static int item_set_push(item_set *s, int64_t *cap, char *text, char *key) {
         char **k = t ? cc_realloc(s->keys, (size_t)grown * sizeof *k, "items") : NULL;
         if (k) s->keys = k;
         int64_t *ts = k ? cc_realloc(s->timestamps, (size_t)grown * sizeof *ts, "items") : NULL;
-        if (!ts) {
+        if (ts) s->timestamps = ts;
+        char **tg = ts ? cc_realloc(s->tags, (size_t)grown * sizeof *tg, "items") : NULL;
+        if (!tg) {
             free(text);
             free(key);
             return -1;
         }
-        s->timestamps = ts;
+        s->tags = tg;
         *cap = grown;
     }
     s->texts[s->n] = text;
     s->keys[s->n] = key;
     s->timestamps[s->n] = NO_TIMESTAMP;
+    s->tags[s->n] = NULL;
     s->n++;
     return 0;
 }
@@ -299,9 +305,10 @@ static int collect_texts(const char *path, item_set *set) {
     return rc;
 }
 
-/* ---- --meta FILE.tsv: "KEY<TAB>TIME" per line; KEY an image path or a caption; TIME unix seconds or
- * an ISO 8601 UTC date ("2024-05-01", "2024-05-01T12:30:00Z"). A first line whose TIME does not parse
- * is a header; lines starting with # are comments. */
+/* ---- --meta FILE.tsv: "KEY<TAB>TIME" or "KEY<TAB>TIME<TAB>TAGS" per line; KEY an image path or a
+ * caption; TIME unix seconds or an ISO 8601 UTC date ("2024-05-01", "2024-05-01T12:30:00Z"), empty
+ * in the three-column form for no time; TAGS a comma-separated tag list ("cat, outdoor"). A first line
+ * whose TIME does not parse is a header; lines starting with # are comments. */
 
 static int apply_meta(const char *path, int images, item_set *set) {
     cc_lines lines;
@@ -314,12 +321,22 @@ static int apply_meta(const char *path, int images, item_set *set) {
     for (int64_t i = 0; i < lines.count && rc == 0; i++) {
         char *line = lines.lines[i];
         if (line[0] == '#') continue;
-        char *tab = strrchr(line, '\t');
-        int64_t t;
-        if (!tab || cc_parse_time(tab + 1, &t) != 0) {
+        char *tab = strchr(line, '\t'), *tab2 = tab ? strchr(tab + 1, '\t') : NULL;
+        int64_t t = NO_TIMESTAMP;
+        const char *time_text = tab ? tab + 1 : NULL, *tags_text = tab2 ? tab2 + 1 : NULL;
+        if (tab2) *tab2 = 0;
+        int bad_time = !tab || (tab2 && strchr(tags_text, '\t')) || (!(tab2 && !*time_text) && cc_parse_time(time_text, &t) != 0);
+        if (bad_time) {
             if (i == 0) continue; /* header */
-            cc_set_error("%s:%lld: expected KEY<TAB>TIME (unix seconds within years 0..9999, or YYYY-MM-DD[THH:MM:SS[Z]]), got '%.80s'", path,
+            if (tab2) *tab2 = '\t';
+            cc_set_error("%s:%lld: expected KEY<TAB>TIME or KEY<TAB>TIME<TAB>TAGS (TIME unix seconds within years 0..9999, or YYYY-MM-DD[THH:MM:SS[Z]]), got '%.80s'", path,
                          (long long)i + 1, line);
+            rc = -1;
+            break;
+        }
+        char *tags = NULL;
+        if (tags_text && cc_tags_normalize(tags_text, &tags) != 0) {
+            cc_prefix_error("%s:%lld", path, (long long)i + 1);
             rc = -1;
             break;
         }
@@ -328,11 +345,19 @@ static int apply_meta(const char *path, int images, item_set *set) {
         int64_t at = find_keyed(by_text, set->n, abs ? abs : line);
         free(abs);
         if (at < 0) {
+            free(tags);
             unmatched++;
             continue;
         }
-        set->timestamps[at] = t;
-        set->has_timestamps = 1;
+        if (t != NO_TIMESTAMP) {
+            set->timestamps[at] = t;
+            set->has_timestamps = 1;
+        }
+        if (tags) {
+            free(set->tags[at]);
+            set->tags[at] = tags;
+            set->has_tags = 1;
+        }
         matched++;
     }
     if (rc == 0 && unmatched)
@@ -629,11 +654,13 @@ static int64_t compact_items(item_set *set, const uint8_t *ok, float *vectors, i
         if (!ok[i]) {
             free(set->texts[i]);
             free(set->keys[i]);
+            free(set->tags[i]);
             continue;
         }
         set->texts[kept] = set->texts[i];
         set->keys[kept] = set->keys[i];
         set->timestamps[kept] = set->timestamps[i];
+        set->tags[kept] = set->tags[i];
         if (kept != i) memmove(vectors + kept * dim, vectors + i * dim, (size_t)dim * sizeof(float));
         kept++;
     }
@@ -681,14 +708,14 @@ typedef struct build_opts {
  * parameters and metadata. */
 static int build_shards(const char *out, const cc_index *tmpl, int64_t shards, int64_t ef_construction, int64_t seed,
                         int64_t n, const float *x, const int64_t *ids, const char *const *texts,
-                        const int64_t *timestamps) {
+                        const int64_t *timestamps, const char *const *tags) {
     if (shards < 1 || shards > CC_MANIFEST_MAX_SHARDS) {
         cc_set_error("--shards must be between 1 and %d, got %lld", CC_MANIFEST_MAX_SHARDS, (long long)shards);
         return -1;
     }
     cc_shard_spec spec = {cc_index_desc(tmpl), cc_index_dim(tmpl), cc_index_metric(tmpl), (int)shards,
                           ef_construction, seed, tmpl};
-    return cc_shards_build(out, &spec, n, x, ids, texts, timestamps);
+    return cc_shards_build(out, &spec, n, x, ids, texts, timestamps, tags);
 }
 
 static int train_subset(cc_index *idx, int64_t n, int d, const float *x, int64_t train_size) {
@@ -744,12 +771,14 @@ static int build_with_model(const cc_command *cmd, const model_args *a, const bu
     if (set_model_meta(idx, &stamp, dim) != 0) goto fail;
     if (b->shards) {
         if (build_shards(b->out, idx, b->shards, b->ef_construction, b->seed, n, vectors, NULL,
-                         (const char *const *)set.texts, set.has_timestamps ? set.timestamps : NULL) != 0)
+                         (const char *const *)set.texts, set.has_timestamps ? set.timestamps : NULL,
+                         set.has_tags ? (const char *const *)set.tags : NULL) != 0)
             goto fail;
     } else {
         if (train_subset(idx, n, dim, vectors, b->train_size) != 0) goto fail;
-        if (cc_index_add_items(idx, n, vectors, NULL, (const char *const *)set.texts,
-                               set.has_timestamps ? set.timestamps : NULL) != 0)
+        if (cc_index_add_items_tagged(idx, n, vectors, NULL, (const char *const *)set.texts,
+                                      set.has_timestamps ? set.timestamps : NULL,
+                                      set.has_tags ? (const char *const *)set.tags : NULL) != 0)
             goto fail;
         if (cc_index_save(idx, b->out) != 0) goto fail;
     }
@@ -848,6 +877,7 @@ static int add_with_model(const cc_command *cmd, const model_args *a, const char
         if (id >= 0 && !replace) {
             free(set.texts[i]);
             free(set.keys[i]);
+            free(set.tags[i]);
             n_present++;
             continue;
         }
@@ -855,6 +885,7 @@ static int add_with_model(const cc_command *cmd, const model_args *a, const char
         set.texts[kept] = set.texts[i];
         set.keys[kept] = set.keys[i];
         set.timestamps[kept] = set.timestamps[i];
+        set.tags[kept] = set.tags[i];
         kept++;
     }
     set.n = kept;
@@ -865,8 +896,9 @@ static int add_with_model(const cc_command *cmd, const model_args *a, const char
         compact_items(&set, ok, vectors, dim);
     }
     if (n_changed && cc_index_remove(idx, n_changed, changed_ids) < 0) goto fail;
-    if (set.n && cc_index_add_items(idx, set.n, vectors, NULL, (const char *const *)set.texts,
-                                    set.has_timestamps ? set.timestamps : NULL) != 0)
+    if (set.n && cc_index_add_items_tagged(idx, set.n, vectors, NULL, (const char *const *)set.texts,
+                                           set.has_timestamps ? set.timestamps : NULL,
+                                           set.has_tags ? (const char *const *)set.tags : NULL) != 0)
         goto fail;
     if (a->model && cc_index_set_meta(idx, APP_META_MODEL, stamp.model) != 0) goto fail;
     /* nothing new: the file is left as it is (a server watching it does not reload for nothing) */
@@ -919,7 +951,7 @@ static int run_build(int argc, char **argv) {
         {"--texts", CC_OPT_STRING, &texts_path, "FILE", "captions to embed and index, one per line (with --vectors: the text of each vector)"},
         {"--images", CC_OPT_STRING, &ma.images, "DIR|LIST", "images to embed and index: a folder (recursive; jpg/jpeg/png/webp/gif/bmp/tif/tiff) or a list file"},
         {"--model", CC_OPT_STRING, &model, "DIR", "model directory that embeds --images/--texts (with --vectors: a name for the metadata)"},
-        {"--meta", CC_OPT_STRING, &ma.meta, "FILE.tsv", "timestamps: PATH-or-CAPTION<TAB>unix seconds or YYYY-MM-DD[THH:MM:SS]"},
+        {"--meta", CC_OPT_STRING, &ma.meta, "FILE.tsv", "timestamps and tags: PATH-or-CAPTION<TAB>TIME[<TAB>tag,tag] (TIME unix seconds or YYYY-MM-DD[THH:MM:SS], may be empty with tags)"},
         {"--multiscale", CC_OPT_STRING, &ma.scales, "S1,S2", "images: average the features at these image sizes (e.g. 224,336)"},
         {"--style", CC_OPT_STRING, &ma.style, "NAME", CC_STYLE_HELP " (recorded in the index)"},
         {"--long-text", CC_OPT_STRING, &ma.long_text, "MODE", "captions longer than the context: truncate (default) or window"},
@@ -986,7 +1018,7 @@ static int run_build(int argc, char **argv) {
     if (model && cc_index_set_meta(idx, "model", model) != 0) goto fail;
     if (shards) {
         double ts = cc_now();
-        if (build_shards(out, idx, shards, ef_construction, seed, n, x.data, ids_path ? ids.data : NULL, texts, NULL) != 0)
+        if (build_shards(out, idx, shards, ef_construction, seed, n, x.data, ids_path ? ids.data : NULL, texts, NULL, NULL) != 0)
             goto fail;
         printf("built %s (%d-d, %s) from %lld vectors in %lld shards in %.2f s -> %s\n", cc_index_desc(idx), d,
                cc_metric_name(metric), (long long)n, (long long)shards, cc_now() - ts, out);
@@ -1040,7 +1072,7 @@ static int add_to_shards(const char *manifest, const char *vectors, const char *
     if (ids_path && load_ids(ids_path, x.shape[0], &ids) != 0) goto fail;
     if (texts_path && !(texts = load_texts(texts_path, x.shape[0], &text_buf))) goto fail;
     double t0 = cc_now();
-    if (cc_shards_add(&sh, manifest, x.shape[0], x.data, ids_path ? ids.data : NULL, texts, NULL) != 0) goto fail;
+    if (cc_shards_add(&sh, manifest, x.shape[0], x.data, ids_path ? ids.data : NULL, texts, NULL, NULL) != 0) goto fail;
     printf("added %lld vectors in %.2f s; %s: %s, %lld vectors in %d shards\n", (long long)x.shape[0], cc_now() - t0,
            manifest, sh.m.type, (long long)cc_shards_count(&sh), sh.m.n_shards);
     status = 0;
@@ -1080,7 +1112,7 @@ static int run_add(int argc, char **argv) {
         {"--texts", CC_OPT_STRING, &texts_path, "FILE", "captions to embed and add (with --vectors: one text per vector)"},
         {"--images", CC_OPT_STRING, &ma.images, "DIR|LIST", "images to embed and add (already indexed ones are skipped)"},
         {"--model", CC_OPT_STRING, &ma.model, "DIR", "model directory (default: the one recorded in the index)"},
-        {"--meta", CC_OPT_STRING, &ma.meta, "FILE.tsv", "timestamps of the new items (as index build)"},
+        {"--meta", CC_OPT_STRING, &ma.meta, "FILE.tsv", "timestamps and tags of the new items (as index build)"},
         {"--style", CC_OPT_STRING, &ma.style, "NAME", "image preprocessing: openai or hf (default and only choice: the index's)"},
         {"--cache", CC_OPT_STRING, &ma.cache, "FILE", "embedding cache (default INDEX.cache)"},
         {"--no-cache", CC_OPT_FLAG, &ma.no_cache, NULL, "neither read nor write the embedding cache"},
@@ -1302,7 +1334,7 @@ static int run_search(int argc, char **argv) {
         {"--rerank", CC_OPT_INT, &rerank, "R", "RFlat: re-score k*R PQ candidates exactly (default 4)"},
         {"--gt", CC_OPT_STRING, &gt_path, "GT.npy", "exact neighbour ids (queries x >=k) to report recall@k"},
         {"--repeat", CC_OPT_INT, &repeat, "N", "run the search N times, report the fastest (default 1)"},
-        {"--filter", CC_OPT_STRING, &filter_text, "EXPR", "only items matching, e.g. 'time>=2024-01-01' or 'id=3|5' (applied during the search)"},
+        {"--filter", CC_OPT_STRING, &filter_text, "EXPR", "only items matching, e.g. 'time>=2024-01-01', 'id=3|5' or 'tag=cat|dog' (applied during the search)"},
         {"--no-crc", CC_OPT_FLAG, &no_crc, NULL, "skip the CRC check of the index file when loading"},
         {0},
     };

@@ -215,7 +215,7 @@ static int run_search(int argc, char **argv) {
         {"--window-stride", CC_OPT_INT, &a.window_stride, "N", "window mode: tokens between window starts"},
         {"--multiscale", CC_OPT_STRING, &a.scales, "S1,S2", "image query: average features at these sizes (default: the index's)"},
         {"--decay", CC_OPT_FLOAT, &a.decay, "ALPHA", "re-rank 3k candidates by score * exp(-ALPHA * age in days)"},
-        {"--filter", CC_OPT_STRING, &a.filter, "EXPR", "only items matching, e.g. 'time>=2024-01-01,time<2025-01-01' or 'id=3|5' (docs/SEARCH.md)"},
+        {"--filter", CC_OPT_STRING, &a.filter, "EXPR", "only items matching, e.g. 'time>=2024-01-01,time<2025-01-01', 'id=3|5' or 'tag=cat|dog' (docs/SEARCH.md)"},
         {"--now", CC_OPT_INT, &a.now, "UNIX_S", "the time ages are measured from (default: now)"},
         {"--ef", CC_OPT_INT, &a.ef, "N", "HNSW efSearch (default: the index's)"},
         {"--nprobe", CC_OPT_INT, &a.nprobe, "N", "IVF lists visited (default: the index's)"},

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "engine/util.h"
+#include "index/filter.h"
 #include "tools/lines.h"
 
 #define MIN_SCALE 16          /* smallest --multiscale size accepted */
@@ -315,6 +316,19 @@ cJSON *app_results_json_shards(const cc_index *const *shards, int n_shards, cons
         if (text) cJSON_AddStringToObject(r, key, text);
         int64_t ts;
         if (cc_index_item_timestamp(idx, ids[i], &ts) == 1) cJSON_AddNumberToObject(r, "timestamp", (double)ts);
+        const char *tags = cc_index_item_tags(idx, ids[i]);
+        if (tags) { /* "cat,dog" -> ["cat", "dog"] */
+            cJSON *arr = cJSON_AddArrayToObject(r, "tags");
+            for (const char *p = tags; arr && p;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                char one[CC_TAG_MAX_BYTES + 1];
+                memcpy(one, p, len < sizeof one ? len : sizeof one - 1);
+                one[len < sizeof one ? len : sizeof one - 1] = 0;
+                cJSON_AddItemToArray(arr, cJSON_CreateString(one));
+                p = comma ? comma + 1 : NULL;
+            }
+        }
         cJSON_AddItemToArray(list, r);
     }
     return root;
@@ -398,7 +412,7 @@ int app_list_images(const char *dir_or_list, char ***out, int64_t *n_out) {
     int rc = 0;
     if (app_is_directory(dir_or_list)) {
         rc = walk(dir_or_list, 0, &v);
-        if (rc == 0) qsort(v.items, (size_t)v.n, sizeof *v.items, compare_strings);
+        if (rc == 0 && v.n) qsort(v.items, (size_t)v.n, sizeof *v.items, compare_strings); /* an empty folder: v.items is NULL */
     } else {
         cc_lines lines;
         if (cc_lines_read(dir_or_list, 1, &lines) != 0) return -1;

@@ -202,6 +202,46 @@ $PY -c "
 import numpy as np; ids = np.load('fi.npy')
 assert ids.shape == (3, 3) and set(ids[:, :2].ravel()) <= {4, 9} and (ids[:, 2] == -1).all(), ids" || fail "index search --filter ids"
 
+# ---- tags: --meta's third column; --filter tag=A|B (any of), clauses ANDed; JSON results list the tags
+$PY - "$seed" <<'EOF'
+import random, sys
+rng = random.Random(int(sys.argv[1]))
+caps = [l.rstrip("\n") for l in open("captions.txt")]
+with open("tags.tsv", "w") as f:
+    f.write("caption\ttime\ttags\n")
+    for i, c in enumerate(caps):
+        tags = [t for t, on in (("even", i % 2 == 0), ("three", i % 3 == 0), ("caf\u00e9 noir", i % 4 == 1)) if on]
+        t = "" if i % 5 == 0 else str(1700000000 - rng.randint(0, 60) * 86400)
+        f.write(f"{c}\t{t}\t{' , '.join(tags)}\n")
+EOF
+$CLIPC index build --model "$model" --texts captions.txt --meta tags.tsv --out tagged.idx --quiet >/dev/null 2>err.txt ||
+    fail "index build with tags: $(cat err.txt)"
+$CLIPC search --index tagged.idx --text "$query" --k 20 --json >tall.json
+$CLIPC search --index tagged.idx --text "$query" --k 5 --filter "tag=three" --json >t3.json || fail "--filter tag="
+$CLIPC search --index tagged.idx --text "$query" --k 20 --filter "tag=even|café noir,time>=1697000000" --json >t2.json ||
+    fail "--filter tag=A|B,time"
+$PY - <<'EOF' || fail "tag-filtered search"
+import json
+rows = {l.split("\t")[0]: l.rstrip("\n").split("\t") for l in list(open("tags.tsv"))[1:]}
+allr = json.load(open("tall.json"))["results"]
+assert len(allr) == 20, len(allr)
+for r in allr:
+    want = [t.strip() for t in rows[r["caption"]][2].split(",") if t.strip()]
+    assert r.get("tags", []) == want, (r, want)
+    assert ("timestamp" in r) == (rows[r["caption"]][1] != ""), r
+t3 = json.load(open("t3.json"))["results"]
+assert [r["id"] for r in t3] == [r["id"] for r in allr if "three" in r.get("tags", [])][:5], t3
+t2 = json.load(open("t2.json"))["results"]
+want = [r["id"] for r in allr if {"even", "café noir"} & set(r.get("tags", [])) and r.get("timestamp", 0) >= 1697000000]
+assert [r["id"] for r in t2] == want and len(want) >= 2, (t2, want)
+EOF
+printf 'caption\ttime\ttags\n%s\t\tok, a|b\n' "$query" >badtags.tsv
+if $CLIPC index build --model "$model" --texts captions.txt --meta badtags.tsv --out bt.idx --quiet 2>err.txt; then
+    fail "a tag holding '|' accepted"
+fi
+grep -q "badtags.tsv:2" err.txt && grep -q "a|b" err.txt || fail "bad tag error: $(cat err.txt)"
+[ ! -e bt.idx ] || fail "an index was written from bad metadata"
+
 # ---- bad input: clear errors, non-zero exits
 if $CLIPC search --index img.idx --text "x" --k 0 2>err.txt; then fail "k = 0 accepted"; fi
 grep -q "between 1 and 1000" err.txt || fail "$(cat err.txt)"

@@ -33,12 +33,15 @@ printf '3filepath,title,extra\r\na.jpg,"a ""quoted"" cat",1\r\n"b,c.jpg","multi\
 # ---- --meta TSV
 printf 'key\ttime\na cat\t1700000000\na dog\t2024-05-01\n# comment\ntwo birds\t2024-05-01T12:30:00Z\n\t-5\n' | seed fuzz_meta_tsv meta.tsv
 printf 'a cat\t2024-02-30 10:00:00\nnot\ta\ttime\n' | seed fuzz_meta_tsv bad.tsv
+printf 'key\ttime\ttags\na cat\t1700000000\tcat, pet\na dog\t\tdog,pet,pet\ntwo birds\t2024-05-01\t\n' | seed fuzz_meta_tsv tags.tsv
+printf 'a cat\t\tcat,,pet\na dog\t5\ta|b\n' | seed fuzz_meta_tsv bad_tags.tsv
 
 # ---- search filters
 printf 'time>=2024-01-01,time<2024-07-01T12:00:00Z' | seed fuzz_filter range.txt
 printf 'id=3|5|8,id=5|8|13' | seed fuzz_filter ids.txt
 printf 'time=1699136000,id=0|1|2|40' | seed fuzz_filter both.txt
 printf 'time>-5,time<=1700086400,,id=' | seed fuzz_filter bad.txt
+printf 'tag=cat|dog,tag=pet,time>=2024-01-01' | seed fuzz_filter tags.txt
 
 # ---- shard manifests (index/manifest.c): good ones, and each kind of refusal
 printf '{"clipc_manifest": 1, "type": "Flat", "metric": "ip", "dim": 16, "model": "",\n "shards": [\n  {"file": "x.shard0", "count": 301},\n  {"file": "x.shard1", "count": 300}]}\n' | seed fuzz_manifest two.json
