@@ -139,18 +139,20 @@ static void index_seeds(void) {
     const char *texts[40];
     char text_buf[40][16];
     int64_t times[40];
+    const char *tags[40];
     for (int i = 0; i < 40; i++) {
         snprintf(text_buf[i], sizeof text_buf[i], "item %d", i);
         texts[i] = text_buf[i];
         times[i] = 1700000000 + i;
+        tags[i] = i % 3 == 0 ? NULL : i % 3 == 1 ? "cat,pet" : "dog";
     }
     for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
         cc_index *idx = cc_index_create(types[t].desc, dim, types[t].metric);
         if (!idx) fail(types[t].desc);
         cc_index_set_param(idx, "seed", 1);
         if (!cc_index_is_trained(idx) && cc_index_train(idx, n_train, x) != 0) fail(types[t].desc);
-        /* half with texts and timestamps, a few removed, metadata */
-        if (cc_index_add_items(idx, n / 2, x, NULL, texts, times) != 0 || cc_index_add(idx, n / 2, x + n / 2 * dim) != 0)
+        /* half with texts, timestamps and tags, a few removed, metadata */
+        if (cc_index_add_items_tagged(idx, n / 2, x, NULL, texts, times, tags) != 0 || cc_index_add(idx, n / 2, x + n / 2 * dim) != 0)
             fail(types[t].desc);
         int64_t removed[2] = {3, 30};
         cc_index_remove(idx, 2, removed);
