@@ -738,7 +738,7 @@ static int run_train(int argc, char **argv) {
         {"--lock-text", CC_OPT_FLAG, &a.lock_text, NULL, "freeze the text tower"},
         {"--adapter", CC_OPT_FLAG, &a.adapter, NULL, "train only a linear adapter after each tower (merged on export)"},
         {"--lora", CC_OPT_INT, &a.lora, "R", "train only rank-R LoRA updates of the unlocked towers' blocks (PEFT names in OUT/lora; merged on export)"},
-        {"--lora-alpha", CC_OPT_FLOAT, &a.lora_alpha, "A", "LoRA scale alpha: updates are (A/R)·B·A (default R, a scale of 1)"},
+        {"--lora-alpha", CC_OPT_FLOAT, &a.lora_alpha, "A", "LoRA alpha: each update is (alpha/R)·B·A (default R, a scale of 1)"},
         {"--lora-targets", CC_OPT_STRING, &a.lora_targets, "LIST", "LoRA matrices: q,k,v,qkv,out,fc1,fc2,mlp,all (default q,v: PEFT's usual q_proj,v_proj)"},
         {"--checkpoint-activations", CC_OPT_FLAG, &a.checkpoint_activations, NULL,
          "recompute each transformer block in backward: less memory, ~1/3 more compute"},
