@@ -92,6 +92,12 @@ int cc_trainer_init(cc_trainer *tr, cc_clip_model *model, const cc_trainer_confi
         lc.vision = !cfg->lock_image;
         tr->config.lora = lc;
         if (cc_lora_attach(&tr->lora, model, &lc) != 0) return -1;
+        /* SigLIP's temperature and bias are trained with the pairs: frozen at their initialisation
+         * (t' = log 10, b = -10) no positive pair's logit could exceed 0 */
+        if (cfg->loss == CC_LOSS_SIGLIP) {
+            model->logit_scale->flags |= CC_FLAG_PARAM;
+            model->logit_bias->flags |= CC_FLAG_PARAM;
+        }
     } else if (cfg->adapter) {
         cc_clip_set_trainable(model, 0, 0);
         tr->image_adapter = new_adapter(model, "image_adapter.weight");
