@@ -73,8 +73,25 @@ assert meta == {"r": 4, "alpha": 8, "targets": "q_proj,k_proj,v_proj,out_proj,fc
 cfg = json.load(open(f"{d}/a/lora/adapter_config.json"))
 assert cfg["peft_type"] == "LORA" and cfg["r"] == 4 and cfg["lora_alpha"] == 8, cfg
 assert cfg["target_modules"] == ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"], cfg
-exported = {k: v["shape"] for k, v in header(f"{d}/exported/model.safetensors")[0].items() if k != "__metadata__"}
+exp = header(f"{d}/exported/model.safetensors")
+exported = {k: v["shape"] for k, v in exp[0].items() if k != "__metadata__"}
 assert exported == base, "the exported tensors are not the base model's names and shapes"
+# PEFT's semantics from the adapter files alone: exported W = base W + (lora_alpha / r) * B @ A
+import numpy as np
+ad = header(f"{d}/a/lora/adapter_model.safetensors")
+f32 = lambda h, k, shape: np.frombuffer(tensor_bytes(h, k), "<f4").reshape(shape).astype(np.float64)
+scale, worst = cfg["lora_alpha"] / cfg["r"], 0.0
+for k in lora:
+    if ".lora_A." not in k:
+        continue
+    weight = k[len("base_model.model."):-len(".lora_A.weight")] + ".weight"
+    A, B = f32(ad, k, lora[k]), f32(ad, k.replace(".lora_A.", ".lora_B."), lora[k.replace(".lora_A.", ".lora_B.")])
+    assert np.abs(B).max() > 0, f"{k}: B never trained"
+    want = f32(ck6, weight, base[weight]) + scale * B @ A
+    got = f32(exp, weight, base[weight])
+    worst = max(worst, np.abs(got - want).max() / np.abs(want).max())
+assert worst < 1e-6, f"merged weights differ from W + (alpha/r) B A by {worst:.3g}"
+print(f"merged weights = base + (alpha/r)·B·A from OUT/lora within {worst:.2g}")
 try:
     import transformers
 except ImportError:
