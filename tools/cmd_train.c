@@ -3,7 +3,8 @@
  * model in Hugging Face layout in OUT/model.
  *
  * OUT/ layout: checkpoints/step_NNNNNNN.safetensors + checkpoints/latest, model/ (HF), tokenizer/,
- * val.tsv (held-out pairs), train_log.jsonl (one JSON object per evaluation), curves.png.
+ * val.tsv (held-out pairs), train_log.jsonl (one JSON object per evaluation), curves.png; with --lora,
+ * lora/ (adapter_model.safetensors + adapter_config.json, PEFT's layout; rewritten at each checkpoint).
  *
  * Several captions per image (COCO has 5): each epoch trains on one caption per image, drawn with a
  * seed of (--seed, epoch) so that --resume draws the same ones (--every-caption: every caption is a

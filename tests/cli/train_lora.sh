@@ -6,7 +6,7 @@
 #   2. --resume (LoRA settings taken from the checkpoint) gives exactly the losses and model of the
 #      uninterrupted run; 3. clipc export merges the pairs: the same model as OUT/model, with exactly
 #      the base model's tensor names and shapes (a plain CLIPModel; loaded by transformers when it is
-#      installed); 4. --lock-image: pairs on the text tower only; 5. bad options fail clearly.
+#      installed), its weights W + (lora_alpha/r)·B·A computed from OUT/lora's files alone; 4. --lock-image: pairs on the text tower only; 5. bad options fail clearly.
 set -eu
 seed=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 "$CLIPC" synth --out "$TMPDIR/small" --count 120 --seed "$seed" --quiet > /dev/null
