@@ -685,18 +685,33 @@ int cc_clip_save_weights(const cc_clip_model *m, const char *path, cc_dtype dtyp
 
 /* ---------------------------------------------------------------- graph builders */
 
-static cc_tensor *encoder_layer(cc_graph *g, const cc_clip_tower_config *t, const cc_clip_layer *l, cc_tensor *x,
-                                int causal) {
+cc_tensor *cc_clip_layer_weight(const cc_clip_layer *l, cc_lora_slot s) {
+    cc_tensor *const weights[CC_LORA_SLOTS] = {l->q_w, l->k_w, l->v_w, l->o_w, l->fc1_w, l->fc2_w};
+    return s >= 0 && s < CC_LORA_SLOTS ? weights[s] : NULL;
+}
+
+/* x·Wᵀ + b, plus scale·(x·Aᵀ)·Bᵀ when slot s of the layer has a LoRA pair: the low-rank path is
+ * two thin products (R columns), never the merged [out, in] matrix. */
+static cc_tensor *layer_linear(cc_graph *g, const cc_clip_model *m, const cc_clip_layer *l, cc_lora_slot s,
+                               cc_tensor *x, cc_tensor *bias) {
+    cc_tensor *y = cc_linear(g, x, cc_clip_layer_weight(l, s), bias);
+    if (!l->lora_a[s]) return y;
+    cc_tensor *low = cc_matmul(g, cc_matmul(g, x, l->lora_a[s], 0, 1), l->lora_b[s], 0, 1);
+    return cc_add_scaled(g, y, low, m->lora_scale);
+}
+
+static cc_tensor *encoder_layer(cc_graph *g, const cc_clip_model *m, const cc_clip_tower_config *t,
+                                const cc_clip_layer *l, cc_tensor *x, int causal) {
     float scale = 1.0f / sqrtf((float)(t->hidden_size / t->num_heads));
     cc_tensor *a = cc_layernorm(g, x, l->ln1_w, l->ln1_b, t->layer_norm_eps);
-    cc_tensor *q = cc_linear(g, a, l->q_w, l->q_b);
-    cc_tensor *k = cc_linear(g, a, l->k_w, l->k_b);
-    cc_tensor *v = cc_linear(g, a, l->v_w, l->v_b);
+    cc_tensor *q = layer_linear(g, m, l, CC_LORA_Q, a, l->q_b);
+    cc_tensor *k = layer_linear(g, m, l, CC_LORA_K, a, l->k_b);
+    cc_tensor *v = layer_linear(g, m, l, CC_LORA_V, a, l->v_b);
     cc_tensor *att = cc_attention(g, q, k, v, t->num_heads, scale, causal);
-    x = cc_add(g, x, cc_linear(g, att, l->o_w, l->o_b));
+    x = cc_add(g, x, layer_linear(g, m, l, CC_LORA_OUT, att, l->o_b));
     cc_tensor *h = cc_layernorm(g, x, l->ln2_w, l->ln2_b, t->layer_norm_eps);
-    h = cc_act(g, cc_linear(g, h, l->fc1_w, l->fc1_b), t->act);
-    return cc_add(g, x, cc_linear(g, h, l->fc2_w, l->fc2_b));
+    h = cc_act(g, layer_linear(g, m, l, CC_LORA_FC1, h, l->fc1_b), t->act);
+    return cc_add(g, x, layer_linear(g, m, l, CC_LORA_FC2, h, l->fc2_b));
 }
 
 cc_tensor *cc_clip_image_features(cc_graph *g, const cc_clip_model *m, cc_tensor *images) {
@@ -717,7 +732,7 @@ cc_tensor *cc_clip_image_features(cc_graph *g, const cc_clip_model *m, cc_tensor
     x = cc_layernorm(g, x, m->pre_ln_w, m->pre_ln_b, t->layer_norm_eps);
     for (int i = 0; i < t->num_layers; i++) {
         cc_tensor *block_input = x;
-        x = encoder_layer(g, t, &m->vision_layers[i], x, 0);
+        x = encoder_layer(g, m, t, &m->vision_layers[i], x, 0);
         cc_graph_checkpoint(g, block_input, x); /* recorded only when the graph recomputes */
     }
     cc_tensor *pooled = cc_reshape(g, cc_slice(g, x, 1, 0, 1), 2, (int64_t[]){batch, width});
@@ -737,7 +752,7 @@ cc_tensor *cc_clip_text_features(cc_graph *g, const cc_clip_model *m, cc_tensor 
     x = cc_add(g, x, cc_slice(g, m->text_position_embedding, 0, 0, seq_len));
     for (int i = 0; i < t->num_layers; i++) {
         cc_tensor *block_input = x;
-        x = encoder_layer(g, t, &m->text_layers[i], x, 1);
+        x = encoder_layer(g, m, t, &m->text_layers[i], x, 1);
         cc_graph_checkpoint(g, block_input, x);
     }
     cc_tensor *pooled = cc_get_rows(g, cc_reshape(g, x, 2, (int64_t[]){batch * seq_len, width}), pool_index);

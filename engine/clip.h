@@ -52,10 +52,20 @@ int cc_clip_config_builtin(const char *name, cc_clip_config *out);
 int cc_clip_n_patches(const cc_clip_config *cfg); /* (image/patch)^2 */
 #define CC_CLIP_MAX_GRID 64 /* patches on a side, at any image size (4097 tokens: 135 MB of attention scratch per thread) */
 
+/* The six weight matrices of a block that a LoRA pair can update (train/lora.h). */
+typedef enum { CC_LORA_Q = 0, CC_LORA_K, CC_LORA_V, CC_LORA_OUT, CC_LORA_FC1, CC_LORA_FC2, CC_LORA_SLOTS } cc_lora_slot;
+
 typedef struct cc_clip_layer {
     cc_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
     cc_tensor *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+    /* LoRA (attached by train/lora.c, NULL otherwise): the product with weight slot s becomes
+     * x·Wᵀ + lora_scale · (x·Aᵀ)·Bᵀ, A = lora_a[s] [R, in], B = lora_b[s] [out, R]. Not registry
+     * parameters: the model never loads, saves or frees them. */
+    cc_tensor *lora_a[CC_LORA_SLOTS], *lora_b[CC_LORA_SLOTS];
 } cc_clip_layer;
+
+/* The weight matrix of slot s of a layer ([out, in], PyTorch's nn.Linear layout). */
+cc_tensor *cc_clip_layer_weight(const cc_clip_layer *l, cc_lora_slot s);
 
 /* Precision of CPU inference's weight products: f32; bf16 (weights packed in bf16, activations
  * rounded to bf16 per product, float sums); int8 (weights quantized per output channel, activations
@@ -83,6 +93,7 @@ typedef struct cc_clip_model {
     struct clip_graph_cache *cache; /* graphs per (tower, batch, length), clip.c */
     int weights_modified;           /* set once any parameter was trainable: never pre-pack (clip.c) */
     cc_precision precision;         /* CPU inference products (cc_clip_set_precision) */
+    float lora_scale;               /* alpha / rank of the attached LoRA pairs (cc_clip_layer) */
 } cc_clip_model;
 
 /* Creates the parameter records for a config on a backend (NULL = CPU), without data. */

@@ -16,6 +16,8 @@ clipc train --arch tiny --data synth/pairs.tsv --out runs/tiny --steps 1000 --ev
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --lock-image --out runs/lit    # LiT
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --out runs/coco --resume      # continue
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --loss siglip --out runs/siglip   # sigmoid loss
+clipc train --model clip-vit-base-patch32 --data pairs.tsv --lora 8 --lora-targets qkv,out --lr 1e-4 \\
+    --out runs/lora                                   # LoRA: adapters in runs/lora/lora, merged into runs/lora/model
 clipc train --model clip-vit-base-patch32 --data pairs.tsv --zeroshot-data val_labels.tsv --templates templates.txt \\
     --out runs/zs                                     # + zero-shot top-1/top-5 at each evaluation
 mpirun -np 4 clipc train --model clip-vit-base-patch32 --data pairs.tsv --batch 256 --threads 4 \\

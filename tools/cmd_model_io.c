@@ -116,8 +116,8 @@ static int run_eval(int argc, char **argv) {
 
 static int run_export(int argc, char **argv);
 const cc_command cmd_export = {"export", "(--checkpoint CKPT | --model DIR) --out DIR [--format hf|onnx] [--dtype f32|f16|bf16]",
-                               "Write a training checkpoint as a Hugging Face CLIP model directory, or a checkpoint or "
-                               "model as ONNX (OUT/vision.onnx, OUT/text.onnx).",
+                               "Write a training checkpoint as a Hugging Face CLIP model directory (adapters and LoRA pairs "
+                               "merged into the weights), or a checkpoint or model as ONNX (OUT/vision.onnx, OUT/text.onnx).",
                                run_export};
 
 /* projection ← adapter · projection */
@@ -193,8 +193,8 @@ static int run_export(int argc, char **argv) {
     float *image_adapter = NULL, *text_adapter = NULL;
     cc_clip_model *m = cc_checkpoint_load_model(checkpoint, NULL, &state, &image_adapter, &text_adapter);
     if (!m) return cc_command_error(&cmd_export, cc_last_error());
-    int status = 0;
-    if (image_adapter) status = fold_adapter(m->visual_projection, image_adapter);
+    int status = cc_checkpoint_merge_lora(checkpoint, m); /* LoRA pairs folded in: a plain CLIPModel */
+    if (status == 0 && image_adapter) status = fold_adapter(m->visual_projection, image_adapter);
     if (status == 0 && text_adapter) status = fold_adapter(m->text_projection, text_adapter);
     cc_free_aligned(image_adapter);
     cc_free_aligned(text_adapter);

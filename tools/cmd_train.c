@@ -3,7 +3,8 @@
  * model in Hugging Face layout in OUT/model.
  *
  * OUT/ layout: checkpoints/step_NNNNNNN.safetensors + checkpoints/latest, model/ (HF), tokenizer/,
- * val.tsv (held-out pairs), train_log.jsonl (one JSON object per evaluation), curves.png.
+ * val.tsv (held-out pairs), train_log.jsonl (one JSON object per evaluation), curves.png; with --lora,
+ * lora/ (adapter_model.safetensors + adapter_config.json, PEFT's layout; rewritten at each checkpoint).
  *
  * Several captions per image (COCO has 5): each epoch trains on one caption per image, drawn with a
  * seed of (--seed, epoch) so that --resume draws the same ones (--every-caption: every caption is a
@@ -58,6 +59,10 @@ typedef struct train_args {
     double val_split, lr, wd, modal_reg, max_grad_norm;
     int64_t epochs, steps, batch, warmup, seed, save_every, eval_every, accum_freq, grad_accum, merges, workers;
     int resume, lock_image, lock_text, adapter, checkpoint_activations, every_caption;
+    int64_t lora;            /* LoRA rank (0 = off) */
+    double lora_alpha;       /* 0: the rank (scale 1) */
+    const char *lora_targets;
+    unsigned lora_bits;      /* --lora-targets parsed */
     const char *precision; /* f32 or bf16 products */
 } train_args;
 
@@ -255,6 +260,13 @@ static int evaluate_and_log(run *r, const char *when) {
 
 /* ---- checkpoints ---- */
 
+/* OUT/lora: the LoRA pairs alone, as PEFT saves an adapter (adapter_model.safetensors, adapter_config.json). */
+static int save_lora(run *r) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/lora", r->out);
+    return cc_lora_save(&r->tr.lora, dir);
+}
+
 static int save_checkpoint(run *r) {
     if (!is_writer()) return 0;
     char dir[4200], path[4300], latest[4300], name[64];
@@ -263,6 +275,7 @@ static int save_checkpoint(run *r) {
     snprintf(name, sizeof name, "step_%07lld.safetensors", (long long)r->state.step);
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (cc_checkpoint_save(path, &r->tr, &r->state) != 0) return -1;
+    if (r->tr.lora.n_pairs && save_lora(r) != 0) return -1;
     snprintf(latest, sizeof latest, "%s/latest", dir);
     char text[128];
     snprintf(text, sizeof text, "%s\n", name);
@@ -423,10 +436,37 @@ static void describe_config(run *r, char *buf, size_t size) {
     snprintf(buf, size,
              "{\"data\": \"%s\", \"batch\": %lld, \"lr\": %g, \"wd\": %g, \"warmup\": %lld, \"total_steps\": %lld, "
              "\"accum_freq\": %lld, \"grad_accum\": %lld, \"modal_reg\": %g, \"lock_image\": %d, \"lock_text\": %d, "
-             "\"adapter\": %d, \"seed\": %lld, \"loss\": \"%s\", \"every_caption\": %d}",
+             "\"adapter\": %d, \"lora\": %lld, \"seed\": %lld, \"loss\": \"%s\", \"every_caption\": %d}",
              a->data, (long long)a->batch, a->lr, a->wd, (long long)a->warmup, (long long)r->total_steps,
              (long long)a->accum_freq, (long long)a->grad_accum, a->modal_reg, a->lock_image, a->lock_text, a->adapter,
-             (long long)a->seed, a->loss, a->every_caption);
+             (long long)a->lora, (long long)a->seed, a->loss, a->every_caption);
+}
+
+/* On resume: the LoRA settings of the checkpoint, taken when --lora is not given, else checked. */
+static int adopt_lora(train_args *a, const char *checkpoint) {
+    cc_lora_config saved;
+    if (cc_checkpoint_lora_config(checkpoint, &saved) != 0) return -1;
+    if (saved.rank == 0 && a->lora == 0) return 0;
+    if (saved.rank == 0) {
+        cc_set_error("%s was trained without --lora; resume it without --lora", checkpoint);
+        return -1;
+    }
+    if (a->lora == 0) {
+        a->lora = saved.rank;
+        a->lora_alpha = saved.alpha;
+        a->lora_bits = saved.targets;
+    }
+    float alpha = a->lora_alpha > 0 ? (float)a->lora_alpha : (float)a->lora;
+    if (a->lora != saved.rank || alpha != saved.alpha || a->lora_bits != saved.targets ||
+        saved.text != !a->lock_text || saved.vision != !a->lock_image) {
+        char targets[128];
+        cc_lora_targets_str(saved.targets, targets, sizeof targets);
+        cc_set_error("%s was trained with --lora %d --lora-alpha %g --lora-targets %s%s%s; resume it with the same "
+                     "(or no) LoRA options and locked towers", checkpoint, saved.rank, (double)saved.alpha, targets,
+                     saved.text ? "" : " --lock-text", saved.vision ? "" : " --lock-image");
+        return -1;
+    }
+    return 0;
 }
 
 static int start_trainer(run *r) {
@@ -443,6 +483,8 @@ static int start_trainer(run *r) {
     tc.lock_image = a->lock_image;
     tc.lock_text = a->lock_text;
     tc.adapter = a->adapter;
+    tc.lora = (cc_lora_config){.rank = (int)a->lora, .alpha = a->lora_alpha > 0 ? (float)a->lora_alpha : (float)a->lora,
+                               .targets = a->lora_bits, .seed = (uint64_t)a->seed};
     tc.checkpoint_activations = a->checkpoint_activations;
     tc.bf16_matmul = a->precision && !strcmp(a->precision, "bf16") && cc_gemm_has_bf16();
     tc.loss = !strcmp(a->loss, "siglip") ? CC_LOSS_SIGLIP : CC_LOSS_CLIP;
@@ -648,6 +690,7 @@ static int export_final(run *r) {
     if (!is_writer()) return 0;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/model", r->out);
+    if (r->tr.lora.n_pairs && save_lora(r) != 0) return -1; /* before the pairs are merged (and zeroed) */
     if (cc_trainer_merge_adapters(&r->tr) != 0) return -1;
     return cc_export_model_dir(r->model, &r->pre, r->state.tokenizer_dir, dir, CC_F32);
 }
@@ -662,7 +705,7 @@ const cc_command cmd_train = {
 static int run_train(int argc, char **argv) {
     train_args a = {.val_split = 0.05, .lr = 5e-4, .wd = 0.2, .max_grad_norm = 1.0, .batch = 64, .seed = 1,
                     .accum_freq = 1, .grad_accum = 1, .merges = 2000, .epochs = 0, .steps = 0, .eval_every = 0,
-                    .warmup = -1};
+                    .warmup = -1, .lora = -1};
     cc_option options[] = {
         {"--model", CC_OPT_STRING, &a.model_dir, "DIR", "start from this Hugging Face CLIP model (fine-tuning)"},
         {"--arch", CC_OPT_STRING, &a.arch, "NAME", "train from scratch: tiny, b32, or a config.json (default tiny)"},
@@ -695,6 +738,9 @@ static int run_train(int argc, char **argv) {
         {"--lock-image", CC_OPT_FLAG, &a.lock_image, NULL, "freeze the image tower (LiT)"},
         {"--lock-text", CC_OPT_FLAG, &a.lock_text, NULL, "freeze the text tower"},
         {"--adapter", CC_OPT_FLAG, &a.adapter, NULL, "train only a linear adapter after each tower (merged on export)"},
+        {"--lora", CC_OPT_INT, &a.lora, "R", "train only rank-R LoRA updates of the unlocked towers' blocks (PEFT names in OUT/lora; merged on export)"},
+        {"--lora-alpha", CC_OPT_FLOAT, &a.lora_alpha, "A", "LoRA alpha: each update is (alpha/R)·B·A (default R, a scale of 1)"},
+        {"--lora-targets", CC_OPT_STRING, &a.lora_targets, "LIST", "LoRA matrices: q,k,v,qkv,out,fc1,fc2,mlp,all (default q,v: PEFT's usual q_proj,v_proj)"},
         {"--checkpoint-activations", CC_OPT_FLAG, &a.checkpoint_activations, NULL,
          "recompute each transformer block in backward: less memory, ~1/3 more compute"},
         {"--vocab", CC_OPT_STRING, &a.vocab, "PATH", "from scratch: tokenizer files (default: learn BPE from the captions)"},
@@ -748,6 +794,19 @@ static int train_main(train_args *args) {
     if (a.loss && strcmp(a.loss, "clip") != 0 && strcmp(a.loss, "siglip") != 0)
         return fail("--loss must be clip or siglip"), 2;
     if (a.templates && !a.zeroshot_data) return fail("--templates needs --zeroshot-data"), 2;
+    if (a.lora != -1 && a.lora < 1) {
+        char text[128];
+        snprintf(text, sizeof text, "--lora: the rank must be at least 1 (got %lld)", (long long)a.lora);
+        return fail(text), 2;
+    }
+    if (a.lora == -1 && (a.lora_alpha != 0 || a.lora_targets)) return fail("--lora-alpha and --lora-targets need --lora R"), 2;
+    if (a.lora == -1) a.lora = 0;
+    if (a.lora > 0 && a.adapter) return fail("--adapter and --lora are two ways of fine-tuning: give one"), 2;
+    if (a.lora_alpha < 0 || !isfinite(a.lora_alpha)) return fail("--lora-alpha must be a positive number"), 2;
+    unsigned lora_targets = CC_LORA_DEFAULT_TARGETS;
+    if (a.lora_targets && cc_lora_parse_targets(a.lora_targets, &lora_targets) != 0) return fail(cc_last_error()), 2;
+    a.lora_bits = lora_targets;
+    if (a.lora > 0 && a.lock_image && a.lock_text) return fail("--lora with both --lock-image and --lock-text leaves nothing to train"), 2;
     cc_preprocess_style style = CC_PREPROCESS_OPENAI;
     if (a.style && cc_preprocess_style_parse(a.style, &style) != 0) return fail(cc_last_error()), 2;
     run r = {.a = &a, .epoch_pairs_of = -1};
@@ -769,6 +828,7 @@ static int train_main(train_args *args) {
             cc_set_error("%s was trained with --loss %s; resume it with the same loss", resume_path, saved_loss);
             status = -1;
         }
+        if (status == 0 && r.model && adopt_lora(&a, resume_path) != 0) status = -1;
         if (!r.model || !r.tok) status = -1;
         else cc_preprocess_config_default(&r.pre, r.model->config.vision.image_size);
         char path[4200];
@@ -806,6 +866,20 @@ static int train_main(train_args *args) {
                (long long)r.train.n_images,
                !a.every_caption && r.train.n_pairs > r.train.n_images ? ", one caption per image per epoch" : "", (long long)r.val.n_pairs, (long long)r.val.n_images, (long long)r.total_steps,
                (long long)a.batch, (long long)r.steps_per_epoch, (double)r.tr.n_trainable / 1e6, cc_get_threads());
+    if (status == 0 && !cc_quiet) {
+        char targets[128] = "";
+        cc_lora_targets_str(r.tr.config.lora.targets, targets, sizeof targets);
+        if (r.tr.lora.n_pairs)
+            printf("LoRA rank %d, alpha %g (scale %g) on %s of the %s tower%s: %d pairs, ", r.tr.config.lora.rank,
+                   (double)r.tr.config.lora.alpha, (double)(r.tr.config.lora.alpha / (float)r.tr.config.lora.rank),
+                   targets, r.tr.config.lora.text && r.tr.config.lora.vision ? "text and vision" : r.tr.config.lora.text ? "text" : "vision",
+                   r.tr.config.lora.text && r.tr.config.lora.vision ? "s" : "", r.tr.lora.n_pairs);
+        printf("%lld trainable parameters (%.3f%% of %lld), %lld frozen; optimizer state %.2f MB (AdamW moments) + "
+               "%.2f MB (gradients)\n",
+               (long long)r.tr.n_trainable, 100.0 * (double)r.tr.n_trainable / (double)(r.tr.n_trainable + r.tr.n_frozen),
+               (long long)(r.tr.n_trainable + r.tr.n_frozen), (long long)r.tr.n_frozen,
+               (double)cc_trainer_moment_bytes(&r.tr) / 1e6, (double)cc_trainer_gradient_bytes(&r.tr) / 1e6);
+    }
     r.start_time = cc_now();
     if (status == 0) status = check_replicas(&r);
     if (status == 0 && !resuming) status = evaluate_and_log(&r, "start");
@@ -821,13 +895,14 @@ static int train_main(train_args *args) {
     }
     if (status == 0 && !stopping() && r.state.step % REPLICA_CHECK_EVERY != 0) status = check_replicas(&r);
     if (status == 0 && !stopping()) status = evaluate_and_log(&r, "end");
+    size_t peak_activations = cc_trainer_peak_activation_bytes(&r.tr); /* before merging drops the graphs */
     if (status == 0 && !stopping()) status = export_final(&r);
     double seconds = cc_now() - r.start_time;
     if (status == 0 && !stopping() && is_writer())
         printf("done: %lld steps in %.0f s (%.1f img/s); peak activations %.0f MB; %lld unreadable images skipped; "
                "model -> %s/model\n",
                (long long)r.state.step, seconds, seconds > 0 ? (double)r.images_seen / seconds : 0.0,
-               (double)cc_trainer_peak_activation_bytes(&r.tr) / 1e6, (long long)r.state.skipped_images, a.out);
+               (double)peak_activations / 1e6, (long long)r.state.skipped_images, a.out);
     int exit_code = status != 0 ? fail(cc_last_error()) : stopping() ? 130 : 0;
     if (r.trainer_ready && getenv("CLIPC_PROFILE")) cc_trainer_print_profile(&r.tr, stderr);
     if (r.trainer_ready) cc_trainer_free(&r.tr);

@@ -47,6 +47,15 @@ static char *metadata_json(cc_trainer *tr, const cc_train_state *state) {
     cJSON_AddStringToObject(meta, "seed", number);
     cJSON_AddStringToObject(meta, "tokenizer_dir", state->tokenizer_dir);
     cJSON_AddStringToObject(meta, "train_config", state->train_config);
+    if (tr->lora.n_pairs) {
+        char *lora = cc_lora_config_json(&tr->lora.config);
+        if (!lora) {
+            cJSON_Delete(meta);
+            return NULL;
+        }
+        cJSON_AddStringToObject(meta, "lora", lora);
+        free(lora);
+    }
     char *text = cJSON_PrintUnformatted(meta);
     cJSON_Delete(meta);
     return text;
@@ -54,7 +63,7 @@ static char *metadata_json(cc_trainer *tr, const cc_train_state *state) {
 
 int cc_checkpoint_save(const char *path, cc_trainer *tr, const cc_train_state *state) {
     cc_clip_model *m = tr->model;
-    int max_items = m->n_params + 3 * tr->opt.n_params + 2;
+    int max_items = m->n_params + 3 * tr->opt.n_params + 2; /* LoRA pairs are among opt.params */
     cc_st_write_item *items = cc_calloc((size_t)max_items, sizeof *items, "checkpoint");
     float **owned = cc_calloc((size_t)max_items, sizeof *owned, "checkpoint");
     char **names = cc_calloc((size_t)max_items, sizeof *names, "checkpoint");
@@ -72,6 +81,12 @@ int cc_checkpoint_save(const char *path, cc_trainer *tr, const cc_train_state *s
         float *data = host_view(adapters[i], &owned[n]);
         if (!data) status = -1;
         items[n++] = (cc_st_write_item){adapter_names[i], 2, adapters[i]->shape, data};
+    }
+    for (int i = 0; i < 2 * tr->lora.n_pairs && status == 0; i++) { /* under their PEFT names */
+        cc_tensor *t = i % 2 ? tr->lora.b[i / 2] : tr->lora.a[i / 2];
+        float *data = host_view(t, &owned[n]);
+        if (!data) status = -1;
+        items[n++] = (cc_st_write_item){t->name, 2, t->shape, data};
     }
     for (int i = 0; i < tr->opt.n_params && status == 0; i++) {
         cc_tensor *p = tr->opt.params[i];
@@ -244,7 +259,39 @@ int cc_checkpoint_restore_trainer(const char *path, cc_trainer *tr) {
         status = host ? cc_tensor_upload(adapters[i], host) : -1;
         cc_free_aligned(host);
     }
+    if (status == 0 && tr->lora.n_pairs) status = cc_lora_load(&tr->lora, &st, path);
     if (status == 0) status = meta_count(&st, "optimizer_step", path, &tr->opt.step);
     cc_st_close(&st);
+    return status;
+}
+
+int cc_checkpoint_lora_config(const char *path, cc_lora_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cc_safetensors st;
+    if (cc_st_open(path, &st) != 0) return -1;
+    const char *text = cc_st_metadata(&st, "lora");
+    int status = text ? cc_lora_config_parse(text, cfg) : 0;
+    if (status != 0) cc_prefix_error("%s", path);
+    cc_st_close(&st);
+    return status;
+}
+
+int cc_checkpoint_merge_lora(const char *path, cc_clip_model *m) {
+    cc_lora_config cfg;
+    if (cc_checkpoint_lora_config(path, &cfg) != 0) return -1;
+    if (cfg.rank == 0) return 0;
+    cc_lora lora;
+    if (cc_lora_attach(&lora, m, &cfg) != 0) {
+        cc_prefix_error("%s", path);
+        return -1;
+    }
+    cc_safetensors st;
+    int status = cc_st_open(path, &st);
+    if (status == 0) {
+        status = cc_lora_load(&lora, &st, path);
+        cc_st_close(&st);
+    }
+    if (status == 0) status = cc_lora_merge(&lora);
+    cc_lora_free(&lora);
     return status;
 }

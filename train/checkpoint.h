@@ -1,6 +1,7 @@
 /* checkpoint.h — training checkpoints: one safetensors file holding the model parameters (Hugging
  * Face names), the AdamW moments ("optimizer.m.<name>", "optimizer.v.<name>"), the adapters if any,
- * and in its metadata the model config, the optimizer step and the data position, so that a resumed
+ * LoRA pairs under their PEFT names, and in its metadata the model config (and "lora": rank, alpha,
+ * targets, towers), the optimizer step and the data position, so that a resumed
  * run continues exactly where the saved one stopped. Written atomically (temp file + rename). */
 #ifndef CLIPC_CHECKPOINT_H
 #define CLIPC_CHECKPOINT_H
@@ -28,7 +29,12 @@ int cc_checkpoint_save(const char *path, cc_trainer *tr, const cc_train_state *s
  * adapters, *image_adapter / *text_adapter receive host copies ([D, D] floats, malloc'd), else NULL. */
 cc_clip_model *cc_checkpoint_load_model(const char *path, cc_backend *backend, cc_train_state *state,
                                         float **image_adapter, float **text_adapter);
-/* Restores the optimizer moments and step (and the adapters) into a trainer built for the model. */
+/* Restores the optimizer moments and step (and the adapters, and LoRA pairs) into a trainer built
+ * for the model. */
 int cc_checkpoint_restore_trainer(const char *path, cc_trainer *tr);
+/* The LoRA settings a checkpoint was trained with ("lora" metadata); rank 0 when it has none. */
+int cc_checkpoint_lora_config(const char *path, cc_lora_config *cfg);
+/* Folds the checkpoint's LoRA pairs (if any) into the weights of m, loaded from that checkpoint. */
+int cc_checkpoint_merge_lora(const char *path, cc_clip_model *m);
 
 #endif

@@ -81,7 +81,24 @@ int cc_trainer_init(cc_trainer *tr, cc_clip_model *model, const cc_trainer_confi
         if (!cc_clip_add_logit_bias(model, CC_SIGLIP_LOGIT_BIAS_INIT) || cc_tensor_upload(model->logit_scale, &scale) != 0)
             return -1;
     }
-    if (cfg->adapter) {
+    if (cfg->adapter && cfg->lora.rank > 0) {
+        cc_set_error("--adapter and --lora are two ways of fine-tuning: give one");
+        return -1;
+    }
+    if (cfg->lora.rank > 0) {
+        cc_clip_set_trainable(model, 0, 0);
+        cc_lora_config lc = cfg->lora;
+        lc.text = !cfg->lock_text;
+        lc.vision = !cfg->lock_image;
+        tr->config.lora = lc;
+        if (cc_lora_attach(&tr->lora, model, &lc) != 0) return -1;
+        /* SigLIP's temperature and bias are trained with the pairs: frozen at their initialisation
+         * (t' = log 10, b = -10) no positive pair's logit could exceed 0 */
+        if (cfg->loss == CC_LOSS_SIGLIP) {
+            model->logit_scale->flags |= CC_FLAG_PARAM;
+            model->logit_bias->flags |= CC_FLAG_PARAM;
+        }
+    } else if (cfg->adapter) {
         cc_clip_set_trainable(model, 0, 0);
         tr->image_adapter = new_adapter(model, "image_adapter.weight");
         tr->text_adapter = new_adapter(model, "text_adapter.weight");
@@ -89,7 +106,7 @@ int cc_trainer_init(cc_trainer *tr, cc_clip_model *model, const cc_trainer_confi
     } else {
         cc_clip_set_trainable(model, !cfg->lock_text, !cfg->lock_image);
     }
-    int n = 0, cap = model->n_params + 2;
+    int n = 0, cap = model->n_params + 2 + 2 * tr->lora.n_pairs;
     cc_tensor **params = cc_calloc((size_t)cap, sizeof *params, "trainable list");
     int *decays = cc_calloc((size_t)cap, sizeof *decays, "trainable list");
     if (!params || !decays) {
@@ -106,7 +123,15 @@ int cc_trainer_init(cc_trainer *tr, cc_clip_model *model, const cc_trainer_confi
         params[n++] = tr->image_adapter;
         params[n++] = tr->text_adapter;
     }
+    for (int i = 0; i < tr->lora.n_pairs; i++) { /* matrices: decayed as the weights they update would be */
+        decays[n] = 1;
+        params[n++] = tr->lora.a[i];
+        decays[n] = 1;
+        params[n++] = tr->lora.b[i];
+    }
     for (int i = 0; i < n; i++) tr->n_trainable += cc_nelements(params[i]);
+    for (int i = 0; i < model->n_params; i++)
+        if (!(model->params[i]->flags & CC_FLAG_PARAM)) tr->n_frozen += cc_nelements(model->params[i]);
     int status = n > 0 ? cc_adamw_init(&tr->opt, &cfg->adamw, model->backend, params, decays, n) : -1;
     if (n == 0) cc_set_error("nothing to train: both towers are locked");
     free(params);
@@ -120,6 +145,7 @@ void cc_trainer_free(cc_trainer *tr) {
     cc_adamw_free(&tr->opt);
     cc_tensor_free(tr->image_adapter);
     cc_tensor_free(tr->text_adapter);
+    cc_lora_free(&tr->lora);
     if (tr->model) cc_clip_set_trainable(tr->model, 0, 0);
     memset(tr, 0, sizeof *tr);
 }
@@ -408,6 +434,8 @@ int cc_trainer_state_hash(cc_trainer *tr, uint64_t *hash) {
     for (int i = 0; i < tr->model->n_params && status == 0; i++) status = hash_tensor(tr->model->params[i], &h);
     if (status == 0) status = hash_tensor(tr->model->logit_bias, &h);
     if (status == 0) status = hash_tensor(tr->image_adapter, &h) || hash_tensor(tr->text_adapter, &h) ? -1 : 0;
+    for (int i = 0; i < tr->lora.n_pairs && status == 0; i++)
+        status = hash_tensor(tr->lora.a[i], &h) || hash_tensor(tr->lora.b[i], &h) ? -1 : 0;
     for (int i = 0; i < tr->opt.n_params && status == 0; i++)
         status = hash_tensor(tr->opt.m[i], &h) || hash_tensor(tr->opt.v[i], &h) ? -1 : 0;
     *hash = h;
@@ -479,7 +507,24 @@ static int merge_one(cc_trainer *tr, cc_tensor *adapter, cc_tensor *projection) 
     return status;
 }
 
+size_t cc_trainer_moment_bytes(const cc_trainer *tr) {
+    size_t bytes = 0;
+    for (int i = 0; i < tr->opt.n_params; i++) bytes += cc_nbytes(tr->opt.m[i]) + cc_nbytes(tr->opt.v[i]);
+    return bytes;
+}
+
+size_t cc_trainer_gradient_bytes(const cc_trainer *tr) {
+    size_t bytes = 0;
+    for (int i = 0; i < tr->opt.n_params; i++)
+        if (tr->opt.params[i]->grad_acc) bytes += cc_nbytes(tr->opt.params[i]->grad_acc);
+    return bytes;
+}
+
 int cc_trainer_merge_adapters(cc_trainer *tr) {
+    if (tr->lora.n_pairs) {
+        if (cc_lora_merge(&tr->lora) != 0) return -1;
+        clear_cache(tr);
+    }
     if (!tr->config.adapter) return 0;
     if (merge_one(tr, tr->image_adapter, tr->model->visual_projection) != 0 ||
         merge_one(tr, tr->text_adapter, tr->model->text_projection) != 0)

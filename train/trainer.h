@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "engine/clip.h"
+#include "train/lora.h"
 #include "train/optim.h"
 
 typedef enum { CC_LOSS_CLIP = 0, CC_LOSS_SIGLIP } cc_loss_kind;
@@ -30,6 +31,8 @@ typedef struct cc_trainer_config {
     int lock_image;      /* freeze the vision tower (LiT) */
     int lock_text;       /* freeze the text tower */
     int adapter;         /* train only a linear map after each tower's projection (identity-initialised) */
+    cc_lora_config lora; /* rank > 0: train only LoRA pairs (train/lora.h) on the unlocked towers; text and
+                            vision are set from lock_text / lock_image */
     int checkpoint_activations; /* recompute each transformer block in backward instead of keeping it */
     int bf16_matmul;            /* products in bf16 (float master weights, AdamW and loss), CPU only */
 } cc_trainer_config;
@@ -41,8 +44,10 @@ typedef struct cc_trainer {
     cc_clip_model *model;
     cc_adamw opt;
     cc_tensor *image_adapter, *text_adapter; /* [D, D] when config.adapter */
+    cc_lora lora;                            /* pairs when config.lora.rank > 0 */
     struct trainer_graph_cache *cache;
     int64_t n_trainable;                     /* trainable parameter elements */
+    int64_t n_frozen;                        /* model parameter elements without gradients */
 } cc_trainer;
 
 /* With loss SigLIP on a model without logit_bias, the bias is created (-10) and logit_scale set to
@@ -76,7 +81,12 @@ int cc_trainer_image_features(cc_trainer *tr, const float *pixels, int64_t batch
 int cc_trainer_text_features(cc_trainer *tr, const int32_t *ids, const int32_t *eot, int64_t batch, float *out);
 /* Per-op time profile of the cached training graphs (profiling is on when CLIPC_PROFILE is set). */
 void cc_trainer_print_profile(const cc_trainer *tr, FILE *out);
-/* Folds the adapters into the projections (export keeps the Hugging Face layout). */
+/* Bytes of the optimizer state: AdamW's two moments, and the gradient accumulators, of the
+ * trainable parameters only (frozen ones have neither). */
+size_t cc_trainer_moment_bytes(const cc_trainer *tr);
+size_t cc_trainer_gradient_bytes(const cc_trainer *tr);
+/* Folds the adapters into the projections, and LoRA pairs into their weights (export keeps the
+ * Hugging Face layout); the features stay the same. */
 int cc_trainer_merge_adapters(cc_trainer *tr);
 
 #endif

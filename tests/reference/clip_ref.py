@@ -15,6 +15,9 @@ usage:
       (gradients of the first step). --loss siglip: the SigLIP loss (sigmoid over all pairs) with
       logit_scale reset to log 10 and a new logit_bias = -10 (the paper's initialisation), both
       trained without weight decay.
+  clip_ref.py lora-grad MODEL_DIR PIXELS.npy IDS.npy EOT.npy OUT_DIR RANK ALPHA TARGETS TOWERS SEED
+      random LoRA pairs (PEFT names, B non-zero) in OUT_DIR/lora.safetensors; the InfoNCE loss and
+      the pairs' gradients in float64 (see lora_grad)
   clip_ref.py embed MODEL_DIR PIXELS.npy IDS.npy EOT.npy OUT_PREFIX
   clip_ref.py embed-files MODEL_DIR VOCAB_GZ IMAGES_LIST TEXTS_FILE OUT_PREFIX
       end to end: images preprocessed as openai's _transform does with PIL (tests/reference/
@@ -173,7 +176,9 @@ def act(x, name):
     return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def encoder(x, w, prefix, tc, causal):
+def encoder(x, w, prefix, tc, causal, lora=None):
+    """lora: {module name: (A [R, in], B [out, R], scale)}; a module in it computes
+    x @ W.T + b + scale * (x @ A.T) @ B.T (PEFT's LoRA Linear, no dropout)."""
     B, T, _ = x.shape
     C = tc["hidden_size"]  # a Python int (keeps ONNX export static)
     H = tc["num_attention_heads"]
@@ -181,23 +186,31 @@ def encoder(x, w, prefix, tc, causal):
     eps = tc.get("layer_norm_eps", 1e-5)
     for i in range(tc["num_hidden_layers"]):
         p = lambda n: w[f"{prefix}.encoder.layers.{i}.{n}"]
+
+        def lin(h, module, i=i):
+            name = f"{prefix}.encoder.layers.{i}.{module}"
+            y = h @ w[name + ".weight"].T + w[name + ".bias"]
+            if lora and name in lora:
+                A, Bm, scale = lora[name]
+                y = y + scale * (h @ A.T) @ Bm.T
+            return y
         a = torch.nn.functional.layer_norm(x, (C,), p("layer_norm1.weight"), p("layer_norm1.bias"), eps)
-        q = (a @ p("self_attn.q_proj.weight").T + p("self_attn.q_proj.bias")) * d ** -0.5
-        k = a @ p("self_attn.k_proj.weight").T + p("self_attn.k_proj.bias")
-        v = a @ p("self_attn.v_proj.weight").T + p("self_attn.v_proj.bias")
+        q = lin(a, "self_attn.q_proj") * d ** -0.5
+        k = lin(a, "self_attn.k_proj")
+        v = lin(a, "self_attn.v_proj")
         q, k, v = (t.reshape(B, T, H, d).transpose(1, 2) for t in (q, k, v))
         s = q @ k.transpose(-1, -2)
         if causal:
             s = s.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
         o = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(B, T, C)
-        x = x + o @ p("self_attn.out_proj.weight").T + p("self_attn.out_proj.bias")
+        x = x + lin(o, "self_attn.out_proj")
         h = torch.nn.functional.layer_norm(x, (C,), p("layer_norm2.weight"), p("layer_norm2.bias"), eps)
-        h = act(h @ p("mlp.fc1.weight").T + p("mlp.fc1.bias"), tc.get("hidden_act", "quick_gelu"))
-        x = x + h @ p("mlp.fc2.weight").T + p("mlp.fc2.bias")
+        h = act(lin(h, "mlp.fc1"), tc.get("hidden_act", "quick_gelu"))
+        x = x + lin(h, "mlp.fc2")
     return x
 
 
-def image_features(w, cfg, pixels):
+def image_features(w, cfg, pixels, lora=None):
     vc = cfg["vision_config"]
     eps = vc.get("layer_norm_eps", 1e-5)
     x = torch.nn.functional.conv2d(pixels, w["vision_model.embeddings.patch_embedding.weight"], stride=vc["patch_size"])
@@ -206,18 +219,18 @@ def image_features(w, cfg, pixels):
     x = torch.cat([cls, x], 1) + w["vision_model.embeddings.position_embedding.weight"]
     C = vc["hidden_size"]
     x = torch.nn.functional.layer_norm(x, (C,), w["vision_model.pre_layrnorm.weight"], w["vision_model.pre_layrnorm.bias"], eps)
-    x = encoder(x, w, "vision_model", vc, False)
+    x = encoder(x, w, "vision_model", vc, False, lora)
     pooled = torch.nn.functional.layer_norm(x[:, 0], (C,), w["vision_model.post_layernorm.weight"],
                                             w["vision_model.post_layernorm.bias"], eps)
     return pooled @ w["visual_projection.weight"].T
 
 
-def text_features(w, cfg, ids, eot):
+def text_features(w, cfg, ids, eot, lora=None):
     tc = cfg["text_config"]
     eps = tc.get("layer_norm_eps", 1e-5)
     T = ids.shape[1]
     x = w["text_model.embeddings.token_embedding.weight"][ids] + w["text_model.embeddings.position_embedding.weight"][:T]
-    x = encoder(x, w, "text_model", tc, True)
+    x = encoder(x, w, "text_model", tc, True, lora)
     C = tc["hidden_size"]
     x = torch.nn.functional.layer_norm(x, (C,), w["text_model.final_layer_norm.weight"],
                                        w["text_model.final_layer_norm.bias"], eps)
@@ -307,6 +320,50 @@ def train(model_dir, pixels, ids, eot, out_dir, steps, modal_reg, loss_kind="cli
     np.save(os.path.join(out_dir, "losses.npy"), np.array(losses, dtype=np.float32))
 
 
+LORA_MODULES = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj",
+                "out": "self_attn.out_proj", "fc1": "mlp.fc1", "fc2": "mlp.fc2"}
+
+
+def lora_grad(model_dir, pixels, ids, eot, out_dir, rank, alpha, targets, towers, seed):
+    """Random LoRA pairs (A as PEFT initialises it, B random and non-zero, so that A gets a
+    gradient) on TARGETS (comma-separated keys of LORA_MODULES) of TOWERS (text,vision), written
+    to OUT_DIR/lora.safetensors under PEFT's names; then, in float64, the InfoNCE loss of the batch
+    (base weights and logit_scale frozen), every pair's gradient (grad_<name>.npy), loss.npy and
+    the LoRA model's L2-normalised features (lora_image_embeds.npy, lora_text_embeds.npy)."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    w = {k: torch.tensor(v, dtype=torch.float64)
+         for k, v in read_safetensors(os.path.join(model_dir, "model.safetensors")).items()}
+    rng = np.random.default_rng(seed)
+    scale = alpha / rank
+    lora, params, saved = {}, {}, {}
+    for tower in towers.split(","):
+        prefix = {"text": "text_model", "vision": "vision_model"}[tower]
+        for i in range(cfg[f"{tower}_config"]["num_hidden_layers"]):
+            for t in targets.split(","):
+                name = f"{prefix}.encoder.layers.{i}.{LORA_MODULES[t]}"
+                out_f, in_f = w[name + ".weight"].shape
+                A = rng.uniform(-1, 1, (rank, in_f)) / math.sqrt(in_f)
+                Bm = rng.standard_normal((out_f, rank)) * 0.5 / math.sqrt(rank)
+                for key, a in (("lora_A", A), ("lora_B", Bm)):
+                    peft = f"base_model.model.{name}.{key}.weight"
+                    saved[peft] = a.astype(np.float32)
+                    params[peft] = torch.tensor(saved[peft], dtype=torch.float64, requires_grad=True)
+                lora[name] = (params[f"base_model.model.{name}.lora_A.weight"],
+                              params[f"base_model.model.{name}.lora_B.weight"], scale)
+    write_safetensors(os.path.join(out_dir, "lora.safetensors"), saved, "f32")
+    pixels, ids, eot = torch.tensor(pixels, dtype=torch.float64), torch.tensor(ids), torch.tensor(eot)
+    img, txt = image_features(w, cfg, pixels, lora), text_features(w, cfg, ids, eot, lora)
+    loss = infonce(img, txt, w["logit_scale"], 0.0)
+    loss.backward()
+    for k, t in params.items():
+        np.save(os.path.join(out_dir, f"grad_{k}.npy"), t.grad.numpy().astype(np.float32))
+    np.save(os.path.join(out_dir, "loss.npy"), np.array([loss.item()], dtype=np.float32))
+    with torch.no_grad():
+        np.save(os.path.join(out_dir, "lora_image_embeds.npy"), (img / img.norm(dim=-1, keepdim=True)).numpy().astype(np.float32))
+        np.save(os.path.join(out_dir, "lora_text_embeds.npy"), (txt / txt.norm(dim=-1, keepdim=True)).numpy().astype(np.float32))
+
+
 def main():
     if sys.argv[1] == "make":
         out, seed = sys.argv[2], int(sys.argv[3])
@@ -343,6 +400,10 @@ def main():
         opts = dict(zip(sys.argv[9::2], sys.argv[10::2]))
         train(model_dir, np.load(pixels), np.load(ids), np.load(eot), out_dir, int(steps), float(modal_reg),
               opts.get("--loss", "clip"))
+    elif sys.argv[1] == "lora-grad":
+        model_dir, pixels, ids, eot, out_dir, rank, alpha, targets, towers, seed = sys.argv[2:12]
+        lora_grad(model_dir, np.load(pixels), np.load(ids), np.load(eot), out_dir, int(rank), float(alpha), targets,
+                  towers, int(seed))
     elif sys.argv[1] == "embed-files":
         model_dir, vocab, images_list, texts_file, prefix = sys.argv[2:7]
         here = os.path.dirname(os.path.abspath(__file__))
